@@ -1,0 +1,75 @@
+"""raw_corpus and cleaned_shards: per-source partitions (static, from the pipeline config)."""
+
+import dagster as dg
+
+from llm_pipeline_assets.assets.checks import pii_sample_check, schema_check
+from llm_pipeline_assets.assets.metadata import count_table, funnel_markdown, funnel_table, preview_table
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.shards import shard_files
+
+RAW_VERSION = "raw-1"
+CLEAN_VERSION = "clean-1"
+
+
+def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
+    @dg.asset(partitions_def=partitions, group_name="data", code_version=RAW_VERSION, kinds={"parquet"},
+              automation_condition=dg.AutomationCondition.on_cron("0 3 * * 1"))
+    def raw_corpus(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """Documents of one data source (synthetic, local files or a Hugging Face dataset) as Parquet shards."""
+        from llm_pipeline_assets.sources.ingest import ingest_source
+
+        name = context.partition_key
+        spec, index = cfg.source(name), cfg.source_names.index(name)
+        with store.publish("raw_corpus", name) as staging:
+            stats = ingest_source(spec, staging, cfg.shards.max_docs, cfg.shards.max_bytes, seed=cfg.seed,
+                                  key=f"sources[{index}]", log=context.log.info)
+        manifest = store.read_manifest("raw_corpus", name)
+        if stats.quarantined_total:
+            context.log.warning(f"{name}: {stats.quarantined_total} records quarantined: {stats.quarantined}")
+        return dg.MaterializeResult(
+            metadata={
+                "docs": stats.docs, "text_bytes": stats.text_bytes, "shards": stats.shards,
+                "quarantined": stats.quarantined_total, "quarantine_reasons": count_table(stats.quarantined),
+                "sampled_out": stats.sampled_out, "source_kind": spec.kind,
+                "docs_per_second": round(stats.docs / max(stats.seconds, 1e-9), 1),
+                "preview": preview_table(stats.preview), "uri": dg.MetadataValue.path(store.partition_dir("raw_corpus", name)),
+            },
+            data_version=dg.DataVersion(manifest.data_version),
+        )
+
+    @dg.asset(partitions_def=partitions, group_name="data", code_version=CLEAN_VERSION, kinds={"parquet"},
+              deps=[raw_corpus],
+              automation_condition=dg.AutomationCondition.eager()
+              & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+              check_specs=[dg.AssetCheckSpec("no_pii_in_sample", asset="cleaned_shards", blocking=True),
+                           dg.AssetCheckSpec("cleaned_schema_valid", asset="cleaned_shards", blocking=True)])
+    def cleaned_shards(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """Normalized, PII-scrubbed, language/quality/toxicity-filtered documents; rejects kept with reasons."""
+        from llm_pipeline_assets.curation.stage import clean_shards
+
+        name = context.partition_key
+        in_dir, _ = store.local_dir("raw_corpus", name)
+        with store.publish("cleaned_shards", name) as staging:
+            stats = clean_shards(shard_files(in_dir), staging, cfg.cleaning, cfg.shards.max_docs,
+                                 cfg.shards.max_bytes, cfg.shards.read_batch_docs, log=context.log.info)
+        out_dir, manifest = store.local_dir("cleaned_shards", name)
+        files = shard_files(out_dir)
+        return dg.MaterializeResult(
+            metadata={
+                "docs_in": stats.docs_in, "docs_out": stats.docs_out,
+                "kept_fraction": round(stats.docs_out / max(stats.docs_in, 1), 4),
+                "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out,
+                "funnel": funnel_table(stats.funnel), "funnel_md": dg.MetadataValue.md(funnel_markdown(stats.funnel)),
+                "rejection_reasons": count_table(stats.reasons),
+                "pii_replacements": count_table(stats.pii, key="type"),
+                "pii_replacements_total": sum(stats.pii.values()), "docs_with_pii": stats.docs_with_pii,
+                "docs_per_second": round(stats.docs_in / max(stats.seconds, 1e-9), 1),
+                "uri": dg.MetadataValue.path(store.partition_dir("cleaned_shards", name)),
+            },
+            data_version=dg.DataVersion(manifest.content_version("part-")),
+            check_results=[pii_sample_check(files, cfg.cleaning.pii_check_sample),
+                           schema_check("cleaned_schema_valid", files, stats.docs_out)],
+        )
+
+    return [raw_corpus, cleaned_shards]

@@ -1,0 +1,78 @@
+"""dedup_index (global, across every source) and deduped_shards (per source)."""
+
+
+import dagster as dg
+
+from llm_pipeline_assets.assets.checks import exact_dup_check, schema_check
+from llm_pipeline_assets.assets.metadata import count_table, histogram_markdown
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.shards import shard_files
+
+INDEX_VERSION = "dedup-1"
+DEDUPED_VERSION = "deduped-1"
+
+
+def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
+    @dg.asset(deps=[dg.AssetDep("cleaned_shards", partition_mapping=dg.AllPartitionMapping())],
+              group_name="data", code_version=INDEX_VERSION, kinds={"parquet", "numpy"},
+              automation_condition=dg.AutomationCondition.eager()
+              & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+              check_specs=[dg.AssetCheckSpec("no_exact_duplicates_kept", asset="dedup_index", blocking=True)])
+    def dedup_index(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """Exact + MinHash-LSH near-duplicate clusters over ALL sources; one deterministic survivor per cluster."""
+        from llm_pipeline_assets.dedup.stage import build_dedup_index
+
+        inputs = []
+        for name in cfg.source_names:
+            directory, _ = store.local_dir("cleaned_shards", name)
+            inputs.append((name, shard_files(directory)))
+        with store.publish("dedup_index") as staging:
+            stats = build_dedup_index(inputs, staging, cfg.dedup, log=context.log.info)
+        _, manifest = store.local_dir("dedup_index")
+        return dg.MaterializeResult(
+            metadata={
+                "docs": stats.docs, "kept": stats.kept, "exact_removed": stats.exact_removed,
+                "fuzzy_removed": stats.fuzzy_removed, "cross_source_removed": stats.cross_source_removed,
+                "candidate_pairs": stats.candidate_pairs, "verified_pairs": stats.verified_pairs,
+                "bands": stats.bands, "rows": stats.rows, "threshold": cfg.dedup.threshold,
+                "s_curve": dg.MetadataValue.md(stats.s_curve_markdown),
+                "cluster_sizes": dg.MetadataValue.md(histogram_markdown(stats.cluster_sizes)),
+                "removed_by_source": count_table(stats.removed_by_source, key="source"),
+                "docs_per_second": round(stats.docs / max(stats.seconds, 1e-9), 1),
+                "uri": dg.MetadataValue.path(store.partition_dir("dedup_index")),
+            },
+            data_version=dg.DataVersion(manifest.data_version),
+            check_results=[exact_dup_check("no_exact_duplicates_kept", stats.exact_dups_in_kept, stats.kept)],
+        )
+
+    @dg.asset(partitions_def=partitions, deps=[dg.AssetDep("cleaned_shards"), dedup_index], group_name="data",
+              code_version=DEDUPED_VERSION, kinds={"parquet"},
+              automation_condition=dg.AutomationCondition.eager()
+              & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+              check_specs=[dg.AssetCheckSpec("deduped_schema_valid", asset="deduped_shards", blocking=True),
+                           dg.AssetCheckSpec("no_exact_duplicates", asset="deduped_shards", blocking=True)])
+    def deduped_shards(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """This source's cleaned documents minus every exact and near duplicate found by dedup_index."""
+        from llm_pipeline_assets.dedup.stage import count_exact_duplicates, filter_source
+
+        name = context.partition_key
+        in_dir, _ = store.local_dir("cleaned_shards", name)
+        index_dir, _ = store.local_dir("dedup_index")
+        with store.publish("deduped_shards", name) as staging:
+            stats = filter_source(name, shard_files(in_dir), index_dir, staging, cfg.shards.max_docs,
+                                  cfg.shards.max_bytes, cfg.shards.read_batch_docs)
+        out_dir, manifest = store.local_dir("deduped_shards", name)
+        files = shard_files(out_dir)
+        remaining = count_exact_duplicates(files)
+        return dg.MaterializeResult(
+            metadata={"docs_in": stats["docs_in"], "docs_out": stats["docs_out"],
+                      "exact_removed": stats["exact_removed"], "fuzzy_removed": stats["fuzzy_removed"],
+                      "removed_as_duplicate_of_other_source": stats["cross_source_removed"],
+                      "uri": dg.MetadataValue.path(store.partition_dir("deduped_shards", name))},
+            data_version=dg.DataVersion(manifest.content_version("part-")),
+            check_results=[schema_check("deduped_schema_valid", files, stats["docs_out"]),
+                           exact_dup_check("no_exact_duplicates", remaining, stats["docs_out"])],
+        )
+
+    return [dedup_index, deduped_shards]

@@ -1,0 +1,245 @@
+"""The one validated pipeline config: presets (`presets/*.yaml`) or a YAML file, chosen by LLM_PIPELINE_CONFIG.
+
+Validation happens when the code location loads (partitions come from the config), so a bad key fails
+before any asset runs, with a message that names the file and the key path (``sources[1].path``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+CONFIG_ENV = "LLM_PIPELINE_CONFIG"
+ROOT_ENV = "LLM_PIPELINE_ROOT"
+DEFAULT_PRESET = "tiny"
+# Source names become partition keys and path segments: no separators, no dots, no surprises.
+SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """A pipeline config that cannot be used; the message names the file and the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _SourceBase(_Strict):
+    name: str
+    max_samples: int | None = Field(default=None, ge=1)
+    weight: float = Field(default=1.0, gt=0.0, le=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not SAFE_NAME.match(v):
+            raise ValueError(
+                f"source name {v!r} must match {SAFE_NAME.pattern} (it becomes a partition key and a path segment)"
+            )
+        return v
+
+
+class SyntheticSource(_SourceBase):
+    kind: Literal["synthetic"]
+    num_docs: int = Field(default=1000, ge=1)
+    seed: int = 0
+    corpus_seed: int = 1234
+
+
+class LocalSource(_SourceBase):
+    kind: Literal["local"]
+    path: str = Field(min_length=1)
+    text_field: str = "text"
+    id_field: str | None = "id"
+
+
+class HuggingFaceSource(_SourceBase):
+    kind: Literal["huggingface"]
+    dataset: str = Field(min_length=1)
+    subset: str | None = None
+    split: str = "train"
+    streaming: bool = True
+    text_field: str = "text"
+    id_field: str | None = "id"
+    retries: int = Field(default=3, ge=0, le=20)
+    backoff_seconds: float = Field(default=2.0, ge=0.0)
+
+
+SourceSpec = Annotated[Union[SyntheticSource, LocalSource, HuggingFaceSource], Field(discriminator="kind")]
+
+
+class ShardConfig(_Strict):
+    max_docs: int = Field(default=5000, ge=1)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    read_batch_docs: int = Field(default=1000, ge=1)
+
+
+class NormalizeConfig(_Strict):
+    form: Literal["NFC", "NFKC"] = "NFC"
+    fix_encoding: bool = True
+
+
+class LanguageConfig(_Strict):
+    enabled: bool = True
+    languages: tuple[str, ...] = ("en",)
+    min_score: float = Field(default=0.65, ge=0.0, le=1.0)
+
+
+class GopherQualityConfig(_Strict):
+    enabled: bool = True
+    min_doc_words: int = Field(default=50, ge=0)
+    max_doc_words: int = Field(default=100_000, ge=1)
+    min_avg_word_length: float = Field(default=3, ge=0)
+    max_avg_word_length: float = Field(default=10, ge=0)
+    max_symbol_word_ratio: float = Field(default=0.1, ge=0, le=1)
+    min_stop_words: int = Field(default=2, ge=0)
+
+
+class GopherRepetitionConfig(_Strict):
+    enabled: bool = True
+    dup_line_frac: float = Field(default=0.3, ge=0, le=1)
+    dup_para_frac: float = Field(default=0.3, ge=0, le=1)
+
+
+class C4QualityConfig(_Strict):
+    enabled: bool = True
+    filter_no_terminal_punct: bool = False
+    min_num_sentences: int = Field(default=5, ge=0)
+
+
+class FineWebQualityConfig(_Strict):
+    enabled: bool = True
+    line_punct_thr: float = Field(default=0.12, ge=0, le=1)
+    short_line_thr: float = Field(default=0.67, ge=0, le=1)
+    char_duplicates_ratio: float = Field(default=0.01, ge=0, le=1)
+    new_line_ratio: float = Field(default=0.3, ge=0, le=1)
+
+
+class QualityConfig(_Strict):
+    gopher_quality: GopherQualityConfig = GopherQualityConfig()
+    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    c4_quality: C4QualityConfig = C4QualityConfig()
+    fineweb_quality: FineWebQualityConfig = FineWebQualityConfig()
+
+
+class ToxicityConfig(_Strict):
+    enabled: bool = True
+    # Share of a document's lines that contain a listed term; a document above it is rejected.
+    threshold: float = Field(default=0.05, gt=0.0, le=1.0)
+    wordlist: str | None = None  # None = the project's list (curation/data/toxic_words_en.txt)
+
+
+class CleaningConfig(_Strict):
+    normalize: NormalizeConfig = NormalizeConfig()
+    pii: bool = True
+    language: LanguageConfig = LanguageConfig()
+    quality: QualityConfig = QualityConfig()
+    toxicity: ToxicityConfig = ToxicityConfig()
+    pii_check_sample: int = Field(default=500, ge=1)
+
+
+class DedupConfig(_Strict):
+    exact: bool = True
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+    num_perm: int = Field(default=112, ge=8, le=1024)
+    bands: int | None = Field(default=None, ge=1)
+    rows: int | None = Field(default=None, ge=1)
+    ngram: int = Field(default=5, ge=1, le=32)
+    seed: int = 42
+    verify: Literal["signature", "jaccard", "none"] = "signature"
+    batch_docs: int = Field(default=5000, ge=1)
+    backend: Literal["auto", "cpu", "gpu"] = "auto"
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both dedup.bands and dedup.rows, or neither (then they follow dedup.threshold)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"dedup.bands * dedup.rows = {self.bands * self.rows} exceeds dedup.num_perm = {self.num_perm}")
+        return self
+
+
+class PipelineConfig(_Strict):
+    name: str
+    seed: int = 42
+    sources: tuple[SourceSpec, ...] = Field(min_length=1)
+    shards: ShardConfig = ShardConfig()
+    cleaning: CleaningConfig = CleaningConfig()
+    dedup: DedupConfig = DedupConfig()
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> "PipelineConfig":
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sources: duplicate source names {dupes}")
+        return self
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def source(self, name: str):
+        for spec in self.sources:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"no source named {name!r} in config {self.name!r}; known: {self.source_names}")
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("synthetic", "local", "huggingface"):
+            continue  # discriminated-union branch name, not a key the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+def parse_config(data: object, origin: str = "<config>") -> PipelineConfig:
+    """Validate a parsed YAML mapping; raise ConfigError naming `origin` and each bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{origin}: invalid pipeline config:"]
+        for err in exc.errors():
+            lines.append(f"  {_key_path(err['loc'])}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path: str | None = None) -> PipelineConfig:
+    """Load a preset by name (`tiny`, `124m`, `1b`, `7b`) or a YAML file path; default from LLM_PIPELINE_CONFIG."""
+    choice = name_or_path or os.environ.get(CONFIG_ENV) or DEFAULT_PRESET
+    path = Path(choice)
+    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+        path = PRESETS_DIR / f"{choice}.yaml"
+        if not path.exists():
+            raise ConfigError(
+                f"{CONFIG_ENV}={choice!r} is neither a preset ({', '.join(available_presets())}) nor an existing YAML file"
+            )
+    if not path.exists():
+        raise ConfigError(f"{CONFIG_ENV}: config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, origin=str(path))
+
+
+def artifact_root() -> str:
+    """Artifact root: LLM_PIPELINE_ROOT (a local path or s3://bucket/prefix), default ./artifacts."""
+    return os.environ.get(ROOT_ENV) or str(Path.cwd() / "artifacts")

@@ -1,0 +1,29 @@
+"""Unicode normalization: repair mojibake, drop control characters, normalize to NFC (or NFKC).
+
+Runs first, so every later filter and the deduper see the same canonical text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0/C1 control characters except TAB and LF, plus lone surrogates (invalid in UTF-8) and BOM/ZW no-break.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff]")
+_NEWLINES = re.compile(r"\r\n?|\u2028|\u2029")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+_MANY_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str, form: str = "NFC", fix_encoding: bool = True) -> str:
+    """Canonical text: ftfy-repaired encoding, LF newlines, no control chars, Unicode ``form``."""
+    text = _NEWLINES.sub("\n", text)
+    text = _CONTROL.sub("", text)
+    if fix_encoding and not text.isascii():
+        import ftfy
+
+        text = ftfy.fix_text(text, normalization=form)
+    text = unicodedata.normalize(form, text)
+    text = _TRAILING_SPACE.sub("\n", text)
+    text = _MANY_BLANK_LINES.sub("\n\n", text)
+    return text.strip()

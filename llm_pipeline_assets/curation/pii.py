@@ -1,0 +1,299 @@
+"""PII and secret scrubbing: replace personal data and credentials with typed placeholders.
+
+Framework-free, standard library only.  Every detection is a :class:`PiiMatch` from
+:func:`find_pii`; :func:`scrub_pii` / :func:`scrub_pii_with_counts` only splice the
+placeholder ``[KIND]`` over those spans, so the text outside them is never touched.
+
+Kinds (placeholder ``[KIND]``): EMAIL, PHONE, SSN, CREDIT_CARD, IP_ADDRESS, AWS_KEY,
+GITHUB_TOKEN, SLACK_TOKEN, BEARER_TOKEN, PRIVATE_KEY.
+
+Design: all candidate patterns are compiled once, at import, into one alternation scanned
+in a single left-to-right pass.  The whole alternation sits behind ``(?<!\\w)`` (no
+candidate starts inside a word), which is what makes prose cheap to scan.  A candidate is
+then checked in Python (Luhn, ``ipaddress``, context words); if the check fails, the
+remaining alternatives are tried at the same offset, and space-separated numbers (cards,
+international phones) may drop trailing groups ("+44 20 7946 0958 2024" -> the phone).
+
+Rules worth knowing:
+
+* CREDIT_CARD: 13-19 digits, contiguous or in groups split by one consistent space/dash,
+  starting with 2-6 (the issuer ranges of Visa/MC/Amex/Discover/JCB/Diners/UnionPay), and
+  Luhn-valid.  A number that fails Luhn is left alone.
+* PHONE: NANP numbers need separators (555-123-4567, (555) 123-4567, 555.123.4567,
+  +1 555 123 4567) and an area code starting 2-9; ``+CC`` international numbers need 8-15
+  digits (E.164).  A bare 10-digit run counts only after a phone word ("tel", "call me at").
+  Cards and phones are skipped after order/invoice/ISBN/tracking/ref/"#" context.
+* SSN: ddd-dd-dddd with area not 000/666/9xx, group not 00, serial not 0000.
+* IP_ADDRESS: a dotted quad is an IPv4 address only if ``ipaddress`` accepts it (octets
+  0-255, no leading zeros), it is not glued to a word or dot (so ``v10.4.1.2`` and
+  ``1.2.3.4.5`` stay) and it does not follow a version word (version, ver, v, release, build,
+  firmware).  IPv6 candidates must be accepted by ``ipaddress``, contain a digit and have at
+  least two non-empty groups (so times, MAC addresses, ``std::`` and ``::1`` stay).
+* BEARER_TOKEN keeps the word "Bearer"; ``aws_secret_access_key = ...`` keeps the key name.
+  Both tokens must look random (a digit, or mixed case and 20+ characters).
+* PRIVATE_KEY is the whole BEGIN..END block; a block cut off before END is scrubbed up to
+  the last base64 line.
+
+Dates, times, versions, prices, ISBNs, order numbers, arithmetic, UUIDs and percentages do
+not match any pattern.  Output is idempotent (placeholders match nothing) and no ``str``
+input raises (NULs, lone surrogates, very long strings).
+
+Throughput (measured on plain English prose with no PII, CPython 3.11, one core):
+about 30 MB/s for :func:`scrub_pii`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+__all__ = ["PII_KINDS", "PiiMatch", "find_pii", "scrub_pii", "scrub_pii_with_counts"]
+
+PII_KINDS: Tuple[str, ...] = (
+    "EMAIL", "PHONE", "SSN", "CREDIT_CARD", "IP_ADDRESS",
+    "AWS_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "BEARER_TOKEN", "PRIVATE_KEY",
+)
+
+
+@dataclass(frozen=True)
+class PiiMatch:
+    """One detected span: ``text[start:end] == value``, replaced by ``[kind]``."""
+
+    start: int
+    end: int
+    kind: str
+    value: str
+
+
+# Context that turns a number into an identifier rather than a phone/card number.
+_NEG_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:order|invoice|inv|isbn(?:-?1[03])?|tracking|track|ref|reference|sku|serial"
+    r"|receipt|confirmation|account|acct|po)\b[\s:#.\-]*(?:no\.?|nr\.?|num(?:ber)?\.?|id)?"
+    r"[\s:#.\-]*|#\s*)$"
+)
+_PHONE_CONTEXT = re.compile(
+    r"(?i)\b(?<!\[)(?:phone|tel|telephone|mobile|cell|fax|call|text|sms|whatsapp|contact)\b"
+    r"(?:\W+\w+){0,2}?\W*$"
+)
+_VERSION_CONTEXT = re.compile(r"(?i)\b(?:v|ver|version|release|build|firmware)\.?\s*[:=]?\s*$")
+_NON_DIGIT = re.compile(r"\D")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card_ok(ctx: str, v: str) -> bool:
+    digits = _NON_DIGIT.sub("", v)
+    return (13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits)
+            and not _NEG_CONTEXT.search(ctx))
+
+
+def _phone_ok(ctx: str, v: str) -> bool:
+    n = len(_NON_DIGIT.sub("", v))
+    return 8 <= n <= 15 and not _NEG_CONTEXT.search(ctx)
+
+
+def _bare_phone_ok(ctx: str, v: str) -> bool:
+    return bool(_PHONE_CONTEXT.search(ctx))
+
+
+def _ipv4_ok(ctx: str, v: str) -> bool:
+    try:
+        ipaddress.IPv4Address(v)
+    except ValueError:
+        return False
+    return not _VERSION_CONTEXT.search(ctx[-20:])
+
+
+def _ipv6_ok(ctx: str, v: str) -> bool:
+    try:
+        ipaddress.IPv6Address(v)
+    except ValueError:
+        return False
+    return any(c.isdigit() for c in v) and sum(1 for g in v.split(":") if g) >= 2
+
+
+def _looks_random(ctx: str, v: str) -> bool:
+    if any(c.isdigit() for c in v):
+        return True
+    return len(v) >= 20 and any(c.isupper() for c in v) and any(c.islower() for c in v)
+
+
+_Validator = Callable[[str, str], bool]  # (context before, value) -> ok
+
+# (group name, kind, pattern, validator, value group or None, may drop trailing groups).
+# Order is priority: at one offset the first branch that matches and validates wins.
+_HEX = r"[0-9A-Fa-f]"
+_BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]] = [
+    ("private_key", "PRIVATE_KEY",
+     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+     r"(?:[\s\S]{0,16384}?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+     r"|(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]{16,})*)", None, None, False),
+    ("aws_secret", "AWS_KEY",
+     r"(?i:aws_?secret_?access_?key)[\"']?[ \t]*[:=][ \t]*[\"']?"
+     r"(?P<aws_secret_v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", _looks_random, "aws_secret_v", False),
+    ("aws_key", "AWS_KEY", r"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])", None, None, False),
+    ("gh_token", "GITHUB_TOKEN", r"gh[pousr]_[A-Za-z0-9]{36,}", None, None, False),
+    ("gh_pat", "GITHUB_TOKEN", r"github_pat_[A-Za-z0-9_]{22,}", None, None, False),
+    ("slack", "SLACK_TOKEN", r"xox[baprs]-[A-Za-z0-9-]{10,}", None, None, False),
+    ("bearer", "BEARER_TOKEN",
+     r"(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9\-._~+/]{7,}[A-Za-z0-9\-_~+/]=*)",
+     lambda c, v: len(v) >= 12 and _looks_random(c, v), "bearer_v", False),
+    ("email", "EMAIL",
+     r"(?<![.%+\-])[\w.%+\-]{1,64}+@(?:[A-Za-z0-9\-]++\.)+[A-Za-z]{2,63}(?![\w\-])",
+     None, None, False),
+    ("card_flat", "CREDIT_CARD", r"(?<![.,\-])\d{13,19}(?!\d|\.\d)", _card_ok, None, False),
+    ("card_grouped", "CREDIT_CARD",
+     r"(?<![.,\-])\d{4}(?P<card_sep>[ \-])\d{2,6}(?:(?P=card_sep)\d{2,7}){1,3}(?!\d|\.\d)",
+     _card_ok, None, True),
+    ("ssn", "SSN",
+     r"(?<![.\-])(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)", None, None, False),
+    ("phone_us", "PHONE",
+     r"(?<![+.\-])(?:\+?1[ .\-]?)?(?:\([2-9]\d\d\)[ .\-]?|[2-9]\d\d[ .\-])\d{3}[ .\-]\d{4}"
+     r"(?!\d|\.\d)", _phone_ok, None, False),
+    ("phone_e164", "PHONE", r"(?<![+/])\+[1-9]\d{7,14}(?!\d)", _phone_ok, None, False),
+    ("phone_intl", "PHONE",
+     r"(?<![+/])\+[1-9]\d{0,2}(?:[ .\-]?\(\d{1,4}\))?(?:[ .\-]\d{1,8}){1,6}(?!\d|\.\d)",
+     _phone_ok, None, True),
+    ("phone_bare", "PHONE", r"(?<![+.\-])(?:\+?1)?[2-9]\d{9}(?!\d|\.\d)", _bare_phone_ok,
+     None, False),
+    ("ipv4", "IP_ADDRESS", r"(?<!\.)(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", _ipv4_ok, None, False),
+    ("ipv6", "IP_ADDRESS",
+     rf"(?<![:.])(?:{_HEX}{{0,4}}:){{2,7}}(?:\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?![\d.])|{_HEX}{{0,4}})"
+     r"(?![\w:]|\.\d)", _ipv6_ok, None, False),
+]
+
+# First characters each run of branches can start with; a cheap lookahead skips the run.
+_GATES = {"private_key": r"\-", "aws_secret": "aAgxbB", "email": "", "card_flat": r"\d+(",
+          "ipv6": r"\dA-Fa-f:"}
+
+
+def _combine(skip: str) -> "re.Pattern[str]":
+    runs: List[Tuple[str, List[str]]] = []
+    for name, _, pattern, *_ in _BRANCHES:
+        if name == skip:
+            continue
+        if name in _GATES or not runs:
+            runs.append((_GATES.get(name, ""), []))
+        runs[-1][1].append(f"(?P<{name}>{pattern})")
+    alts = [(f"(?=[{gate}])" if gate else "") + "(?:" + "|".join(body) + ")"
+            for gate, body in runs]
+    # Every branch also requires (?<!\w): no candidate starts in the middle of a word.
+    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + ")")
+
+
+_COMBINED = _combine("")
+_COMBINED_NO_EMAIL = _combine("email")  # most text has no "@": skip the costliest branch
+_SINGLE = {n: re.compile(rf"(?<!\w)(?P<{n}>{p})") for n, _, p, *_ in _BRANCHES}
+_INFO = {b[0]: b for b in _BRANCHES}
+_ORDER = {b[0]: i for i, b in enumerate(_BRANCHES)}
+
+
+def _context(text: str, start: int, found: List[PiiMatch], width: int = 40) -> str:
+    """The ``width`` characters before ``start`` as they read *after* scrubbing.
+
+    Context words are judged on the scrubbed prefix, so a second pass over the output sees
+    exactly the same context (this is what keeps scrubbing idempotent).
+    """
+    parts: List[str] = []
+    total, pos = 0, start
+    for hit in reversed(found):
+        seg = text[max(hit.end, pos - width):pos]
+        parts.append(seg)
+        total += len(seg)
+        if total >= width:
+            break
+        parts.append(f"[{hit.kind}]")
+        total += len(hit.kind) + 2
+        pos = hit.start
+        if total >= width:
+            break
+    else:
+        parts.append(text[max(0, pos - (width - total)):pos])
+    return "".join(reversed(parts))[-width:]
+
+
+def _check(text: str, m: "re.Match[str]", name: str,
+           found: List[PiiMatch]) -> Optional[Tuple[PiiMatch, int]]:
+    """Validate branch ``name`` of match ``m``; return (match, resume offset) or None."""
+    _, kind, _, validator, value_group, trimmable = _INFO[name]
+    s, e = m.span(value_group or name)
+    if validator is None or validator(_context(text, s, found), text[s:e]):
+        return PiiMatch(s, e, kind, text[s:e]), m.end(name)
+    if trimmable:
+        pattern = _SINGLE[name]
+        cut = text.rfind(" ", s, e)
+        while cut > s:
+            m2 = pattern.match(text, s, cut)
+            if m2 is not None and validator(_context(text, s, found), m2.group(name)):
+                return PiiMatch(s, m2.end(name), kind, m2.group(name)), m2.end(name)
+            cut = text.rfind(" ", s, cut)
+    return None
+
+
+def _fallback(text: str, start: int, failed: str,
+              found: List[PiiMatch]) -> Optional[Tuple[PiiMatch, int]]:
+    """Try the branches after ``failed`` at offset ``start`` (earlier ones did not match)."""
+    for name, *_ in _BRANCHES[_ORDER[failed] + 1:]:
+        m = _SINGLE[name].match(text, start)
+        if m is not None:
+            hit = _check(text, m, name, found)
+            if hit is not None:
+                return hit
+    return None
+
+
+def find_pii(text: str) -> List[PiiMatch]:
+    """All PII spans in ``text``: non-overlapping, sorted by ``start``."""
+    found: List[PiiMatch] = []
+    search = (_COMBINED if "@" in text else _COMBINED_NO_EMAIL).search
+    pos, n = 0, len(text)
+    while pos < n:
+        m = search(text, pos)
+        if m is None:
+            break
+        start = m.start()
+        # Nothing may start right after a match or a "]": after scrubbing, both read as the
+        # end of a placeholder, and the regex lookbehinds would judge that char differently.
+        if (found and found[-1].end == start) or text[start - 1:start] == "]":
+            pos = start + 1
+            continue
+        name = m.lastgroup or ""
+        hit = _check(text, m, name, found) or _fallback(text, start, name, found)
+        if hit is None:
+            pos = start + 1
+            continue
+        found.append(hit[0])
+        pos = hit[1]
+    return found
+
+
+def scrub_pii_with_counts(text: str) -> Tuple[str, Dict[str, int]]:
+    """``scrub_pii(text)`` plus the number of replacements per kind (kinds seen only)."""
+    matches = find_pii(text)
+    if not matches:
+        return text, {}
+    parts: List[str] = []
+    counts: Dict[str, int] = {}
+    last = 0
+    for hit in matches:
+        parts.append(text[last:hit.start])
+        parts.append(f"[{hit.kind}]")
+        counts[hit.kind] = counts.get(hit.kind, 0) + 1
+        last = hit.end
+    parts.append(text[last:])
+    return "".join(parts), counts
+
+
+def scrub_pii(text: str) -> str:
+    """Replace every span of :func:`find_pii` with its placeholder ``[KIND]``."""
+    return scrub_pii_with_counts(text)[0]

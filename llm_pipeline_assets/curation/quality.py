@@ -1,0 +1,87 @@
+"""Heuristic quality filters from datatrove (Gopher quality, Gopher repetition, FineWeb, C4), run per document.
+
+The filters are called directly (``filter(Document)``) rather than through a datatrove executor, so they
+slot into our streaming stage. One spaCy word tokenization per document is shared by the three filters
+that split words (datatrove accepts a ``WordTokenizer`` instance as ``language``); C4 runs last because
+it rewrites the text (drops offending lines) and the cleaned text is what we keep.
+"""
+
+from __future__ import annotations
+
+
+def _caching_tokenizer():
+    from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+
+    class LastTextCachingTokenizer(WordTokenizer):
+        """Wraps datatrove's English tokenizer; remembers the words of the last text it saw."""
+
+        def __init__(self):
+            super().__init__("en")
+            self._inner = load_word_tokenizer("en")
+            self._last: tuple[str, list[str]] | None = None
+
+        def word_tokenize(self, text: str) -> list[str]:
+            if self._last is None or self._last[0] != text:
+                self._last = (text, self._inner.word_tokenize(text))
+            return self._last[1]
+
+        def sent_tokenize(self, text: str) -> list[str]:
+            return self._inner.sent_tokenize(text)
+
+        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+            return self._inner.span_tokenize(text)
+
+    return LastTextCachingTokenizer()
+
+
+def build_quality_filters(cfg) -> list[tuple[str, object]]:
+    """[(name, datatrove filter)] in run order, from ``cleaning.quality`` of the pipeline config."""
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    tok = _caching_tokenizer()
+    filters: list[tuple[str, object]] = []
+    g = cfg.gopher_quality
+    if g.enabled:
+        filters.append(("gopher_quality", GopherQualityFilter(
+            min_doc_words=g.min_doc_words, max_doc_words=g.max_doc_words,
+            min_avg_word_length=g.min_avg_word_length, max_avg_word_length=g.max_avg_word_length,
+            max_symbol_word_ratio=g.max_symbol_word_ratio, min_stop_words=g.min_stop_words, language=tok)))
+    r = cfg.gopher_repetition
+    if r.enabled:
+        filters.append(("gopher_repetition", GopherRepetitionFilter(
+            dup_line_frac=r.dup_line_frac, dup_para_frac=r.dup_para_frac, language=tok)))
+    f = cfg.fineweb_quality
+    if f.enabled:
+        filters.append(("fineweb_quality", FineWebQualityFilter(
+            line_punct_thr=f.line_punct_thr, short_line_thr=f.short_line_thr,
+            char_duplicates_ratio=f.char_duplicates_ratio, new_line_ratio=f.new_line_ratio, language=tok)))
+    c = cfg.c4_quality
+    if c.enabled:
+        filters.append(("c4_quality", C4QualityFilter(
+            filter_no_terminal_punct=c.filter_no_terminal_punct, min_num_sentences=c.min_num_sentences,
+            language="en")))
+    return filters
+
+
+def run_quality_filters(filters: list[tuple[str, object]], doc_id: str, text: str
+                        ) -> tuple[str | None, str | None, str]:
+    """(failed filter name or None, reason or None, possibly rewritten text)."""
+    from datatrove.data import Document
+
+    doc = Document(text=text, id=doc_id)
+    for name, flt in filters:
+        try:
+            verdict = flt.filter(doc)
+        except Exception as exc:  # a filter crash rejects the document, with the error as its reason
+            return name, f"{name}_error: {type(exc).__name__}: {exc}", doc.text
+        if verdict is True:
+            continue
+        reason = verdict[1] if isinstance(verdict, tuple) else name
+        return name, reason, doc.text
+    return None, None, doc.text
+

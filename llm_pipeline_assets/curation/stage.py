@@ -1,0 +1,140 @@
+"""cleaned_shards' library function: normalize → scrub PII → language → quality → toxicity, streamed.
+
+Every removal is kept: ``rejected/<step>-NNNNN.parquet`` holds the removed documents (already
+PII-scrubbed, so the rejects leak nothing) with their reason. The funnel counts documents in and out
+of each step; PII replacements are counted per type.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pyarrow as pa
+
+from llm_pipeline_assets.curation.language import LanguageFilter
+from llm_pipeline_assets.curation.normalize import normalize_text
+from llm_pipeline_assets.curation.pii import scrub_pii_with_counts
+from llm_pipeline_assets.curation.quality import build_quality_filters, run_quality_filters
+from llm_pipeline_assets.curation.toxicity import ToxicityScorer
+from llm_pipeline_assets.shards import ShardWriter, iter_batches
+
+Logger = Callable[[str], None]
+_REASON_SCORE = re.compile(r"_[0-9.]+$")  # "language_fr_0.98" counts as "language_fr"
+REJECT_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
+                           ("reason", pa.string())])
+
+
+@dataclass
+class CleaningStats:
+    docs_in: int = 0
+    docs_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    funnel: dict = field(default_factory=dict)  # step -> {"in": n, "out": n}, in run order
+    reasons: Counter = field(default_factory=Counter)
+    pii: Counter = field(default_factory=Counter)
+    docs_with_pii: int = 0
+    seconds: float = 0.0
+    shards: int = 0
+
+    def count(self, step: str, n_in: int, n_out: int) -> None:
+        entry = self.funnel.setdefault(step, {"in": 0, "out": 0})
+        entry["in"] += n_in
+        entry["out"] += n_out
+
+
+class DocumentCleaner:
+    """Applies the configured cleaning steps to batches of ``{"id", "text", "source"}`` records."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.language = LanguageFilter(cfg.language.languages, cfg.language.min_score) if cfg.language.enabled else None
+        self.quality = build_quality_filters(cfg.quality)
+        self.toxicity = ToxicityScorer(cfg.toxicity.wordlist, cfg.toxicity.threshold) if cfg.toxicity.enabled else None
+
+    @property
+    def steps(self) -> list[str]:
+        names = ["normalize"] + (["pii"] if self.cfg.pii else []) + (["language"] if self.language else [])
+        return names + [name for name, _ in self.quality] + (["toxicity"] if self.toxicity else [])
+
+    def clean_batch(self, records: Sequence[dict], stats: CleaningStats) -> tuple[list[dict], list[tuple[str, dict]]]:
+        """(kept records, [(step, rejected record with "reason")])."""
+        rejected: list[tuple[str, dict]] = []
+        docs: list[dict] = []
+        norm = self.cfg.normalize
+        for rec in records:
+            text = normalize_text(rec["text"], norm.form, norm.fix_encoding)
+            if text:
+                docs.append({**rec, "text": text})
+            else:
+                rejected.append(("normalize", {**rec, "reason": "empty_after_normalization"}))
+        stats.count("normalize", len(records), len(docs))
+        if self.cfg.pii:
+            for doc in docs:
+                doc["text"], counts = scrub_pii_with_counts(doc["text"])
+                if counts:
+                    stats.pii.update(counts)
+                    stats.docs_with_pii += 1
+            stats.count("pii", len(docs), len(docs))  # PII is replaced, never a reason to drop a document
+        if self.language is not None:
+            docs = self._apply("language", docs, self.language.check([d["text"] for d in docs]), rejected, stats)
+        for name, flt in self.quality:
+            kept: list[dict] = []
+            for doc in docs:
+                _, reason, new_text = run_quality_filters([(name, flt)], doc["id"], doc["text"])
+                if reason is None:
+                    kept.append({**doc, "text": new_text})
+                else:
+                    rejected.append((name, {**doc, "reason": reason}))
+            stats.count(name, len(docs), len(kept))
+            docs = kept
+        if self.toxicity is not None:
+            docs = self._apply("toxicity", docs, [self.toxicity.check(d["text"]) for d in docs], rejected, stats)
+        return docs, rejected
+
+    @staticmethod
+    def _apply(step: str, docs: list[dict], reasons: list[str | None], rejected: list, stats: CleaningStats
+               ) -> list[dict]:
+        kept = []
+        for doc, reason in zip(docs, reasons):
+            if reason is None:
+                kept.append(doc)
+            else:
+                rejected.append((step, {**doc, "reason": reason}))
+        stats.count(step, len(docs), len(kept))
+        return kept
+
+
+def clean_shards(in_files: Sequence[Path], out_dir: Path, cfg, max_docs: int, max_bytes: int,
+                 batch_docs: int = 1000, log: Logger = print) -> CleaningStats:
+    """Clean every shard in ``in_files`` into ``out_dir/part-*.parquet`` and ``out_dir/rejected/``."""
+    start = time.perf_counter()
+    stats = CleaningStats()
+    cleaner = DocumentCleaner(cfg)
+    for step in cleaner.steps:
+        stats.funnel[step] = {"in": 0, "out": 0}
+    writer = ShardWriter(Path(out_dir), "part", max_docs=max_docs, max_bytes=max_bytes)
+    rejects: dict[str, ShardWriter] = {}
+    for batch in iter_batches(in_files, batch_docs):
+        stats.docs_in += len(batch)
+        stats.bytes_in += sum(len(r["text"].encode("utf-8")) for r in batch)
+        kept, rejected = cleaner.clean_batch(batch, stats)
+        writer.write_many(kept)
+        for step, rec in rejected:
+            if step not in rejects:
+                rejects[step] = ShardWriter(Path(out_dir) / "rejected", step, max_docs, max_bytes, REJECT_SCHEMA)
+            rejects[step].write(rec)
+            stats.reasons[f"{step}: {_REASON_SCORE.sub('', rec['reason'].split(':')[0])}"] += 1
+        elapsed = time.perf_counter() - start
+        log(f"cleaned {stats.docs_in} docs ({stats.docs_in / max(elapsed, 1e-9):.0f} docs/s), kept {writer.docs}")
+    for w in rejects.values():
+        w.close()
+    stats.shards = len(writer.close())
+    stats.docs_out, stats.bytes_out = writer.docs, writer.text_bytes
+    stats.seconds = time.perf_counter() - start
+    return stats

@@ -1,0 +1,117 @@
+"""Disk-backed, memory-bounded dedup index for the pipeline asset.
+
+Usage::
+
+    builder = DedupIndexBuilder(workdir, DedupParams(threshold=0.6))
+    for batch in batches:            # any number of batches, any sizes
+        builder.add_batch(batch)     # docs get consecutive global indices
+    result = builder.finish()        # DedupResult, arrays per global index
+
+RAM during ``add_batch`` is one batch of text plus 16 bytes (exact key) per
+document seen so far; signatures are appended to ``signatures.u32`` in the
+workdir (raw little-endian uint32, row-major, exactly ``N * num_perm * 4``
+bytes).  ``finish`` memory-maps that file, writes band keys band-major to
+``band_keys.npy`` and processes one band (``8 * N`` bytes of keys plus its
+sort order) at a time.  With ``verify="jaccard"`` the distinct shingles of
+every document are also spilled to ``shingles.u64`` (+ 8 bytes/doc offsets).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .engine import DedupResult, dedup_arrays
+from .minhash import MinHasher, minhash_signatures, split_shingle_sets
+from .normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
+from .params import DedupParams
+
+__all__ = ["DedupIndexBuilder"]
+
+
+class DedupIndexBuilder:
+    """Accumulate documents batch by batch, then run exact + fuzzy dedup."""
+
+    SIGNATURES_FILE = "signatures.u32"
+    SHINGLES_FILE = "shingles.u64"
+
+    def __init__(self, workdir: str, params: Optional[DedupParams] = None):
+        self.workdir = os.fspath(workdir)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.params = params if params is not None else DedupParams()
+        p = self.params
+        self.hasher = MinHasher(num_perm=p.num_perm, ngram=p.ngram, seed=p.seed)
+        self._keys: List[np.ndarray] = []
+        self._n = 0
+        self._finished = False
+        self._sig_file = open(self.signatures_path, "wb")
+        self._shingle_file = open(os.path.join(self.workdir, self.SHINGLES_FILE), "wb") if p.verify == "jaccard" else None
+        self._set_sizes: List[np.ndarray] = []
+
+    @property
+    def signatures_path(self) -> str:
+        return os.path.join(self.workdir, self.SIGNATURES_FILE)
+
+    @property
+    def n_docs(self) -> int:
+        """Number of documents added so far."""
+        return self._n
+
+    def add_batch(self, texts: Sequence[str]) -> None:
+        """Hash a batch; its documents get the next consecutive global indices."""
+        if self._finished:
+            raise RuntimeError("add_batch() after finish()")
+        step = self.params.batch_size
+        for s in range(0, len(texts), step):
+            words = [normalized_words(t) for t in texts[s : s + step]]
+            digests = [exact_key_from_normalized(" ".join(w)) for w in words]
+            self._keys.append(exact_keys_from_digests(digests, len(words)))
+            shingles, counts = self.hasher.shingles_from_words(words)
+            h = self.hasher
+            sig = minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles)
+            self._sig_file.write(np.ascontiguousarray(sig, dtype="<u4").tobytes())
+            if self._shingle_file is not None:
+                sets = split_shingle_sets(shingles, counts)
+                self._set_sizes.append(np.fromiter(map(len, sets), dtype=np.int64, count=len(sets)))
+                if sets:
+                    self._shingle_file.write(np.concatenate(sets).astype("<u8").tobytes())
+            self._n += len(words)
+
+    def signatures(self) -> np.ndarray:
+        """Read-only memmap (N, num_perm) uint32 of the signatures written so far."""
+        if not self._sig_file.closed:
+            self._sig_file.flush()
+        if self._n == 0:
+            return np.zeros((0, self.params.num_perm), dtype=np.uint32)
+        return np.memmap(self.signatures_path, dtype="<u4", mode="r", shape=(self._n, self.params.num_perm))
+
+    def _shingle_provider(self):
+        if self._shingle_file is None:
+            return None
+        sizes = np.concatenate(self._set_sizes) if self._set_sizes else np.zeros(0, np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        path = os.path.join(self.workdir, self.SHINGLES_FILE)
+        data = np.memmap(path, dtype="<u8", mode="r") if offsets[-1] else np.zeros(0, np.uint64)
+
+        def provider(indices: np.ndarray) -> List[np.ndarray]:
+            return [np.asarray(data[offsets[i] : offsets[i + 1]]) for i in np.asarray(indices).tolist()]
+
+        return provider
+
+    def close(self) -> None:
+        """Close the spill files (idempotent)."""
+        for f in (self._sig_file, self._shingle_file):
+            if f is not None and not f.closed:
+                f.close()
+
+    def finish(self) -> DedupResult:
+        """Run exact then fuzzy dedup over everything added; closes the builder."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        self.close()
+        keys = np.concatenate(self._keys) if self._keys else np.zeros(0, dtype=EXACT_KEY_DTYPE)
+        self._keys = [keys]
+        return dedup_arrays(keys, self.signatures(), self.params, self._shingle_provider(), self.workdir)

@@ -1,0 +1,159 @@
+"""Library functions behind dedup_index and deduped_shards.
+
+``build_dedup_index`` streams every source's cleaned shards (sources in config order, rows in shard
+order: that global order makes the survivor of each cluster deterministic — the first occurrence)
+through ``DedupIndexBuilder`` and writes ``index.parquet``: one row per document with its source, id,
+position in its source, ``keep``, why it was dropped and which document survived in its place.
+``filter_source`` then keeps one source's survivors; ``count_exact_duplicates`` re-derives exact keys
+from the output so the blocking checks do not trust the index's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from llm_pipeline_assets.dedup.components import cluster_size_histogram
+from llm_pipeline_assets.dedup.index import DedupIndexBuilder
+from llm_pipeline_assets.dedup.lsh import s_curve
+from llm_pipeline_assets.dedup.normalize import exact_keys
+from llm_pipeline_assets.dedup.params import DedupParams
+from llm_pipeline_assets.shards import ShardWriter, iter_batches
+
+INDEX_FILE = "index.parquet"
+Logger = Callable[[str], None]
+
+
+@dataclass
+class DedupIndexStats:
+    docs: int = 0
+    kept: int = 0
+    exact_removed: int = 0
+    fuzzy_removed: int = 0
+    cross_source_removed: int = 0
+    candidate_pairs: int = 0
+    verified_pairs: int = 0
+    exact_dups_in_kept: int = 0
+    bands: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    cluster_sizes: dict = field(default_factory=dict)
+    removed_by_source: Counter = field(default_factory=Counter)
+    s_curve_markdown: str = ""
+
+
+def params_from_config(cfg) -> DedupParams:
+    return DedupParams(threshold=cfg.threshold, num_perm=cfg.num_perm, bands=cfg.bands, rows=cfg.rows,
+                       ngram=cfg.ngram, seed=cfg.seed, verify=cfg.verify)
+
+
+def s_curve_table(bands: int, rows: int, threshold: float) -> str:
+    sims = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    head = "| Jaccard | " + " | ".join(f"{s:.2f}" for s in sims) + " |"
+    probs = "| P(candidate) | " + " | ".join(f"{s_curve(s, bands, rows):.3f}" for s in sims) + " |"
+    note = f"\n\n{bands} bands x {rows} rows; candidates verified against threshold {threshold}."
+    return "\n".join([head, "|---|" + "---:|" * len(sims), probs]) + note
+
+
+def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Path, cfg,
+                      log: Logger = print) -> DedupIndexStats:
+    start = time.perf_counter()
+    params = params_from_config(cfg)
+    sources, ids, positions = [], [], []
+    with tempfile.TemporaryDirectory(prefix="dedup-") as work:
+        builder = DedupIndexBuilder(work, params)
+        for name, files in inputs:
+            pos = 0
+            for batch in iter_batches(files, cfg.batch_docs, columns=("id", "text")):
+                builder.add_batch([r["text"] for r in batch])
+                ids.extend(r["id"] for r in batch)
+                positions.extend(range(pos, pos + len(batch)))
+                sources.extend([name] * len(batch))
+                pos += len(batch)
+            log(f"dedup_index: hashed {name} ({pos} docs), {builder.n_docs} in total")
+        result = builder.finish()
+    n = len(ids)
+    # The document kept in each one's place: exact copies point at their first copy's fuzzy cluster.
+    survivor = np.where(result.exact_dup_of >= 0, result.cluster[np.maximum(result.exact_dup_of, 0)], result.cluster)
+    reason = np.where(result.keep, "", np.where(result.exact_dup_of >= 0, "exact", "fuzzy"))
+    src = np.array(sources, dtype=object)
+    table = pa.table({
+        "source": pa.array(sources, pa.string()), "id": pa.array(ids, pa.string()),
+        "position": pa.array(positions, pa.int64()), "keep": pa.array(result.keep, pa.bool_()),
+        "reason": pa.array(reason.tolist(), pa.string()), "cluster": pa.array(result.cluster, pa.int64()),
+        "survivor_source": pa.array(src[survivor].tolist() if n else [], pa.string()),
+        "survivor_id": pa.array(np.array(ids, dtype=object)[survivor].tolist() if n else [], pa.string()),
+    })
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, Path(out_dir) / INDEX_FILE, compression="zstd")
+    stats = DedupIndexStats(docs=n, kept=int(result.keep.sum()), bands=params.bands, rows=params.rows)
+    stats.exact_removed = int((reason == "exact").sum())
+    stats.fuzzy_removed = int((reason == "fuzzy").sum())
+    removed = ~result.keep
+    stats.cross_source_removed = int((removed & (src != src[survivor])).sum()) if n else 0
+    stats.removed_by_source = Counter(src[removed].tolist())
+    stats.candidate_pairs = int(result.stats.get("candidate_pairs", 0))
+    stats.verified_pairs = int(result.stats.get("verified_pairs", 0))
+    stats.cluster_sizes = cluster_size_histogram(survivor) if n else {}
+    stats.exact_dups_in_kept = _exact_dups_among_kept(inputs, result.keep, cfg.batch_docs)
+    stats.s_curve_markdown = s_curve_table(params.bands, params.rows, params.threshold)
+    stats.seconds = time.perf_counter() - start
+    log(f"dedup_index: {n} docs, {stats.exact_removed} exact and {stats.fuzzy_removed} near duplicates removed "
+        f"in {stats.seconds:.1f}s")
+    return stats
+
+
+def _exact_dups_among_kept(inputs, keep: np.ndarray, batch_docs: int) -> int:
+    """Second, independent pass: exact keys of every kept document must be unique."""
+    seen: set[bytes] = set()
+    dups, offset = 0, 0
+    for _, files in inputs:
+        for batch in iter_batches(files, batch_docs, columns=("text",)):
+            mask = keep[offset:offset + len(batch)]
+            offset += len(batch)
+            texts = [r["text"] for r, k in zip(batch, mask) if k]
+            for key in exact_keys(texts):
+                raw = key.tobytes()
+                dups += raw in seen
+                seen.add(raw)
+    return dups
+
+
+def filter_source(source: str, in_files: Sequence[Path], index_dir: Path, out_dir: Path, max_docs: int,
+                  max_bytes: int, batch_docs: int = 1000) -> dict:
+    index = pq.read_table(Path(index_dir) / INDEX_FILE, filters=[("source", "=", source)])
+    index = index.sort_by("position")
+    keep = index.column("keep").to_numpy(zero_copy_only=False)
+    reasons = index.column("reason")
+    writer = ShardWriter(Path(out_dir), "part", max_docs=max_docs, max_bytes=max_bytes)
+    seen = 0
+    for batch in iter_batches(in_files, batch_docs):
+        if seen + len(batch) > len(keep):
+            raise RuntimeError(f"cleaned_shards[{source}] has more documents than dedup_index knows: "
+                               "re-materialize dedup_index")
+        writer.write_many(r for r, k in zip(batch, keep[seen:seen + len(batch)]) if k)
+        seen += len(batch)
+    if seen != len(keep):
+        raise RuntimeError(f"cleaned_shards[{source}] has {seen} documents, dedup_index expects {len(keep)}: "
+                           "re-materialize dedup_index")
+    writer.close()
+    cross = pc.sum(pc.and_(pc.invert(index.column("keep")),
+                           pc.not_equal(index.column("survivor_source"), source))).as_py() or 0
+    return {"docs_in": seen, "docs_out": writer.docs,
+            "exact_removed": pc.sum(pc.equal(reasons, "exact")).as_py() or 0,
+            "fuzzy_removed": pc.sum(pc.equal(reasons, "fuzzy")).as_py() or 0, "cross_source_removed": cross}
+
+
+def count_exact_duplicates(files: Sequence[Path], batch_docs: int = 2000) -> int:
+    keys = [k.tobytes() for batch in iter_batches(files, batch_docs, columns=("text",))
+            for k in exact_keys([r["text"] for r in batch])]
+    return len(keys) - len(set(keys))

@@ -1,0 +1,82 @@
+"""Unit tests of each cleaning step, through the same functions cleaned_shards calls."""
+
+import pytest
+
+from llm_pipeline_assets.config import CleaningConfig, QualityConfig
+from llm_pipeline_assets.curation.language import LanguageFilter, identify_languages
+from llm_pipeline_assets.curation.normalize import normalize_text
+from llm_pipeline_assets.curation.quality import build_quality_filters, run_quality_filters
+from llm_pipeline_assets.curation.toxicity import ToxicityScorer, load_terms
+
+PROSE = (
+    "The history of the river valley is a long story about farmers, traders and the weather that shaped them. "
+    "In the early years, most families grew wheat and barley on the narrow terraces above the water. "
+    "Later, a railway reached the town, and the markets began to sell cloth, tools and newspapers from the coast. "
+    "Teachers opened a small school near the church, where children learned to read and to count. "
+    "When the floods came in the spring, the whole community worked together to repair the bridges.\n\n"
+    "Today the valley is known for its orchards and for a museum that keeps the old maps of the region. "
+    "Visitors walk along the paths in the summer and buy honey, apples and bread from the local farms. "
+    "The museum also records the memories of older residents, so that their stories are not forgotten."
+)
+
+
+def test_normalize_repairs_and_strips_controls():
+    assert normalize_text("Caf\u00c3\u00a9\x00 ok\r\nnext") == "Café ok\nnext"
+    assert normalize_text("e\u0301") == "\u00e9"  # NFC composes
+    assert normalize_text("\ufb01", form="NFKC") == "fi"
+    assert normalize_text("a\n\n\n\n\nb  \n") == "a\n\nb"
+    assert normalize_text("\x01\x02  \x7f") == ""
+
+
+def test_language_filter_keeps_configured_languages():
+    texts = [PROSE, "Le village se trouve au bord de la rivière et les habitants cultivent des pommes.",
+             "Die Kinder gehen jeden Morgen mit ihren Freunden in die Schule am Fluss."]
+    langs = [lang for lang, _ in identify_languages(texts)]
+    assert langs == ["en", "fr", "de"]
+    reasons = LanguageFilter(["en"], 0.65).check(texts)
+    assert reasons[0] is None and reasons[1].startswith("language_fr") and reasons[2].startswith("language_de")
+    assert LanguageFilter(["en", "fr"], 0.5).check(texts)[1] is None
+
+
+def test_quality_filters_keep_prose_reject_junk():
+    filters = build_quality_filters(QualityConfig())
+    assert [n for n, _ in filters] == ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
+    name, reason, text = run_quality_filters(filters, "ok", PROSE)
+    assert (name, reason) == (None, None) and "orchards" in text
+    assert run_quality_filters(filters, "short", "Buy now. Click here.")[0] == "gopher_quality"
+    menu = "\n".join(["Home | About | Contact | Login"] * 40)
+    assert run_quality_filters(filters, "menu", menu)[0] is not None
+    repeated = "\n\n".join(["This paragraph says the same thing again and again for the reader."] * 20)
+    assert run_quality_filters(filters, "rep", repeated)[0] == "gopher_repetition"
+
+
+def test_quality_thresholds_come_from_config():
+    strict = QualityConfig(gopher_quality={"min_doc_words": 5000})
+    name, reason, _ = run_quality_filters(build_quality_filters(strict), "x", PROSE)
+    assert name == "gopher_quality" and reason == "gopher_short_doc"
+    off = QualityConfig(gopher_quality={"enabled": False}, gopher_repetition={"enabled": False},
+                        fineweb_quality={"enabled": False}, c4_quality={"enabled": False})
+    assert build_quality_filters(off) == []
+
+
+def test_toxicity_wordlist_and_threshold(tmp_path):
+    terms = load_terms()
+    assert "idiot" in terms and len(terms) > 20
+    scorer = ToxicityScorer(threshold=0.2)
+    assert scorer.check(PROSE) is None
+    toxic = PROSE + " You are a complete idiot. Go to hell."
+    score, hits = scorer.score(toxic)
+    assert hits == 2 and 0.1 < score < 0.3
+    assert ToxicityScorer(threshold=0.1).check(toxic).startswith("toxicity_")
+    assert ToxicityScorer(threshold=0.5).check(toxic) is None
+    assert scorer.score("Scunthorpe and classic assessments are fine.")[1] == 0  # word boundaries
+    custom = tmp_path / "words.txt"
+    custom.write_text("# comment\nbanana\n")
+    assert ToxicityScorer(custom, 0.01).check("I like a banana. It is yellow.") is not None
+    with pytest.raises(FileNotFoundError, match="cleaning.toxicity.wordlist"):
+        ToxicityScorer(tmp_path / "missing.txt")
+
+
+def test_cleaning_config_defaults_are_sane():
+    cfg = CleaningConfig()
+    assert cfg.pii and cfg.language.languages == ("en",) and cfg.toxicity.threshold == 0.05

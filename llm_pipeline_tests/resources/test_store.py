@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from llm_pipeline_assets.resources.store import MANIFEST, ArtifactMissing, ArtifactStore
+
+
+def test_publish_is_atomic_and_versioned(store):
+    with store.publish("raw_corpus", "web") as staging:
+        (staging / "part-00000.parquet").write_bytes(b"abc")
+    first = store.read_manifest("raw_corpus", "web")
+    assert first.files["part-00000.parquet"]["bytes"] == 3
+    path, _ = store.local_dir("raw_corpus", "web")
+    assert (path / "part-00000.parquet").read_bytes() == b"abc"
+
+    with pytest.raises(RuntimeError):
+        with store.publish("raw_corpus", "web") as staging:
+            (staging / "part-00000.parquet").write_bytes(b"half-written")
+            raise RuntimeError("crash mid-write")
+    # The crashed attempt is invisible: the manifest still names the first version, its bytes intact.
+    assert store.read_manifest("raw_corpus", "web").version == first.version
+    path, _ = store.local_dir("raw_corpus", "web")
+    assert (path / "part-00000.parquet").read_bytes() == b"abc"
+    assert not list(path.parent.glob(".staging-*"))
+
+
+def test_republish_replaces_and_cleans_old_versions(store):
+    for payload in (b"one", b"two"):
+        with store.publish("cleaned_shards", "web") as staging:
+            (staging / "part-00000.parquet").write_bytes(payload)
+    path, manifest = store.local_dir("cleaned_shards", "web")
+    assert (path / "part-00000.parquet").read_bytes() == b"two"
+    versions = [p.name for p in path.parent.iterdir() if p.name.startswith("v-")]
+    assert versions == [manifest.version]
+    assert json.loads((path.parent / MANIFEST).read_text())["version"] == manifest.version
+
+
+def test_content_version_ignores_other_files(store):
+    versions = []
+    for reject in (b"x", b"y"):
+        with store.publish("cleaned_shards", "news") as staging:
+            (staging / "part-00000.parquet").write_bytes(b"same")
+            (staging / "rejected").mkdir()
+            (staging / "rejected" / "toxicity-00000.parquet").write_bytes(reject)
+        m = store.read_manifest("cleaned_shards", "news")
+        versions.append((m.content_version("part-"), m.data_version))
+    assert versions[0][0] == versions[1][0] and versions[0][1] != versions[1][1]
+
+
+def test_missing_artifact_names_the_asset(store):
+    with pytest.raises(ArtifactMissing, match="materialize dedup_index first"):
+        store.read_manifest("dedup_index")
+
+
+@pytest.mark.parametrize("bad", ["../escape", "/abs", "a/b", "..", "", "x\x00y"])
+def test_partition_keys_cannot_escape_root(tmp_path, bad):
+    store = ArtifactStore(root=str(tmp_path))
+    with pytest.raises(ValueError, match="not a safe path segment"):
+        store.partition_dir("raw_corpus", bad)

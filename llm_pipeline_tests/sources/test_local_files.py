@@ -1,0 +1,79 @@
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from llm_pipeline_assets.config import parse_config
+from llm_pipeline_assets.shards import QUARANTINE_FILE, count_rows, iter_batches, shard_files
+from llm_pipeline_assets.sources.ingest import ingest_source, keep_by_weight
+from llm_pipeline_assets.sources.local_files import SourceError
+
+
+def _local_spec(path, **kw):
+    src = {"name": "files", "kind": "local", "path": str(path), **kw}
+    return parse_config({"name": "t", "sources": [src]}).sources[0]
+
+
+def _write_messy_corpus(d):
+    good = [{"id": f"g{i}", "text": f"good document number {i}"} for i in range(6)]
+    lines = [json.dumps(good[0]).encode(), b"{not json", json.dumps(good[1]).encode(),
+             b'{"id": "bad-utf8", "text": "caf\xe9"}', json.dumps({"id": "nontext", "text": 42}).encode(),
+             json.dumps({"id": "notext"}).encode(), json.dumps(["a", "list"]).encode(),
+             json.dumps({"id": "empty", "text": "   "}).encode(), json.dumps(good[2]).encode()]
+    (d / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (d / "b.jsonl").write_bytes(b"")
+    with gzip.open(d / "c.jsonl.gz", "wb") as fh:
+        fh.write(b"\n".join(json.dumps(r).encode() for r in good[3:5]) + b"\n")
+    whole = gzip.compress(b"\n".join(json.dumps({"id": f"t{i}", "text": "x" * 300 + str(i)}).encode()
+                                     for i in range(50)))
+    (d / "d.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # truncated .gz
+    pq.write_table(pa.table({"id": ["p1", "p2"], "text": [good[5]["text"], None]}), d / "e.parquet")
+    pq.write_table(pa.table({"body": ["wrong schema"]}), d / "f.parquet")
+    (d / "g.txt").write_text("A plain text file is one document.\nSecond line.", encoding="utf-8")
+    (d / "h.txt").write_bytes(b"\xff\xfe broken")
+    return {r["id"] for r in good[:5]} | {"p1", "g.txt"}
+
+
+def test_bad_records_quarantined_good_ones_kept(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    expected_ids = _write_messy_corpus(src)
+    out = tmp_path / "out"
+    stats = ingest_source(_local_spec(src), out, max_docs=3, max_bytes=1 << 20)
+    rows = [r for b in iter_batches(shard_files(out)) for r in b]
+    ids = {r["id"] for r in rows}
+    assert expected_ids <= ids  # no good record lost
+    assert all(r["source"] == "files" for r in rows)
+    assert len(shard_files(out)) == stats.shards >= 3  # bounded shard size
+    q = [json.loads(line) for line in (out / QUARANTINE_FILE).read_text().splitlines()]
+    reasons = {e["reason"].split(":")[0] for e in q}
+    assert {"malformed_json", "invalid_utf8", "non_string_text", "missing_text", "not_an_object", "empty_text",
+            "empty_file", "truncated_or_corrupt_file", "wrong_schema"} <= reasons
+    assert stats.quarantined_total == len(q)
+    # Records of the truncated gzip read before the damage are kept, not silently dropped.
+    assert any(i.startswith("t") for i in ids)
+
+
+def test_ids_come_from_input_or_position(tmp_path):
+    (tmp_path / "x.jsonl").write_text(json.dumps({"text": "no id here"}) + "\n" + json.dumps({"key": 7, "text": "k"}))
+    out = tmp_path / "o"
+    ingest_source(_local_spec(tmp_path / "x.jsonl", id_field="key"), out, 10, 1 << 20)
+    ids = [r["id"] for b in iter_batches(shard_files(out)) for r in b]
+    assert ids == ["x.jsonl:1", "7"]
+
+
+def test_missing_path_fails_fast_naming_key(tmp_path):
+    with pytest.raises(SourceError, match=r"sources\[3\]\.path: .*matches no readable file"):
+        ingest_source(_local_spec(tmp_path / "nope" / "*.jsonl"), tmp_path / "o", 10, 1 << 20, key="sources[3]")
+
+
+def test_weight_and_max_samples_are_deterministic(tmp_path):
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps({"id": str(i), "text": f"doc {i}"}) for i in range(400)))
+    spec = _local_spec(tmp_path / "in.jsonl", weight=0.25, max_samples=300)
+    a = ingest_source(spec, tmp_path / "a", 1000, 1 << 20)
+    b = ingest_source(spec, tmp_path / "b", 1000, 1 << 20)
+    assert a.docs == b.docs and 50 < a.docs < 100 and a.docs + a.sampled_out == 300
+    assert count_rows(shard_files(tmp_path / "a")) == a.docs
+    assert sum(keep_by_weight(i, 0.5, 1) for i in range(10_000)) in range(4800, 5200)

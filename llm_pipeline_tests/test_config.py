@@ -1,0 +1,56 @@
+import pytest
+
+from llm_pipeline_assets.config import ConfigError, available_presets, load_config, parse_config
+
+BASE = {"name": "t", "sources": [{"name": "web", "kind": "synthetic", "num_docs": 10}]}
+
+
+def test_every_preset_validates():
+    assert {"tiny", "124m", "1b", "7b"} <= set(available_presets())
+    for name in available_presets():
+        cfg = load_config(name)
+        assert cfg.name == name and cfg.sources
+
+
+def test_env_var_selects_preset_or_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("LLM_PIPELINE_CONFIG", "1b")
+    assert load_config().name == "1b"
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nsources:\n  - {name: a, kind: synthetic, num_docs: 5}\n")
+    monkeypatch.setenv("LLM_PIPELINE_CONFIG", str(path))
+    assert load_config().source_names == ["a"]
+
+
+@pytest.mark.parametrize(
+    "patch, key",
+    [
+        ({"sources": [{"name": "web", "kind": "synthetic", "num_docs": 10, "colour": "red"}]}, "sources[0].colour"),
+        ({"sources": [{"name": "web", "kind": "ftp"}]}, "sources[0]"),
+        ({"sources": [{"name": "web", "kind": "local"}]}, "sources[0].path"),
+        ({"sources": [{"name": "../etc", "kind": "synthetic"}]}, "sources[0].name"),
+        ({"sources": [{"name": "web", "kind": "synthetic", "num_docs": -3}]}, "sources[0].num_docs"),
+        ({"dedup": {"threshold": 1.5}}, "dedup.threshold"),
+        ({"dedup": {"bands": 20, "rows": 10, "num_perm": 112}}, "dedup"),
+        ({"cleaning": {"toxicity": {"threshold": "high"}}}, "cleaning.toxicity.threshold"),
+        ({"shardz": {}}, "shardz"),
+    ],
+)
+def test_bad_config_names_the_key(patch, key):
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, **patch}, origin="my.yaml")
+    message = str(err.value)
+    assert "my.yaml" in message and f"  {key}" in message
+
+
+def test_duplicate_source_names_rejected():
+    with pytest.raises(ConfigError, match="duplicate source names"):
+        parse_config({**BASE, "sources": [BASE["sources"][0], BASE["sources"][0]]})
+
+
+def test_unknown_preset_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="neither a preset"):
+        load_config("nonexistent-preset")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(bad))
