@@ -150,7 +150,7 @@ class DedupConfig(_Strict):
     num_perm: int = Field(default=112, ge=8, le=1024)
     bands: int | None = Field(default=None, ge=1)
     rows: int | None = Field(default=None, ge=1)
-    ngram: int = Field(default=5, ge=1, le=32)
+    ngram: int = Field(default=3, ge=1, le=32)
     seed: int = 42
     verify: Literal["signature", "jaccard", "none"] = "signature"
     batch_docs: int = Field(default=5000, ge=1)

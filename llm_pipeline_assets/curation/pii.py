@@ -140,7 +140,7 @@ _BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]]
      r"|(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]{16,})*)", None, None, False),
     ("aws_secret", "AWS_KEY",
      r"(?i:aws_?secret_?access_?key)[\"']?[ \t]*[:=][ \t]*[\"']?"
-     r"(?P<aws_secret_v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", _looks_random, "aws_secret_v", False),
+     r"(?P<aws_secret_v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=\[])", _looks_random, "aws_secret_v", False),
     ("aws_key", "AWS_KEY", r"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])", None, None, False),
     ("gh_token", "GITHUB_TOKEN", r"gh[pousr]_[A-Za-z0-9]{36,}", None, None, False),
     ("gh_pat", "GITHUB_TOKEN", r"github_pat_[A-Za-z0-9_]{22,}", None, None, False),
@@ -169,7 +169,7 @@ _BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]]
     ("ipv4", "IP_ADDRESS", r"(?<!\.)(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", _ipv4_ok, None, False),
     ("ipv6", "IP_ADDRESS",
      rf"(?<![:.])(?:{_HEX}{{0,4}}:){{2,7}}(?:\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?![\d.])|{_HEX}{{0,4}})"
-     r"(?![\w:]|\.\d)", _ipv6_ok, None, False),
+     r"(?![\w:\[]|\.\d)", _ipv6_ok, None, False),
 ]
 
 # First characters each run of branches can start with; a cheap lookahead skips the run.

@@ -95,7 +95,7 @@ def boilerplate_document(rng: random.Random) -> str:
     blocks (Gopher repetition line/paragraph fractions, FineWeb char_dup_ratio)."""
     topic = rng.choice(V.NOUNS).capitalize()
     site = f"{topic} {rng.choice(_SITE_WORDS)}"
-    cats = [rng.choice(V.NOUNS).capitalize() + "s" for _ in range(3)]
+    cats = [V.pluralize(rng.choice(V.NOUNS)).capitalize() for _ in range(3)]
     nav = f"{site} | Home | About | {cats[0]} | {cats[1]} | {cats[2]} | Blog | Contact"
     header = [nav, "Skip to main content", "Log in | Sign up | Forgot your password?", "Search this site"]
     cookie = rng.choice([

@@ -55,7 +55,7 @@ def _fill(ctx: _Ctx, slot: str) -> str:
     if slot == "name":
         return rng.choice(V.FIRST_NAMES) if rng.random() < 0.5 else rng.choice(_FULL_NAMES)
     if slot == "num":
-        return str(rng.randint(2, 60))
+        return rng.choice(V.NUMBER_WORDS) if rng.random() < 0.7 else str(rng.randint(2, 60))
     if slot == "year":
         return str(rng.randint(1850, 2023))
     pool = _POOLS.get(slot)
@@ -79,7 +79,7 @@ def fix_articles(text: str) -> str:
 
 
 def english_sentences(rng: random.Random, n_words: int) -> list[str]:
-    """Sentences (distinct templates, shared topic) adding up to at least ``n_words`` words."""
+    """Sentences (distinct templates, shared topic, a/an fixed) adding up to at least ``n_words`` words."""
     ctx = _Ctx(rng)
     order = rng.sample(range(len(_COMPILED)), len(_COMPILED))
     sentences: list[str] = []
@@ -90,7 +90,7 @@ def english_sentences(rng: random.Random, n_words: int) -> list[str]:
             first, _, rest = s.partition(" ")
             if first in _LOWERABLE:
                 s = f"{rng.choice(V.OPENERS)}, {first.lower()} {rest}"
-        sentences.append(s)
+        sentences.append(fix_articles(s))
         total += s.count(" ") + 1
     return sentences
 
@@ -105,7 +105,7 @@ def english_paragraphs(rng: random.Random, min_words: int = 130, max_words: int 
 
 
 def join_paragraphs(paragraphs: list[list[str]]) -> str:
-    return fix_articles("\n\n".join(" ".join(p) for p in paragraphs))
+    return "\n\n".join(" ".join(p) for p in paragraphs)
 
 
 def insert_sentences(rng: random.Random, paragraphs: list[list[str]], sentences: list[str]) -> None:

@@ -331,7 +331,27 @@ The {a} {t} {vd} beside a {n}, {r} and {a}.
 Whoever {vs} the {t} must also {v} its {ns}.
 At the {t}, {ns} {vd} and {name} {vd} {r}.
 Only {num} {ns} {vd} the {a} {t} on time.
+The {a} {ns} of {place} {vd} the {t} and then {vd} the {a} {ns} near the {n}.
+{name} {vd} the {a} {t} because the {ns} in {place} {vd} a {a} {n} every {n}.
+While the {ns} {vd} the {a} {t} near the {n}, {name} quietly {vd} the {ns} of the {n}.
+A {a} {n} {vd} the {t} and the {ns} {vd} it with {a} {ns} from {place}.
+Nobody in {place} {vd} how the {a} {t} {vd} so many {a} {ns} in one {n}.
+The {t} {vd} the {a} {n} while {name} {vd} the {ns} and the {a} {ns}.
+Most {ns} in the {t} {v} the {a} {n} and {v} their {ns} with {a} {ns}.
+{name} and the {ns} {vd} the {t} for {num} {ns} before the {a} {n} {vd} {r}.
+Every {a} {n} in the {t} {vs} a {n} that the {ns} {vd} near {place}.
+The {ns} that {name} {vd} in {place} still {v} the {a} {t} with the {n}.
+If the {a} {t} {vs} the {ns} again then the {n} will {v} its {a} {ns}.
+Small {ns} {vd} the {a} {t} as the {n} {vd} the {ns} of the {a} {n}.
+She {vd} that the {a} {t} {vd} the {ns} and that the {n} {vd} {r}.
+They {vd} the {t} to the {a} {n} so the {ns} could {v} the {a} {ns}.
+His {a} {n} {vd} the {ns} of the {t} and {vd} a {a} {n} for {name}.
 """.strip().splitlines()
+
+NUMBER_WORDS = """
+two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty dozens
+hundreds several
+""".split()
 
 # Paragraph openers add variety without long shared runs.
 OPENERS = """

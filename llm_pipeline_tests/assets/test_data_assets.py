@@ -1,0 +1,122 @@
+"""End-to-end: the data assets materialized through Dagster on the synthetic and the local-files sources."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from llm_pipeline_assets.config import parse_config
+from llm_pipeline_assets.definitions import build_definitions
+from llm_pipeline_assets.materialize import run
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.shards import iter_batches, shard_files
+from llm_pipeline_assets.sources.synthetic import generate_documents
+from llm_pipeline_tests.conftest import small_config
+
+
+def _metadata(results, asset, partition=None):
+    for r in results:
+        for e in r.get_asset_materialization_events():
+            m = e.materialization
+            if m.asset_key.to_user_string() == asset and m.partition == partition:
+                return {k: v.value for k, v in m.metadata.items()}
+    raise KeyError((asset, partition))
+
+
+def _docs(store, asset, partition):
+    directory, _ = store.local_dir(asset, partition)
+    return [r for b in iter_batches(shard_files(directory)) for r in b]
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    cfg = small_config()
+    root = tmp_path_factory.mktemp("artifacts")
+    defs = build_definitions(cfg, root=str(root))
+    results = run(defs, instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    return cfg, ArtifactStore(root=str(root)), results
+
+
+def test_every_step_and_blocking_check_passes(synthetic_run):
+    _, _, results = synthetic_run
+    assert len(results) == 7 and all(r.success for r in results)
+    checks = [e for r in results for e in r.get_asset_check_evaluations()]
+    assert {c.check_name for c in checks} == {"no_pii_in_sample", "cleaned_schema_valid", "no_exact_duplicates_kept",
+                                               "deduped_schema_valid", "no_exact_duplicates"}
+    assert all(c.passed for c in checks)
+
+
+def test_cleaning_removes_planted_problems(synthetic_run):
+    cfg, store, results = synthetic_run
+    for source in cfg.source_names:
+        truth = {d.id: d for d in generate_documents(source, **_gen_kwargs(cfg, source))}
+        raw = {r["id"] for r in _docs(store, "raw_corpus", source)}
+        assert raw == set(truth)
+        cleaned = {r["id"]: r["text"] for r in _docs(store, "cleaned_shards", source)}
+        labels = [truth[i].label for i in cleaned]
+        assert "non_english" not in labels and "toxic" not in labels
+        assert labels.count("low_quality") + labels.count("boilerplate") <= 0.1 * len(labels)
+        pii_docs = [i for i in cleaned if truth[i].label == "pii"]
+        assert pii_docs and all("@" not in cleaned[i] or "[EMAIL]" in cleaned[i] for i in pii_docs)
+        md = _metadata(results, "cleaned_shards", source)
+        assert md["pii_replacements_total"] > 0 and md["docs_out"] == len(cleaned) < md["docs_in"]
+        funnel = {row.data["step"]: row.data["removed"] for row in md["funnel"].records}
+        assert funnel["language"] > 0 and funnel["toxicity"] > 0
+        assert funnel["gopher_quality"] + funnel["gopher_repetition"] + funnel["fineweb_quality"] > 0
+        rejected_dir, _ = store.local_dir("cleaned_shards", source)
+        rejected = {p.name.split("-")[0] for p in (rejected_dir / "rejected").glob("*.parquet")}
+        assert {"language", "toxicity"} <= rejected
+
+
+def _gen_kwargs(cfg, source):
+    spec = cfg.source(source)
+    return {"num_docs": spec.num_docs, "seed": spec.seed, "corpus_seed": spec.corpus_seed}
+
+
+def test_dedup_is_global_and_deterministic(synthetic_run):
+    cfg, store, results = synthetic_run
+    md = _metadata(results, "dedup_index")
+    assert md["exact_removed"] > 0 and md["fuzzy_removed"] > 0 and md["cross_source_removed"] > 0
+    groups = {}
+    for source in cfg.source_names:
+        truth = {d.id: d for d in generate_documents(source, **_gen_kwargs(cfg, source))}
+        for r in _docs(store, "deduped_shards", source):
+            groups.setdefault(truth[r["id"]].group, []).append((truth[r["id"]].edit_rate, r["id"]))
+    survivors_sharing_group = [g for g, members in groups.items() if len(members) > 1
+                               and min(rate for rate, _ in members) <= 0.03]
+    assert len(survivors_sharing_group) <= 0.05 * len(groups)
+    index_dir, _ = store.local_dir("dedup_index")
+    import pyarrow.parquet as pq
+
+    index = pq.read_table(index_dir / "index.parquet").to_pylist()
+    for row in index:  # the survivor of every cluster is its first occurrence in config order
+        if not row["keep"]:
+            order = cfg.source_names
+            survivor = (order.index(row["survivor_source"]), row["survivor_id"])
+            assert survivor < (order.index(row["source"]), row["id"]) or row["survivor_source"] != row["source"]
+
+
+def test_local_source_with_bad_records(tmp_path):
+    src = tmp_path / "corpus"
+    src.mkdir()
+    good = [next(iter(generate_documents("x", 1, seed=i))).text for i in range(20)]
+    lines = [json.dumps({"id": f"doc{i}", "text": t}) for i, t in enumerate(good)]
+    lines.insert(5, "{not json")
+    lines.insert(9, json.dumps({"id": "n", "text": None}))
+    (src / "part.jsonl").write_text("\n".join(lines))
+    cfg = parse_config({"name": "local", "sources": [{"name": "mine", "kind": "local", "path": str(src)}]})
+    results = run(build_definitions(cfg, root=str(tmp_path / "a")), instance=dg.DagsterInstance.ephemeral(),
+                  echo=lambda m: None)
+    md = _metadata(results, "raw_corpus", "mine")
+    assert md["docs"] == 20 and md["quarantined"] == 2
+    reasons = {r.data["reason"] for r in md["quarantine_reasons"].records}
+    assert reasons == {"malformed_json", "missing_text"}
+
+
+def test_failed_blocking_check_stops_the_graph(tmp_path):
+    cfg = small_config(sources=[{"name": "web", "kind": "synthetic", "num_docs": 120, "seed": 3}],
+                       cleaning={"pii": False})
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.raises(SystemExit, match=r"cleaned_shards\[web\]: failed checks: \['no_pii_in_sample'\]"):
+        run(build_definitions(cfg, root=str(tmp_path)), instance=instance, echo=lambda m: None)
+    assert instance.get_latest_materialization_event(dg.AssetKey("dedup_index")) is None
