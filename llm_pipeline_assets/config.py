@@ -122,6 +122,7 @@ class FineWebQualityConfig(_Strict):
 
 
 class QualityConfig(_Strict):
+    word_tokenizer: Literal["fast", "spacy"] = "fast"  # how the filters split words and sentences
     gopher_quality: GopherQualityConfig = GopherQualityConfig()
     gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
     c4_quality: C4QualityConfig = C4QualityConfig()

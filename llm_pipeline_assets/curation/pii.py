@@ -91,30 +91,34 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card_ok(ctx: str, v: str) -> bool:
+# Validators get the candidate and a callable for the (scrubbed) text before it.
+_Context = Callable[[], str]
+
+
+def _card_ok(v: str, ctx: _Context) -> bool:
     digits = _NON_DIGIT.sub("", v)
     return (13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits)
-            and not _NEG_CONTEXT.search(ctx))
+            and not _NEG_CONTEXT.search(ctx()))
 
 
-def _phone_ok(ctx: str, v: str) -> bool:
+def _phone_ok(v: str, ctx: _Context) -> bool:
     n = len(_NON_DIGIT.sub("", v))
-    return 8 <= n <= 15 and not _NEG_CONTEXT.search(ctx)
+    return 8 <= n <= 15 and not _NEG_CONTEXT.search(ctx())
 
 
-def _bare_phone_ok(ctx: str, v: str) -> bool:
-    return bool(_PHONE_CONTEXT.search(ctx))
+def _bare_phone_ok(v: str, ctx: _Context) -> bool:
+    return bool(_PHONE_CONTEXT.search(ctx()))
 
 
-def _ipv4_ok(ctx: str, v: str) -> bool:
+def _ipv4_ok(v: str, ctx: _Context) -> bool:
     try:
         ipaddress.IPv4Address(v)
     except ValueError:
         return False
-    return not _VERSION_CONTEXT.search(ctx[-20:])
+    return not _VERSION_CONTEXT.search(ctx()[-20:])
 
 
-def _ipv6_ok(ctx: str, v: str) -> bool:
+def _ipv6_ok(v: str, ctx: _Context) -> bool:
     try:
         ipaddress.IPv6Address(v)
     except ValueError:
@@ -122,22 +126,25 @@ def _ipv6_ok(ctx: str, v: str) -> bool:
     return any(c.isdigit() for c in v) and sum(1 for g in v.split(":") if g) >= 2
 
 
-def _looks_random(ctx: str, v: str) -> bool:
+def _looks_random(v: str, ctx: _Context) -> bool:
     if any(c.isdigit() for c in v):
         return True
     return len(v) >= 20 and any(c.isupper() for c in v) and any(c.islower() for c in v)
 
 
-_Validator = Callable[[str, str], bool]  # (context before, value) -> ok
+_Validator = Callable[[str, _Context], bool]
 
 # (group name, kind, pattern, validator, value group or None, may drop trailing groups).
 # Order is priority: at one offset the first branch that matches and validates wins.
 _HEX = r"[0-9A-Fa-f]"
 _BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]] = [
+    # A PEM body never contains "-----", so the scan for END stops at the next armour line.
     ("private_key", "PRIVATE_KEY",
-     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-     r"(?:[\s\S]{0,16384}?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-     r"|(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]{16,})*)", None, None, False),
+     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[^-]++|-(?!----))*+"
+     r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----", lambda v, c: len(v) <= 65536, None, False),
+    ("private_key_cut", "PRIVATE_KEY",  # cut off before END: header plus the base64 lines
+     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]{16,})*",
+     None, None, False),
     ("aws_secret", "AWS_KEY",
      r"(?i:aws_?secret_?access_?key)[\"']?[ \t]*[:=][ \t]*[\"']?"
      r"(?P<aws_secret_v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=\[])", _looks_random, "aws_secret_v", False),
@@ -147,7 +154,7 @@ _BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]]
     ("slack", "SLACK_TOKEN", r"xox[baprs]-[A-Za-z0-9-]{10,}", None, None, False),
     ("bearer", "BEARER_TOKEN",
      r"(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9\-._~+/]{7,}[A-Za-z0-9\-_~+/]=*)",
-     lambda c, v: len(v) >= 12 and _looks_random(c, v), "bearer_v", False),
+     lambda v, c: len(v) >= 12 and _looks_random(v, c), "bearer_v", False),
     ("email", "EMAIL",
      r"(?<![.%+\-])[\w.%+\-]{1,64}+@(?:[A-Za-z0-9\-]++\.)+[A-Za-z]{2,63}(?![\w\-])",
      None, None, False),
@@ -177,10 +184,10 @@ _GATES = {"private_key": r"\-", "aws_secret": "aAgxbB", "email": "", "card_flat"
           "ipv6": r"\dA-Fa-f:"}
 
 
-def _combine(skip: str) -> "re.Pattern[str]":
+def _combine(names: List[str]) -> "re.Pattern[str]":
     runs: List[Tuple[str, List[str]]] = []
     for name, _, pattern, *_ in _BRANCHES:
-        if name == skip:
+        if name not in names:
             continue
         if name in _GATES or not runs:
             runs.append((_GATES.get(name, ""), []))
@@ -191,11 +198,13 @@ def _combine(skip: str) -> "re.Pattern[str]":
     return re.compile(r"(?<!\w)(?:" + "|".join(alts) + ")")
 
 
-_COMBINED = _combine("")
-_COMBINED_NO_EMAIL = _combine("email")  # most text has no "@": skip the costliest branch
+_NAMES = [b[0] for b in _BRANCHES]
+_COMBINED = _combine(_NAMES)
+_COMBINED_NO_EMAIL = _combine([n for n in _NAMES if n != "email"])  # most text has no "@"
+# _TAIL[n]: the branches after n, tried at the same offset when n's candidate is rejected.
+_TAIL = {n: _combine(_NAMES[i + 1:]) for i, n in enumerate(_NAMES[:-1])}
 _SINGLE = {n: re.compile(rf"(?<!\w)(?P<{n}>{p})") for n, _, p, *_ in _BRANCHES}
 _INFO = {b[0]: b for b in _BRANCHES}
-_ORDER = {b[0]: i for i, b in enumerate(_BRANCHES)}
 
 
 def _context(text: str, start: int, found: List[PiiMatch], width: int = 40) -> str:
@@ -227,14 +236,15 @@ def _check(text: str, m: "re.Match[str]", name: str,
     """Validate branch ``name`` of match ``m``; return (match, resume offset) or None."""
     _, kind, _, validator, value_group, trimmable = _INFO[name]
     s, e = m.span(value_group or name)
-    if validator is None or validator(_context(text, s, found), text[s:e]):
+    ctx: _Context = lambda: _context(text, s, found)  # noqa: E731 - computed only if needed
+    if validator is None or validator(text[s:e], ctx):
         return PiiMatch(s, e, kind, text[s:e]), m.end(name)
     if trimmable:
         pattern = _SINGLE[name]
         cut = text.rfind(" ", s, e)
         while cut > s:
             m2 = pattern.match(text, s, cut)
-            if m2 is not None and validator(_context(text, s, found), m2.group(name)):
+            if m2 is not None and validator(m2.group(name), ctx):
                 return PiiMatch(s, m2.end(name), kind, m2.group(name)), m2.end(name)
             cut = text.rfind(" ", s, cut)
     return None
@@ -243,12 +253,14 @@ def _check(text: str, m: "re.Match[str]", name: str,
 def _fallback(text: str, start: int, failed: str,
               found: List[PiiMatch]) -> Optional[Tuple[PiiMatch, int]]:
     """Try the branches after ``failed`` at offset ``start`` (earlier ones did not match)."""
-    for name, *_ in _BRANCHES[_ORDER[failed] + 1:]:
-        m = _SINGLE[name].match(text, start)
-        if m is not None:
-            hit = _check(text, m, name, found)
-            if hit is not None:
-                return hit
+    while failed in _TAIL:
+        m = _TAIL[failed].match(text, start)
+        if m is None:
+            return None
+        failed = m.lastgroup or ""
+        hit = _check(text, m, failed, found)
+        if hit is not None:
+            return hit
     return None
 
 

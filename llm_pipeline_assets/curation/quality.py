@@ -1,37 +1,59 @@
 """Heuristic quality filters from datatrove (Gopher quality, Gopher repetition, FineWeb, C4), run per document.
 
 The filters are called directly (``filter(Document)``) rather than through a datatrove executor, so they
-slot into our streaming stage. One spaCy word tokenization per document is shared by the three filters
-that split words (datatrove accepts a ``WordTokenizer`` instance as ``language``); C4 runs last because
-it rewrites the text (drops offending lines) and the cleaned text is what we keep.
+slot into our streaming stage. They get our ``WordTokenizer`` (datatrove accepts an instance as
+``language``): one word tokenization per document is shared by the three filters that split words, and
+``cleaning.quality.word_tokenizer`` picks a regex tokenizer (``fast``, default) or datatrove's spaCy one.
+C4 runs last because it rewrites the text (drops offending lines) and the cleaned text is what we keep.
 """
 
 from __future__ import annotations
 
+import re
 
-def _caching_tokenizer():
+# Words (with inner apostrophes, hyphens, digit separators) or single punctuation marks, the way
+# spaCy's English tokenizer splits ordinary prose; sentences end at terminal punctuation + whitespace.
+_WORD = re.compile(r"\w+(?:[.,'\u2019-]\w+)*|[^\w\s]")
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)")
+
+
+def _tokenizer(kind: str):
     from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
 
-    class LastTextCachingTokenizer(WordTokenizer):
-        """Wraps datatrove's English tokenizer; remembers the words of the last text it saw."""
+    class FilterTokenizer(WordTokenizer):
+        """Word/sentence splitting for datatrove's filters; remembers the words of the last text.
+
+        ``fast`` is a regex tokenizer (about 20x faster than spaCy, whose blank English pipeline
+        re-creates every lexeme per call inside a memory zone); ``spacy`` is datatrove's default.
+        The test suite checks both give the same verdicts on the synthetic corpus.
+        """
 
         def __init__(self):
             super().__init__("en")
-            self._inner = load_word_tokenizer("en")
+            self._inner = load_word_tokenizer("en") if kind == "spacy" else None
             self._last: tuple[str, list[str]] | None = None
 
         def word_tokenize(self, text: str) -> list[str]:
             if self._last is None or self._last[0] != text:
-                self._last = (text, self._inner.word_tokenize(text))
+                words = self._inner.word_tokenize(text) if self._inner else _WORD.findall(text)
+                self._last = (text, words)
             return self._last[1]
 
         def sent_tokenize(self, text: str) -> list[str]:
-            return self._inner.sent_tokenize(text)
+            return [text[a:b].strip() for a, b in self.span_tokenize(text) if text[a:b].strip()]
 
         def span_tokenize(self, text: str) -> list[tuple[int, int]]:
-            return self._inner.span_tokenize(text)
+            if self._inner:
+                return self._inner.span_tokenize(text)
+            spans, start = [], 0
+            for m in _SENTENCE_END.finditer(text):
+                spans.append((start, m.end()))
+                start = m.end()
+            if text[start:].strip() or not spans:
+                spans.append((start, len(text)))
+            return spans
 
-    return LastTextCachingTokenizer()
+    return FilterTokenizer()
 
 
 def build_quality_filters(cfg) -> list[tuple[str, object]]:
@@ -43,7 +65,7 @@ def build_quality_filters(cfg) -> list[tuple[str, object]]:
         GopherRepetitionFilter,
     )
 
-    tok = _caching_tokenizer()
+    tok = _tokenizer(cfg.word_tokenizer)
     filters: list[tuple[str, object]] = []
     g = cfg.gopher_quality
     if g.enabled:
@@ -64,7 +86,7 @@ def build_quality_filters(cfg) -> list[tuple[str, object]]:
     if c.enabled:
         filters.append(("c4_quality", C4QualityFilter(
             filter_no_terminal_punct=c.filter_no_terminal_punct, min_num_sentences=c.min_num_sentences,
-            language="en")))
+            language=tok)))
     return filters
 
 

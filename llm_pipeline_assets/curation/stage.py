@@ -83,15 +83,20 @@ class DocumentCleaner:
             stats.count("pii", len(docs), len(docs))  # PII is replaced, never a reason to drop a document
         if self.language is not None:
             docs = self._apply("language", docs, self.language.check([d["text"] for d in docs]), rejected, stats)
-        for name, flt in self.quality:
+        if self.quality:  # all filters per document in turn, so they share one word tokenization
             kept: list[dict] = []
+            removed = dict.fromkeys((name for name, _ in self.quality), 0)
             for doc in docs:
-                _, reason, new_text = run_quality_filters([(name, flt)], doc["id"], doc["text"])
+                name, reason, new_text = run_quality_filters(self.quality, doc["id"], doc["text"])
                 if reason is None:
                     kept.append({**doc, "text": new_text})
                 else:
+                    removed[name] += 1
                     rejected.append((name, {**doc, "reason": reason}))
-            stats.count(name, len(docs), len(kept))
+            remaining = len(docs)
+            for name, n in removed.items():
+                stats.count(name, remaining, remaining - n)
+                remaining -= n
             docs = kept
         if self.toxicity is not None:
             docs = self._apply("toxicity", docs, [self.toxicity.check(d["text"]) for d in docs], rejected, stats)

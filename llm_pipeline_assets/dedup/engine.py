@@ -130,7 +130,10 @@ def dedup_arrays(
     else:
         verifier = None
     edges, lsh_stats = lsh_edges(lambda b: np.asarray(store[b]), surv.size, params.bands, verifier)
+    spill = getattr(store, "filename", None)
     del store
+    if spill is not None and os.path.exists(spill):
+        os.remove(spill)  # band keys are scratch space
 
     cluster = np.empty(n, dtype=np.int64)
     cluster[surv] = surv[connected_components(surv.size, edges)]

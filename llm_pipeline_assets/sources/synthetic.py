@@ -60,7 +60,7 @@ __all__ = ["LABELS", "PLANTED_PII_KINDS", "SyntheticDoc", "SyntheticMix", "gener
 PLANTED_LABELS = ("pii", "exact_dup", "near_dup", "low_quality", "boilerplate", "toxic", "non_english")
 LABELS = ("clean", *PLANTED_LABELS)
 _DUPS = ("exact_dup", "near_dup")
-LOOKALIKE_RATE = 0.3
+LOOKALIKE_RATE = 0.38  # of clean docs with >= 180 words: ~30% of all clean docs
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,11 @@ _POOLS["vg"] = [V.gerund(v) for v in _POOLS["v"]]
 _FULL_NAMES = [f"{f} {last}" for f in V.FIRST_NAMES for last in V.LAST_NAMES]
 _EDIT_WORDS = _POOLS["a"] + _POOLS["r"] + _NOUNS
 
-# Pre-split templates: even indices are literal text, odd indices slot names.
-_COMPILED = [re.split(r"\{(\w+)\}", t) for t in V.TEMPLATES]
+# Pre-split templates: even indices are literal text; odd indices are a word pool (list) to draw from
+# or the name of a slot that needs per-document context (str).
+_SPECIAL = {"t", "name", "num", "year"}
+_COMPILED = [[p if i % 2 == 0 or p in _SPECIAL else _POOLS[p] for i, p in enumerate(re.split(r"\{(\w+)\}", t))]
+             for t in V.TEMPLATES]
 _LOWERABLE = {"The", "A", "Some", "Most", "Many", "Every", "Each", "Few", "Several", "Our", "Their",
               "His", "Her", "Those", "This", "One", "It", "They", "We", "She", "He", "There", "Nobody"}
 _ARTICLE = re.compile(r"\b([Aa]) (?=(?:[aeiouAEIOU](?!ni|se|su|ur))|hour|honest)")
@@ -62,9 +65,13 @@ def _fill(ctx: _Ctx, slot: str) -> str:
     return rng.choice(pool) if pool else "{" + slot + "}"  # unknown slots stay for the caller
 
 
-def render(ctx: _Ctx, parts: list[str]) -> str:
-    """Render one pre-split template (``re.split(r"\\{(\\w+)\\}", template)``) to a capitalized sentence."""
-    out = [p if i % 2 == 0 else _fill(ctx, p) for i, p in enumerate(parts)]
+def render(ctx: _Ctx, parts: list) -> str:
+    """Render one compiled template (see ``_COMPILED``) to a capitalized sentence."""
+    out = parts[:]
+    rnd = ctx.rng.random
+    for i in range(1, len(out), 2):
+        p = out[i]
+        out[i] = p[int(rnd() * len(p))] if type(p) is list else _fill(ctx, p)
     s = "".join(out)
     return s[0].upper() + s[1:]
 
@@ -81,7 +88,7 @@ def fix_articles(text: str) -> str:
 def english_sentences(rng: random.Random, n_words: int) -> list[str]:
     """Sentences (distinct templates, shared topic, a/an fixed) adding up to at least ``n_words`` words."""
     ctx = _Ctx(rng)
-    order = rng.sample(range(len(_COMPILED)), len(_COMPILED))
+    order = rng.sample(range(len(_COMPILED)), min(len(_COMPILED), n_words // 7 + 2))
     sentences: list[str] = []
     total = 0
     while total < n_words:
@@ -90,9 +97,9 @@ def english_sentences(rng: random.Random, n_words: int) -> list[str]:
             first, _, rest = s.partition(" ")
             if first in _LOWERABLE:
                 s = f"{rng.choice(V.OPENERS)}, {first.lower()} {rest}"
-        sentences.append(fix_articles(s))
+        sentences.append(s)
         total += s.count(" ") + 1
-    return sentences
+    return fix_articles("\x00".join(sentences)).split("\x00")  # one regex pass for all sentences
 
 
 def english_paragraphs(rng: random.Random, min_words: int = 130, max_words: int = 360) -> list[list[str]]:

@@ -80,3 +80,14 @@ def test_toxicity_wordlist_and_threshold(tmp_path):
 def test_cleaning_config_defaults_are_sane():
     cfg = CleaningConfig()
     assert cfg.pii and cfg.language.languages == ("en",) and cfg.toxicity.threshold == 0.05
+
+
+def test_fast_tokenizer_gives_spacys_verdicts_on_the_synthetic_corpus():
+    from llm_pipeline_assets.sources.synthetic import generate_documents
+
+    docs = list(generate_documents("web", 400, seed=11))
+    fast = build_quality_filters(QualityConfig(word_tokenizer="fast"))
+    spacy = build_quality_filters(QualityConfig(word_tokenizer="spacy"))
+    same = sum(run_quality_filters(fast, d.id, d.text)[0] == run_quality_filters(spacy, d.id, d.text)[0]
+               for d in docs)
+    assert same >= 0.98 * len(docs)
