@@ -143,6 +143,7 @@ class CleaningConfig(_Strict):
     quality: QualityConfig = QualityConfig()
     toxicity: ToxicityConfig = ToxicityConfig()
     pii_check_sample: int = Field(default=500, ge=1)
+    workers: int = Field(default=0, ge=0, le=256)  # processes cleaning shards in parallel; 0 = one per CPU
 
 
 class DedupConfig(_Strict):

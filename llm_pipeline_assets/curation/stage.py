@@ -7,9 +7,12 @@ of each step; PII replacements are counted per type.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -115,31 +118,72 @@ class DocumentCleaner:
         return kept
 
 
-def clean_shards(in_files: Sequence[Path], out_dir: Path, cfg, max_docs: int, max_bytes: int,
-                 batch_docs: int = 1000, log: Logger = print) -> CleaningStats:
-    """Clean every shard in ``in_files`` into ``out_dir/part-*.parquet`` and ``out_dir/rejected/``."""
+def clean_one_shard(in_file: Path, out_dir: Path, tag: str, cfg, max_docs: int, max_bytes: int,
+                    batch_docs: int = 1000) -> CleaningStats:
+    """Clean one input shard into ``out_dir/part-<tag>-NNNNN.parquet`` (+ ``rejected/<step>-<tag>-…``)."""
     start = time.perf_counter()
     stats = CleaningStats()
     cleaner = DocumentCleaner(cfg)
     for step in cleaner.steps:
         stats.funnel[step] = {"in": 0, "out": 0}
-    writer = ShardWriter(Path(out_dir), "part", max_docs=max_docs, max_bytes=max_bytes)
+    writer = ShardWriter(Path(out_dir), f"part-{tag}", max_docs=max_docs, max_bytes=max_bytes)
     rejects: dict[str, ShardWriter] = {}
-    for batch in iter_batches(in_files, batch_docs):
+    for batch in iter_batches([in_file], batch_docs):
         stats.docs_in += len(batch)
         stats.bytes_in += sum(len(r["text"].encode("utf-8")) for r in batch)
         kept, rejected = cleaner.clean_batch(batch, stats)
         writer.write_many(kept)
         for step, rec in rejected:
             if step not in rejects:
-                rejects[step] = ShardWriter(Path(out_dir) / "rejected", step, max_docs, max_bytes, REJECT_SCHEMA)
+                rejects[step] = ShardWriter(Path(out_dir) / "rejected", f"{step}-{tag}", max_docs, max_bytes,
+                                            REJECT_SCHEMA)
             rejects[step].write(rec)
             stats.reasons[f"{step}: {_REASON_SCORE.sub('', rec['reason'].split(':')[0])}"] += 1
-        elapsed = time.perf_counter() - start
-        log(f"cleaned {stats.docs_in} docs ({stats.docs_in / max(elapsed, 1e-9):.0f} docs/s), kept {writer.docs}")
     for w in rejects.values():
         w.close()
     stats.shards = len(writer.close())
     stats.docs_out, stats.bytes_out = writer.docs, writer.text_bytes
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _merge(total: CleaningStats, part: CleaningStats) -> None:
+    for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "docs_with_pii", "shards"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    for step, c in part.funnel.items():
+        total.count(step, c["in"], c["out"])
+    total.reasons.update(part.reasons)
+    total.pii.update(part.pii)
+
+
+def clean_shards(in_files: Sequence[Path], out_dir: Path, cfg, max_docs: int, max_bytes: int,
+                 batch_docs: int = 1000, log: Logger = print) -> CleaningStats:
+    """Clean every shard of ``in_files`` (in parallel over ``cleaning.workers`` processes) into ``out_dir``.
+
+    Output shard names carry the input shard's index, so the result is identical whatever the number
+    of workers and the order in which they finish.
+    """
+    start = time.perf_counter()
+    workers = min(cfg.workers or os.cpu_count() or 1, max(len(in_files), 1))
+    jobs = [(f, out_dir, f"{i:05d}", cfg, max_docs, max_bytes, batch_docs) for i, f in enumerate(in_files)]
+    stats = CleaningStats()
+    parts: dict[int, CleaningStats] = {}
+
+    def done(i: int, part: CleaningStats) -> None:
+        parts[i] = part
+        n = sum(p.docs_in for p in parts.values())
+        log(f"cleaned shard {i + 1}/{len(jobs)}: {n} docs ({n / max(time.perf_counter() - start, 1e-9):.0f} docs/s)")
+
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            done(i, clean_one_shard(*job))
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded Dagster process
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(clean_one_shard, *job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+    for i in sorted(parts):
+        _merge(stats, parts[i])
     stats.seconds = time.perf_counter() - start
     return stats

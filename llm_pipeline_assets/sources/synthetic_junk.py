@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from llm_pipeline_assets.sources import synthetic_vocab as V
-from llm_pipeline_assets.sources.synthetic_prose import english_sentences
+from llm_pipeline_assets.sources.synthetic_prose import english_sentences, pluralize
 
 _CONTENT = [w for w in dict.fromkeys(V.NOUNS + V.ADJECTIVES) if len(w) > 2]
 
@@ -23,8 +23,8 @@ def _numeric(rng: random.Random) -> str:
     """A numbers-and-symbols table: most tokens have no letter (Gopher alpha ratio, hash ratio)."""
     lines = []
     for _ in range(rng.randint(10, 25)):
-        cells = [rng.choice([str(rng.randint(0, 9999)), f"{rng.uniform(0, 100):.2f}", "#", "%", "|", "--", "0x" + f"{rng.randint(0, 255):02X}"])
-                 for _ in range(rng.randint(6, 12))]
+        cells = [rng.choice([str(rng.randint(0, 9999)), f"{rng.uniform(0, 100):.2f}", "#", "%", "|", "--",
+                             f"0x{rng.randint(0, 255):02X}"]) for _ in range(rng.randint(6, 12))]
         lines.append(" ".join(cells))
     return "\n".join(lines)
 
@@ -62,7 +62,8 @@ def _ellipsis(rng: random.Random) -> str:
     lines = []
     for _ in range(rng.randint(10, 20)):
         words = " ".join(rng.sample(_CONTENT, rng.randint(2, 5)))
-        lines.append(rng.choice(["Read more about {}...", "See the {}...", "More on {} …", "{} and more..."]).format(words))
+        teaser = rng.choice(["Read more about {}...", "See the {}...", "More on {} …", "{} and more..."])
+        lines.append(teaser.format(words))
     return "\n".join(lines)
 
 
@@ -95,7 +96,7 @@ def boilerplate_document(rng: random.Random) -> str:
     blocks (Gopher repetition line/paragraph fractions, FineWeb char_dup_ratio)."""
     topic = rng.choice(V.NOUNS).capitalize()
     site = f"{topic} {rng.choice(_SITE_WORDS)}"
-    cats = [V.pluralize(rng.choice(V.NOUNS)).capitalize() for _ in range(3)]
+    cats = [pluralize(rng.choice(V.NOUNS)).capitalize() for _ in range(3)]
     nav = f"{site} | Home | About | {cats[0]} | {cats[1]} | {cats[2]} | Blog | Contact"
     header = [nav, "Skip to main content", "Log in | Sign up | Forgot your password?", "Search this site"]
     cookie = rng.choice([

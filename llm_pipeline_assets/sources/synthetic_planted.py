@@ -195,7 +195,8 @@ def lookalike_sentence(rng: random.Random) -> str:
     if kind == 3:
         return render_template(rng, f"The book on {{ns}} (ISBN {_isbn13(rng)}) {{vs}} the {{a}} {{n}}.")
     if kind == 4:
-        return render_template(rng, f"Please quote Order #{rng.randint(100000000, 999999999)} when you {{v}} the {{n}}.")
+        order = rng.randint(100000000, 999999999)
+        return render_template(rng, f"Please quote Order #{order} when you {{v}} the {{n}}.")
     x, y = rng.randint(2, 99), rng.randint(2, 99)
     return render_template(rng, f"As the {{n}} {{vd}}, {x} + {y} = {x + y} for every {{a}} {{n}}.")
 

@@ -1,4 +1,4 @@
-"""English prose rendering for the synthetic corpus: sentences, paragraphs, documents and word edits.
+"""English prose rendering for the synthetic corpus: inflection, sentences, paragraphs and word edits.
 
 Everything takes an explicit ``random.Random`` so callers control determinism. Stdlib only.
 """
@@ -11,18 +11,55 @@ import re
 
 from llm_pipeline_assets.sources import synthetic_vocab as V
 
+
+def pluralize(noun: str) -> str:
+    if noun in V.IRREGULAR_PLURALS:
+        return V.IRREGULAR_PLURALS[noun]
+    if noun.endswith(("s", "sh", "ch", "x", "z")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def third_person(verb: str) -> str:
+    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def past_tense(verb: str) -> str:
+    if verb in V.IRREGULAR_PAST:
+        return V.IRREGULAR_PAST[verb]
+    if verb.endswith("e"):
+        return verb + "d"
+    if verb.endswith("y") and verb[-2] not in "aeiou":
+        return verb[:-1] + "ied"
+    return verb + "ed"
+
+
+def gerund(verb: str) -> str:
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")):
+        return verb[:-1] + "ing"
+    return verb + "ing"
+
+
 _NOUNS = list(dict.fromkeys(V.NOUNS))
 _POOLS: dict[str, list[str]] = {
     "n": _NOUNS,
-    "ns": [V.pluralize(n) for n in _NOUNS],
+    "ns": [pluralize(n) for n in _NOUNS],
     "a": list(dict.fromkeys(V.ADJECTIVES)),
     "r": list(dict.fromkeys(V.ADVERBS)),
     "v": list(dict.fromkeys(V.VERBS)),
     "place": V.PLACES,
 }
-_POOLS["vs"] = [V.third_person(v) for v in _POOLS["v"]]
-_POOLS["vd"] = [V.past_tense(v) for v in _POOLS["v"]]
-_POOLS["vg"] = [V.gerund(v) for v in _POOLS["v"]]
+_POOLS["vs"] = [third_person(v) for v in _POOLS["v"]]
+_POOLS["vd"] = [past_tense(v) for v in _POOLS["v"]]
+_POOLS["vg"] = [gerund(v) for v in _POOLS["v"]]
 _FULL_NAMES = [f"{f} {last}" for f in V.FIRST_NAMES for last in V.LAST_NAMES]
 _EDIT_WORDS = _POOLS["a"] + _POOLS["r"] + _NOUNS
 
