@@ -75,6 +75,7 @@ def _metrics(removed: np.ndarray, cluster: np.ndarray, groups: np.ndarray, rates
         "recall_le_3pct": share((rates > 0) & (rates <= 0.03)),
         "recall_all_near": share(rates > 0),
         "recall_exact": share(exact_copy),
+        "recall_by_rate": {float(r): share(rates == r) for r in np.unique(rates[rates > 0])},
     }
 
 
@@ -275,6 +276,9 @@ def _print_report(report: dict) -> None:
         print(f"{name:10s} " + " ".join(f"{report[name][c]:16.4g}" for c in cols))
     print(f"speedup (docs/s ours / datatrove): {report['speedup']:.1f}x")
     o, d = report["ours"], report["datatrove"]
+    for name in ("ours", "datatrove"):
+        by_rate = ", ".join(f"{r:g}: {v:.3f}" for r, v in report[name]["recall_by_rate"].items())
+        print(f"{name} recall by edit rate: {by_rate}")
     print(f"ours: hash {o['hash_seconds']:.2f}s + finish {o['finish_seconds']:.2f}s; datatrove stages: "
           + ", ".join(f"{k} {v:.2f}s" for k, v in d["stage_seconds"].items()))
 

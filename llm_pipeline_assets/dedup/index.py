@@ -100,6 +100,12 @@ class DedupIndexBuilder:
 
         return provider
 
+    def __enter__(self) -> "DedupIndexBuilder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the spill files (idempotent)."""
         for f in (self._sig_file, self._shingle_file):

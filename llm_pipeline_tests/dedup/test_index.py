@@ -93,6 +93,7 @@ def test_jaccard_mode_spills_shingles(tmp_path, corpus):
     builder = _build(tmp_path, corpus, [10], DedupParams(verify="jaccard"))
     builder.finish()
     assert os.path.getsize(tmp_path / DedupIndexBuilder.SHINGLES_FILE) > 0
-    plain = DedupIndexBuilder(tmp_path / "plain")
-    assert not os.path.exists(tmp_path / "plain" / DedupIndexBuilder.SHINGLES_FILE)
-    plain.close()
+    with DedupIndexBuilder(tmp_path / "plain") as plain:
+        assert not os.path.exists(tmp_path / "plain" / DedupIndexBuilder.SHINGLES_FILE)
+    assert plain._sig_file.closed
+    assert not os.path.exists(tmp_path / "band_keys.npy")  # scratch space is removed after finish()

@@ -13,12 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_pipeline_assets.sources.synthetic import (
-    LABELS,
-    PLANTED_PII_KINDS,
-    SyntheticMix,
-    generate_documents,
-)
+from llm_pipeline_assets.sources.synthetic import LABELS, PLANTED_PII_KINDS, SyntheticMix, generate_documents
 from llm_pipeline_assets.sources.synthetic_planted import luhn_valid
 from llm_pipeline_assets.sources.synthetic_prose import english_vocabulary
 
@@ -278,12 +273,8 @@ def _rejected(filters, text: str) -> bool:
 
 def test_datatrove_quality_filters_pass_clean_and_reject_junk(docs):
     pytest.importorskip("datatrove")
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
+    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter
+    from datatrove.pipeline.filters import GopherRepetitionFilter
 
     filters = [GopherQualityFilter(), GopherRepetitionFilter(), C4QualityFilter(filter_no_terminal_punct=False),
                FineWebQualityFilter()]
