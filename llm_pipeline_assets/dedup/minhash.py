@@ -196,7 +196,7 @@ def split_shingle_sets(shingles: np.ndarray, counts: np.ndarray) -> List[np.ndar
 class MinHasher:
     """Word n-gram MinHash with a seeded multiply-shift family (see module doc)."""
 
-    def __init__(self, num_perm: int = 112, ngram: int = 5, seed: int = 42, chunk_shingles: int = 8192):
+    def __init__(self, num_perm: int = 112, ngram: int = 3, seed: int = 42, chunk_shingles: int = 8192):
         if num_perm < 1:
             raise ValueError(f"num_perm must be >= 1, got {num_perm}")
         if ngram < 1:

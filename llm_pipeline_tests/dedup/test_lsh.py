@@ -57,7 +57,7 @@ def test_choose_bands_rows_minimizes_weighted_error(num_perm, t, wfp, wfn):
 
 
 def test_choose_bands_rows_defaults_and_trends():
-    assert choose_bands_rows(112, 0.55, 0.1, 0.9) == (28, 4)  # the library default
+    assert choose_bands_rows(112, 0.55, 0.1, 0.9) == (28, 4)  # recall-leaning weights at a low threshold
     rows = [choose_bands_rows(112, t)[1] for t in (0.3, 0.5, 0.7, 0.9)]
     assert rows == sorted(rows)  # a higher threshold needs more rows per band
     with pytest.raises(ValueError):

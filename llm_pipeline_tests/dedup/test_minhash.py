@@ -78,7 +78,7 @@ def test_results_do_not_depend_on_batching_or_chunking(docs):
     for chunk in (1, 5, 64, 100_000):
         assert np.array_equal(MinHasher(num_perm=32, chunk_shingles=chunk).signatures(docs, batch_size=3), ref)
     tokens, lengths = word_hashes([normalized_words(t) for t in docs])
-    shingles, counts = shingle_hashes(tokens, lengths, 5)
+    shingles, counts = shingle_hashes(tokens, lengths, MinHasher().ngram)
     hasher = MinHasher(num_perm=32)
     assert np.array_equal(minhash_signatures(shingles, counts, hasher.a, hasher.b, chunk_shingles=2), ref)
 
