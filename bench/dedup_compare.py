@@ -207,64 +207,14 @@ def run_dedup_comparison(texts: list[str], groups: list[str], edit_rates: list[f
     return report
 
 
-def _sentences(rng: np.random.Generator, words: list[str]) -> str:
-    """Join words into capitalized, punctuated sentences of 8-20 words."""
-    out, i = [], 0
-    while i < len(words):
-        k = int(rng.integers(8, 21))
-        sent = words[i : i + k]
-        out.append(" ".join(sent).capitalize() + str(rng.choice([".", ".", ".", "?", "!"])))
-        i += k
-    return " ".join(out)
+def synthetic_corpus(n_docs: int, seed: int = 0):
+    """The project's synthetic corpus (planted exact and 1-5 % near-duplicates, shared across two sources)."""
+    from llm_pipeline_assets.sources.synthetic import generate_documents
 
-
-def _edit(rng: np.random.Generator, words: list[str], rate: float, vocab: list[str]) -> list[str]:
-    """``round(rate * len)`` random word substitutions / deletions / insertions."""
-    out = list(words)
-    for _ in range(round(rate * len(words))):
-        pos, op = int(rng.integers(len(out))), int(rng.integers(3))
-        new = vocab[int(rng.integers(len(vocab)))]
-        if op == 0:
-            out[pos] = new
-        elif op == 1 and len(out) > 1:
-            del out[pos]
-        else:
-            out.insert(pos, new)
-    return out
-
-
-def synthetic_corpus(n_docs: int, seed: int = 0, rates=(0.0, 0.01, 0.02, 0.03, 0.05, 0.1), dup_share: float = 0.3,
-                     vocab_size: int = 8000):
-    """English-like corpus (Zipf words, sentences; ~1-2k chars/doc) with planted copies, shuffled.
-
-    A ``dup_share`` of the originals gets one copy edited at a rate drawn
-    from ``rates`` (0 = exact copy, re-punctuated so only normalization
-    makes it exact).  Returns ``(texts, groups, edit_rates)``.
-    """
-    rng = np.random.default_rng(seed)
-    letters = np.array(list("etaoinshrdlcumwfgypbvkjxqz"))
-    freq = 1.0 / np.arange(1, 27)
-    vocab: set[str] = set()
-    while len(vocab) < vocab_size:
-        vocab.add("".join(rng.choice(letters, size=int(rng.integers(2, 10)), p=freq / freq.sum())))
-    vocab_l = sorted(vocab, key=len)  # short words are the frequent ones, as in English
-    p = 1.0 / np.arange(1, len(vocab_l) + 1)
-    p /= p.sum()
-    texts, groups, doc_rates = [], [], []
-    g = 0
-    while len(texts) < n_docs:
-        words = [vocab_l[i] for i in rng.choice(len(vocab_l), size=int(rng.integers(260, 460)), p=p)]
-        texts.append(_sentences(rng, words))
-        groups.append(f"g{g}")
-        doc_rates.append(0.0)
-        if rng.random() < dup_share:
-            rate = float(rng.choice(rates))
-            texts.append(_sentences(rng, _edit(rng, words, rate, vocab_l)))
-            groups.append(f"g{g}")
-            doc_rates.append(rate)
-        g += 1
-    order = rng.permutation(len(texts))[:n_docs]
-    return [texts[i] for i in order], [groups[i] for i in order], [doc_rates[i] for i in order]
+    half = n_docs // 2
+    docs = list(generate_documents("web", n_docs - half, seed=seed, corpus_seed=99))
+    docs += list(generate_documents("news", half, seed=seed + 1, corpus_seed=99))
+    return [d.text for d in docs], [d.group for d in docs], [d.edit_rate for d in docs]
 
 
 def _print_report(report: dict) -> None:

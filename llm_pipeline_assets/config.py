@@ -167,6 +167,28 @@ class DedupConfig(_Strict):
         return self
 
 
+class TokenizerConfig(_Strict):
+    vocab_size: int = Field(default=4096, ge=320, le=1_000_000)  # >= 256 bytes + specials + some merges
+    min_frequency: int = Field(default=2, ge=1)
+    path: str | None = None  # an existing tokenizer directory to adopt instead of training one
+    train_docs: int | None = Field(default=None, ge=1)  # cap on training documents (None = all train-split docs)
+    check_docs: int = Field(default=200, ge=1)  # documents for the round-trip check and bytes/token
+
+
+class PackingConfig(_Strict):
+    seq_lens: tuple[int, ...] = Field(default=(128, 256), min_length=1)  # one packed set per curriculum length
+    val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)  # share of DOCUMENTS held out
+    strategy: Literal["bfd", "concat"] = "bfd"
+    batch_docs: int = Field(default=1000, ge=1)
+
+    @field_validator("seq_lens")
+    @classmethod
+    def _ascending(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(s < 8 for s in v) or list(v) != sorted(set(v)):
+            raise ValueError(f"sequence lengths must be distinct, ascending and >= 8, got {list(v)}")
+        return v
+
+
 class PipelineConfig(_Strict):
     name: str
     seed: int = 42
@@ -174,6 +196,8 @@ class PipelineConfig(_Strict):
     shards: ShardConfig = ShardConfig()
     cleaning: CleaningConfig = CleaningConfig()
     dedup: DedupConfig = DedupConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    packing: PackingConfig = PackingConfig()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> "PipelineConfig":

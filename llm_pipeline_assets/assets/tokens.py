@@ -1,0 +1,113 @@
+"""tokenizer and packed_tokens: training-ready tokens from the deduplicated corpus."""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from llm_pipeline_assets.assets.metadata import count_table
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.shards import shard_files
+
+TOKENIZER_VERSION = "tokenizer-1"
+PACKED_VERSION = "packed-1"
+_DATA_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def _deduped_files(cfg: PipelineConfig, store: ArtifactStore) -> list:
+    files = []
+    for name in cfg.source_names:  # config order: the token stream is deterministic
+        directory, _ = store.local_dir("deduped_shards", name)
+        files += shard_files(directory)
+    return files
+
+
+def inputs_hash(cfg: PipelineConfig, store: ArtifactStore) -> str:
+    """Content hash of packed_tokens' inputs and config: its DataVersion (unchanged inputs -> training stays fresh)."""
+    h = hashlib.sha256(PACKED_VERSION.encode())
+    for name in cfg.source_names:
+        h.update(f"{name}:{store.read_manifest('deduped_shards', name).content_version('part-')}\n".encode())
+    h.update(store.read_manifest("tokenizer").data_version.encode())
+    h.update(json.dumps(cfg.packing.model_dump(), sort_keys=True).encode())
+    h.update(str(cfg.seed).encode())
+    return h.hexdigest()
+
+
+def build_token_assets(cfg: PipelineConfig) -> list:
+    deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
+
+    @dg.asset(deps=[deduped_all], group_name="tokens", code_version=TOKENIZER_VERSION, kinds={"huggingface"},
+              automation_condition=_DATA_AUTOMATION,
+              check_specs=[dg.AssetCheckSpec("roundtrip_lossless", asset="tokenizer", blocking=True),
+                           dg.AssetCheckSpec("specials_single_id", asset="tokenizer", blocking=True)])
+    def tokenizer(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """Byte-level BPE trained on the deduplicated corpus (train split), with chat roles and tool markers."""
+        from llm_pipeline_assets.tokens.build import build_tokenizer
+
+        files = _deduped_files(cfg, store)
+        with store.publish("tokenizer") as staging:
+            stats = build_tokenizer(files, staging, cfg.tokenizer, cfg.packing.val_fraction, cfg.seed,
+                                    max(cfg.packing.seq_lens), log=context.log.info)
+        _, manifest = store.local_dir("tokenizer")
+        merges = "\n".join(f"{i + 1}. `{m}`" for i, m in enumerate(stats.top_merges))
+        return dg.MaterializeResult(
+            metadata={"vocab_size": stats.vocab_size, "trained": stats.trained, "train_docs": stats.train_docs,
+                      "train_bytes": stats.train_bytes, "held_out_docs": stats.held_out_docs,
+                      "bytes_per_token_held_out": round(stats.bytes_per_token, 4),
+                      "top_merges": dg.MetadataValue.md(merges or "(adopted tokenizer)"),
+                      "seconds": round(stats.seconds, 2),
+                      "uri": dg.MetadataValue.path(store.partition_dir("tokenizer"))},
+            data_version=dg.DataVersion(manifest.data_version),
+            check_results=[
+                dg.AssetCheckResult(check_name="roundtrip_lossless", passed=not stats.roundtrip_failures,
+                                    severity=dg.AssetCheckSeverity.ERROR,
+                                    metadata={"checked_docs": stats.roundtrip_checked,
+                                              "failures": dg.MetadataValue.json(stats.roundtrip_failures)}),
+                dg.AssetCheckResult(check_name="specials_single_id", passed=not stats.special_problems,
+                                    severity=dg.AssetCheckSeverity.ERROR,
+                                    metadata={"problems": dg.MetadataValue.json(stats.special_problems)}),
+            ],
+        )
+
+    @dg.asset(deps=[deduped_all, tokenizer], group_name="tokens", code_version=PACKED_VERSION,
+              kinds={"numpy"}, automation_condition=_DATA_AUTOMATION,
+              check_specs=[dg.AssetCheckSpec(n, asset="packed_tokens", blocking=True)
+                           for n in ("no_tokens_dropped", "eos_between_documents", "splits_disjoint")])
+    def packed_tokens(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """Token memmaps (EOS between documents) packed for every curriculum length; train/val split by document."""
+        from transformers import AutoTokenizer
+
+        from llm_pipeline_assets.tokens.pack_stage import build_packed_tokens
+        from llm_pipeline_assets.tokens.verify import packed_problems
+
+        files = _deduped_files(cfg, store)
+        tok_dir, _ = store.local_dir("tokenizer")
+        version = inputs_hash(cfg, store)
+        with store.publish("packed_tokens", extra={"inputs_hash": version}) as staging:
+            stats = build_packed_tokens(files, tok_dir, staging, cfg.packing, cfg.seed, log=context.log.info)
+        out_dir, _ = store.local_dir("packed_tokens")
+        eos = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True).eos_token_id
+        problems = packed_problems(out_dir, eos)
+        table = {k: f"{v['n_sequences']} seqs, padding {v['padding_fraction']:.4f}" for k, v in stats.packed.items()}
+        return dg.MaterializeResult(
+            metadata={"tokens": sum(stats.tokens.values()), "train_tokens": stats.tokens.get("train", 0),
+                      "val_tokens": stats.tokens.get("val", 0), "documents": sum(stats.documents.values()),
+                      "val_documents": stats.documents.get("val", 0),
+                      "sequences": count_table({k: v["n_sequences"] for k, v in stats.packed.items()},
+                                               key="split@seq_len", value="sequences"),
+                      "padding_fraction": dg.MetadataValue.json({k: v["padding_fraction"]
+                                                                 for k, v in stats.packed.items()}),
+                      "truncated_tokens": sum(v["truncated_tokens"] for v in stats.packed.values()),
+                      "tokens_per_second": round(stats.tokens_per_second, 1),
+                      "bytes_per_token": round(stats.text_bytes / max(sum(stats.tokens.values()), 1), 4),
+                      "curriculum_files": dg.MetadataValue.json(table),
+                      "uri": dg.MetadataValue.path(store.partition_dir("packed_tokens"))},
+            data_version=dg.DataVersion(version),
+            check_results=[dg.AssetCheckResult(check_name=name, passed=not issues,
+                                               severity=dg.AssetCheckSeverity.ERROR,
+                                               metadata={"problems": dg.MetadataValue.json(issues)})
+                           for name, issues in problems.items()],
+        )
+
+    return [tokenizer, packed_tokens]

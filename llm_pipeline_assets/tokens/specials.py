@@ -1,0 +1,44 @@
+"""Special tokens and the chat template shared by the tokenizer, the SFT formatters and the trainers.
+
+Every marker the formatters emit is a registered special token (one id each; the seed pipeline emitted
+``<|function_call|>`` without registering it). The chat template wraps assistant turns in
+``{% generation %}`` markers so TRL can compute the loss on assistant tokens only, and renders earlier
+messages identically whatever follows (prefix-preserving), including tool calls and tool results.
+"""
+
+BOS = "<|bos|>"
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+SYSTEM = "<|system|>"
+USER = "<|user|>"
+ASSISTANT = "<|assistant|>"
+END_OF_TURN = "<|end|>"
+FUNCTION_CALL = "<|function_call|>"
+FUNCTION_RESPONSE = "<|function_response|>"
+TOOL_RESPONSE = "<|tool_response|>"
+
+ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT, "tool": TOOL_RESPONSE}
+# Order fixes the ids: EOS is 0, BOS 1, PAD 2, ... in every tokenizer this project trains.
+SPECIAL_TOKENS = (EOS, BOS, PAD, SYSTEM, USER, ASSISTANT, END_OF_TURN, FUNCTION_CALL, FUNCTION_RESPONSE,
+                  TOOL_RESPONSE)
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{- '" + ASSISTANT + "\\n' -}}"
+    "{%- generation -%}"
+    "{{- message['content'] if message['content'] is string else '' -}}"
+    "{%- for call in message.get('tool_calls') or [] -%}"
+    "{{- '" + FUNCTION_CALL + "' + ((call['function'] if 'function' in call else call) | tojson) -}}"
+    "{%- endfor -%}"
+    "{{- '" + END_OF_TURN + "\\n' -}}"
+    "{%- endgeneration -%}"
+    "{%- elif message['role'] in ['system', 'user', 'tool'] -%}"
+    "{{- {'system': '" + SYSTEM + "', 'user': '" + USER + "', 'tool': '" + TOOL_RESPONSE + "'}[message['role']]"
+    " + '\\n' + message['content'] + '" + END_OF_TURN + "\\n' -}}"
+    "{%- else -%}"
+    "{{- raise_exception('unknown chat role: ' + message['role']) -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '" + ASSISTANT + "\\n' -}}{%- endif -%}"
+)
