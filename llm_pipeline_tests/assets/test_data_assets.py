@@ -33,7 +33,7 @@ def synthetic_run(tmp_path_factory):
     cfg = small_config()
     root = tmp_path_factory.mktemp("artifacts")
     defs = build_definitions(cfg, root=str(root))
-    results = run(defs, instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    results = run(defs, "group:data", instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
     return cfg, ArtifactStore(root=str(root)), results
 
 
@@ -105,8 +105,8 @@ def test_local_source_with_bad_records(tmp_path):
     lines.insert(9, json.dumps({"id": "n", "text": None}))
     (src / "part.jsonl").write_text("\n".join(lines))
     cfg = parse_config({"name": "local", "sources": [{"name": "mine", "kind": "local", "path": str(src)}]})
-    results = run(build_definitions(cfg, root=str(tmp_path / "a")), instance=dg.DagsterInstance.ephemeral(),
-                  echo=lambda m: None)
+    results = run(build_definitions(cfg, root=str(tmp_path / "a")), "group:data",
+                  instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
     md = _metadata(results, "raw_corpus", "mine")
     assert md["docs"] == 20 and md["quarantined"] == 2
     reasons = {r.data["reason"] for r in md["quarantine_reasons"].records}

@@ -50,9 +50,10 @@ def test_data_assets_with_s3_root(s3, tmp_path, monkeypatch):
     cfg = small_config(sources=[{"name": "web", "kind": "synthetic", "num_docs": 150, "seed": 1},
                                 {"name": "news", "kind": "synthetic", "num_docs": 100, "seed": 2}])
     results = run(build_definitions(cfg, root="s3://llm/pipeline"), instance=dg.DagsterInstance.ephemeral(),
-                  echo=lambda m: None)
+                  echo=lambda m: None)  # the whole graph: data, tokenizer and packed tokens on S3
     assert all(r.success for r in results)
     keys = {o["Key"] for o in client.list_objects_v2(Bucket="llm")["Contents"]}
     for asset in ("raw_corpus", "cleaned_shards", "deduped_shards"):
         assert f"pipeline/{asset}/web/_MANIFEST.json" in keys and f"pipeline/{asset}/news/_MANIFEST.json" in keys
     assert "pipeline/dedup_index/all/_MANIFEST.json" in keys
+    assert "pipeline/packed_tokens/all/_MANIFEST.json" in keys and "pipeline/tokenizer/all/_MANIFEST.json" in keys
