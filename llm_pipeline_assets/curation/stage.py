@@ -13,6 +13,7 @@ import re
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -174,15 +175,18 @@ def clean_shards(in_files: Sequence[Path], out_dir: Path, cfg, max_docs: int, ma
         n = sum(p.docs_in for p in parts.values())
         log(f"cleaned shard {i + 1}/{len(jobs)}: {n} docs ({n / max(time.perf_counter() - start, 1e-9):.0f} docs/s)")
 
-    if workers <= 1:
-        for i, job in enumerate(jobs):
-            done(i, clean_one_shard(*job))
-    else:
+    if workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded Dagster process
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {pool.submit(clean_one_shard, *job): i for i, job in enumerate(jobs)}
-            for fut in as_completed(futures):
-                done(futures[fut], fut.result())
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = {pool.submit(clean_one_shard, *job): i for i, job in enumerate(jobs)}
+                for fut in as_completed(futures):
+                    done(futures[fut], fut.result())
+        except BrokenProcessPool as exc:  # e.g. a __main__ that spawn cannot re-import, or a killed worker
+            log(f"worker pool failed ({exc}); cleaning the remaining shards in this process")
+    for i, job in enumerate(jobs):
+        if i not in parts:
+            done(i, clean_one_shard(*job))  # same function, same output names: the result is identical
     for i in sorted(parts):
         _merge(stats, parts[i])
     stats.seconds = time.perf_counter() - start

@@ -87,8 +87,7 @@ def load_existing(path: str, key: str = "tokenizer.path"):
 def roundtrip_failures(tok, texts: Sequence[str], limit: int = 10) -> list[dict]:
     """Texts for which ``decode(encode(x)) != x`` (first ``limit``), with the first differing offset."""
     failures = []
-    encoded = tok(list(texts), add_special_tokens=False)["input_ids"]
-    for i, (text, ids) in enumerate(zip(texts, encoded)):
+    for i, (text, ids) in enumerate(zip(texts, _encode(tok, texts))):
         back = tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         if back != text:
             at = next((k for k, (a, b) in enumerate(zip(text, back)) if a != b), min(len(text), len(back)))
@@ -98,10 +97,16 @@ def roundtrip_failures(tok, texts: Sequence[str], limit: int = 10) -> list[dict]
     return failures
 
 
+def _encode(tok, texts: Sequence[str]) -> list[list[int]]:
+    """Ids without specials, straight from the Rust tokenizer (no max-length warnings, all cores)."""
+    return [e.ids for e in tok.backend_tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+
+
 def special_token_problems(tok) -> list[str]:
-    """Specials that do not encode to exactly one id (or share an id)."""
+    """Specials (the tokenizer's eos/bos/pad and our chat markers) not encoding to exactly one id of their own."""
     problems, seen = [], {}
-    for t in SPECIAL_TOKENS:
+    wanted = [t for t in (tok.eos_token, tok.bos_token, tok.pad_token) if t] + EXTRA_SPECIALS
+    for t in dict.fromkeys(wanted):
         ids = tok.encode(t, add_special_tokens=False)
         if len(ids) != 1:
             problems.append(f"{t} encodes to {len(ids)} ids {ids}")
@@ -115,7 +120,7 @@ def special_token_problems(tok) -> list[str]:
 def bytes_per_token(tok, texts: Sequence[str]) -> float:
     if not texts:
         return 0.0
-    n_tokens = sum(len(ids) for ids in tok(list(texts), add_special_tokens=False)["input_ids"])
+    n_tokens = sum(len(ids) for ids in _encode(tok, texts))
     return sum(len(t.encode("utf-8")) for t in texts) / max(n_tokens, 1)
 
 
