@@ -47,7 +47,7 @@ def _bfd_loop(sizes: list[int], capacity: int, first_bin: int) -> tuple[array, a
     bins, starts = array("q"), array("q")
     n_bins = first_bin
     for size in sizes:
-        j = len(rooms) - 1 if rooms and rooms[-1] >= size else len(rooms)
+        j = bisect_left(rooms, size)
         if j == len(rooms):
             b, start, left = n_bins, 0, capacity - size
             n_bins += 1

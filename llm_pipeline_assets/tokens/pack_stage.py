@@ -48,14 +48,9 @@ class PackStats:
         return sum(self.tokens.values()) / max(self.tokenize_seconds, 1e-9)
 
 
-def tokenize_to_streams(files: Sequence[Path], tokenizer_dir: Path, out_dir: Path, val_fraction: float, seed: int,
+def tokenize_to_streams(files: Sequence[Path], tok, out_dir: Path, val_fraction: float, seed: int,
                         batch_docs: int = 1000, log: Logger = print) -> PackStats:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     backend, eos = tok.backend_tokenizer, tok.eos_token_id
-    if eos is None:
-        raise ValueError(f"tokenizer at {tokenizer_dir} has no eos_token")
     dtype = token_dtype(len(tok))
     stats = PackStats()
     start = time.perf_counter()
@@ -79,12 +74,16 @@ def tokenize_to_streams(files: Sequence[Path], tokenizer_dir: Path, out_dir: Pat
                     doc_tables[split].write_table(pa.table({
                         "id": [r["id"] for r, _ in docs], "source": [r["source"] for r, _ in docs],
                         "tokens": [len(ids) for _, ids in docs]}, schema=DOCS_SCHEMA))
+    except BaseException:
+        for w in writers.values():
+            w.abort()  # no stream that looks complete is left behind
+        raise
     finally:
         for table in doc_tables.values():
             table.close()
-        for split, w in writers.items():
-            info = w.close()
-            stats.documents[split], stats.tokens[split] = info["documents"], info["tokens"]
+    for split, w in writers.items():
+        info = w.close()
+        stats.documents[split], stats.tokens[split] = info["documents"], info["tokens"]
     stats.tokenize_seconds = time.perf_counter() - start
     log(f"packed_tokens: {sum(stats.tokens.values())} tokens from {sum(stats.documents.values())} documents "
         f"({stats.tokens_per_second:.0f} tokens/s)")
@@ -96,10 +95,13 @@ def build_packed_tokens(files: Sequence[Path], tokenizer_dir: Path, out_dir: Pat
     """Tokenize ``files`` and pack both splits at every ``cfg.seq_lens``; writes ``index.json``."""
     from transformers import AutoTokenizer
 
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    if tok.eos_token_id is None:
+        raise ValueError(f"tokenizer at {tokenizer_dir} has no eos_token: documents could not be separated")
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    stats = tokenize_to_streams(files, tokenizer_dir, out_dir, cfg.val_fraction, seed, cfg.batch_docs, log)
-    pad = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True).pad_token_id
+    stats = tokenize_to_streams(files, tok, out_dir, cfg.val_fraction, seed, cfg.batch_docs, log)
     for split in SPLITS:
         if stats.documents[split] == 0:
             continue

@@ -1,4 +1,4 @@
-"""Packing throughput on synthetic documents: ``python -m llm_pipeline_assets.tokens.bench --tokens 20e6``.
+"""Packing throughput on synthetic documents: ``python bench/packing.py --tokens 20e6``.
 
 Writes a token stream of lognormal-length documents (median ``--median`` tokens, EOS appended),
 then packs it with every strategy for every ``--seq-lens`` value and prints one JSON line per run
@@ -14,11 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import sys
+
 import numpy as np
 
-from .layout import bfd_assign
-from .packing import STRATEGIES, pack_stream
-from .stream import TokenStreamWriter
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llm_pipeline_assets.tokens.layout import bfd_assign
+from llm_pipeline_assets.tokens.packing import STRATEGIES, pack_stream
+from llm_pipeline_assets.tokens.stream import TokenStreamWriter
 
 
 def synthetic_stream(prefix: Path, n_tokens: int, median: float, vocab_size: int, eos_id: int, seed: int) -> dict:
