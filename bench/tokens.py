@@ -34,8 +34,6 @@ def _peak_rss_mb() -> float:
 
 
 def worker_ours(data: Path, tok_dir: Path, out: Path, seq_len: int) -> dict:
-    import transformers  # noqa: F401  (imported before the clock starts, as in the baseline)
-
     from llm_pipeline_assets.config import PackingConfig
     from llm_pipeline_assets.shards import shard_files
     from llm_pipeline_assets.tokens.pack_stage import build_packed_tokens

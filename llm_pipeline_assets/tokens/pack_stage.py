@@ -48,9 +48,41 @@ class PackStats:
         return sum(self.tokens.values()) / max(self.tokenize_seconds, 1e-9)
 
 
+@dataclass
+class FastTokenizer:
+    """Just what tokenizing needs: the Rust tokenizer and the special ids (no transformers/torch import)."""
+
+    backend: object
+    eos_token_id: int
+    pad_token_id: int | None
+    vocab_size: int
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+
+def load_fast_tokenizer(tokenizer_dir: Path) -> FastTokenizer:
+    """Read ``tokenizer.json`` + ``tokenizer_config.json`` of a Hugging Face tokenizer directory."""
+    from tokenizers import Tokenizer
+
+    tokenizer_dir = Path(tokenizer_dir)
+    backend = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    config = json.loads((tokenizer_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+
+    def special(name: str) -> int | None:
+        token = config.get(name)
+        token = token.get("content") if isinstance(token, dict) else token
+        return backend.token_to_id(token) if token else None
+
+    eos = special("eos_token")
+    if eos is None:
+        raise ValueError(f"tokenizer at {tokenizer_dir} has no eos_token: documents could not be separated")
+    return FastTokenizer(backend, eos, special("pad_token"), backend.get_vocab_size(with_added_tokens=True))
+
+
 def tokenize_to_streams(files: Sequence[Path], tok, out_dir: Path, val_fraction: float, seed: int,
                         batch_docs: int = 1000, log: Logger = print) -> PackStats:
-    backend, eos = tok.backend_tokenizer, tok.eos_token_id
+    backend, eos = tok.backend, tok.eos_token_id
     dtype = token_dtype(len(tok))
     stats = PackStats()
     start = time.perf_counter()
@@ -93,12 +125,8 @@ def tokenize_to_streams(files: Sequence[Path], tok, out_dir: Path, val_fraction:
 def build_packed_tokens(files: Sequence[Path], tokenizer_dir: Path, out_dir: Path, cfg, seed: int,
                         log: Logger = print) -> PackStats:
     """Tokenize ``files`` and pack both splits at every ``cfg.seq_lens``; writes ``index.json``."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    tok = load_fast_tokenizer(tokenizer_dir)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    if tok.eos_token_id is None:
-        raise ValueError(f"tokenizer at {tokenizer_dir} has no eos_token: documents could not be separated")
     start = time.perf_counter()
     out_dir = Path(out_dir)
     stats = tokenize_to_streams(files, tok, out_dir, cfg.val_fraction, seed, cfg.batch_docs, log)
