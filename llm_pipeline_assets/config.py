@@ -189,6 +189,51 @@ class PackingConfig(_Strict):
         return v
 
 
+class ModelConfig(_Strict):
+    shape: Literal["tiny", "124m", "350m", "1b", "3b", "7b"] = "tiny"
+    max_position_embeddings: int | None = Field(default=None, ge=16)  # None = the longest curriculum length
+
+
+class ComputeConfig(_Strict):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp8"] = "auto"  # auto: bf16 on GPU, fp32 on CPU; fp8 only if faster
+    nproc_per_node: int = Field(default=0, ge=0)  # 0 = every visible GPU (torchrun when > 1), 1 process on CPU
+    compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+
+
+class CurriculumStage(_Strict):
+    seq_len: int = Field(ge=8)
+    until_step: int = Field(ge=1)
+
+
+class PretrainConfig(_Strict):
+    max_steps: int = Field(default=60, ge=1)
+    lr: float = Field(default=3e-3, gt=0)
+    min_lr: float = Field(default=3e-4, ge=0)
+    warmup_steps: int = Field(default=6, ge=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    micro_batch: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    gradient_checkpointing: bool = False
+    curriculum: tuple[CurriculumStage, ...] = ()  # empty = packing.seq_lens split evenly over max_steps
+    eval_every: int = Field(default=20, ge=1)
+    eval_batches: int = Field(default=4, ge=1)
+    save_every: int = Field(default=20, ge=1)
+    keep_last: int = Field(default=2, ge=1)
+    simulate_oom_above: int | None = Field(default=None, ge=1)  # test hook: fake OOM above this micro-batch
+
+    @model_validator(mode="after")
+    def _sane(self) -> "PretrainConfig":
+        if self.min_lr > self.lr:
+            raise ValueError(f"pretrain.min_lr ({self.min_lr}) is above pretrain.lr ({self.lr})")
+        steps = [c.until_step for c in self.curriculum]
+        if steps and (steps != sorted(steps) or steps[-1] < self.max_steps):
+            raise ValueError("pretrain.curriculum: until_step must ascend and the last must reach max_steps")
+        return self
+
+
 class PipelineConfig(_Strict):
     name: str
     seed: int = 42
@@ -198,6 +243,9 @@ class PipelineConfig(_Strict):
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     packing: PackingConfig = PackingConfig()
+    model: ModelConfig = ModelConfig()
+    compute: ComputeConfig = ComputeConfig()
+    pretrain: PretrainConfig = PretrainConfig()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> "PipelineConfig":
@@ -205,6 +253,14 @@ class PipelineConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sources: duplicate source names {dupes}")
+        return self
+
+    @model_validator(mode="after")
+    def _curriculum_lengths_are_packed(self) -> "PipelineConfig":
+        missing = [c.seq_len for c in self.pretrain.curriculum if c.seq_len not in self.packing.seq_lens]
+        if missing:
+            raise ValueError(f"pretrain.curriculum uses sequence lengths {missing} that packing.seq_lens "
+                             f"{list(self.packing.seq_lens)} does not produce")
         return self
 
     @property

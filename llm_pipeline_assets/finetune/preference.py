@@ -1,0 +1,120 @@
+"""DPO with TRL's DPOTrainer and LoRA with PEFT, on top of an SFT checkpoint.
+
+DPO gets an explicit, frozen reference model loaded from the same checkpoint (TRL's default reference
+rebuild fails for in-memory models), or precomputed reference log-probs; β and ``loss_type`` (sigmoid,
+ipo, hinge, …) come from the config; reward accuracy and margins are read from TRL's evaluation.
+LoRA trains an adapter with SFTTrainer + ``peft_config`` on a domain mix, saves the adapter (loadable with
+``PeftModel.from_pretrained``) and a merged model (``merge_and_unload``) as plain HF checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, save_checkpoint, train_and_measure
+from llm_pipeline_assets.finetune.sft import trainer_precision
+
+Logger = Callable[[str], None]
+
+
+@dataclass
+class DpoSettings:
+    max_steps: int = 40
+    lr: float = 5e-4
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+    micro_batch: int = 8
+    grad_accum: int = 1
+    max_length: int = 256
+    precompute_ref_log_probs: bool = False
+    eval_every: int = 20
+    seed: int = 42
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    sft: SftSettings = field(default_factory=SftSettings)
+
+
+def _pairs(rows: Sequence[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+
+
+def _dpo_eval(trainer) -> dict:
+    m = trainer.evaluate()
+    return {"loss": float(m["eval_loss"]), "reward_accuracy": float(m.get("eval_rewards/accuracies", float("nan"))),
+            "reward_margin": float(m.get("eval_rewards/margins", float("nan")))}
+
+
+def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict], out_dir: Path,
+            log: Logger = print) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    torch.manual_seed(settings.seed)
+    tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)
+    ref = None if settings.precompute_ref_log_probs else AutoModelForCausalLM.from_pretrained(
+        str(model_dir), local_files_only=True)
+    args = DPOConfig(
+        output_dir=str(Path(out_dir) / "trainer"), max_steps=settings.max_steps, learning_rate=settings.lr,
+        beta=settings.beta, loss_type=[settings.loss_type], per_device_train_batch_size=settings.micro_batch,
+        per_device_eval_batch_size=settings.micro_batch, gradient_accumulation_steps=settings.grad_accum,
+        max_length=settings.max_length, precompute_ref_log_probs=settings.precompute_ref_log_probs,
+        eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
+        save_strategy="no", report_to="none", seed=settings.seed, disable_tqdm=True,
+        **trainer_precision(settings.device, settings.dtype),
+    )
+    trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_pairs(train),
+                         eval_dataset=_pairs(val), processing_class=tok)
+    before = _dpo_eval(trainer)
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    after = _dpo_eval(trainer)
+    log(f"dpo: eval loss {before['loss']:.4f} -> {after['loss']:.4f}, reward accuracy "
+        f"{before['reward_accuracy']:.3f} -> {after['reward_accuracy']:.3f}, margin {after['reward_margin']:.4f}")
+    final = Path(out_dir) / "final"
+    save_checkpoint(trainer, tok, final)
+    history = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    return {"final_dir": str(final), "steps": trainer.state.global_step, "seconds": seconds,
+            "val_loss_start": before["loss"], "val_loss": after["loss"],
+            "reward_accuracy_start": before["reward_accuracy"], "reward_accuracy": after["reward_accuracy"],
+            "reward_margin": after["reward_margin"], "loss_history": history, "beta": settings.beta,
+            "loss_type": settings.loss_type, "train_pairs": len(train), "val_pairs": len(val)}
+
+
+def run_lora(settings: LoraSettings, model_dir: Path, train: Sequence[list[dict]], val: Sequence[list[dict]],
+             out_dir: Path, log: Logger = print) -> dict:
+    from peft import LoraConfig
+
+    peft_config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                             target_modules=list(settings.target_modules), bias="none", task_type="CAUSAL_LM")
+    trainer, tok = build_sft_trainer(settings.sft, model_dir, train, val, out_dir, peft_config=peft_config)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in trainer.model.parameters())
+    summary = train_and_measure(trainer, "lora", log)
+    adapter = Path(out_dir) / "adapter"
+    trainer.model.save_pretrained(str(adapter))
+    tok.save_pretrained(str(adapter))
+    merged_model = trainer.model.merge_and_unload()
+    merged = Path(out_dir) / "merged"
+    merged_model.save_pretrained(str(merged), safe_serialization=True)
+    tok.save_pretrained(str(merged))
+    if getattr(merged_model, "generation_config", None) is not None:
+        merged_model.generation_config.save_pretrained(str(merged))
+    return {"adapter_dir": str(adapter), "merged_dir": str(merged), "trainable_parameters": trainable,
+            "total_parameters": total, "r": settings.r, "alpha": settings.alpha, **summary,
+            "train_examples": len(train), "val_examples": len(val)}

@@ -1,0 +1,112 @@
+"""Supervised fine-tuning with TRL's SFTTrainer: chat template, loss on assistant tokens only, packing.
+
+Conversations (lists of chat messages) are rendered with the tokenizer's chat template, whose
+``{% generation %}`` markers let TRL compute the loss on assistant tokens only (the predecessor trained on
+prompt tokens too). Packing uses best-fit decreasing with splitting (``bfd_split``: nothing truncated) and
+is padding-free: examples sit end to end in one row with position ids restarting per example, and
+transformers builds a block-diagonal attention mask from those position ids — no cross-example attention.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+Logger = Callable[[str], None]
+
+
+@dataclass
+class SftSettings:
+    max_steps: int = 60
+    lr: float = 1e-3
+    micro_batch: int = 8
+    grad_accum: int = 1
+    max_length: int = 256
+    warmup_steps: int = 3
+    weight_decay: float = 0.0
+    eval_every: int = 20
+    seed: int = 42
+    device: str = "cpu"
+    dtype: str = "float32"
+    packing: bool = True
+    extra: dict = field(default_factory=dict)  # passed through to SFTConfig (e.g. gradient_checkpointing)
+
+
+def _conversational(rows: Sequence[list[dict]]):
+    from datasets import Dataset
+
+    return Dataset.from_list([{"messages": m} for m in rows])
+
+
+def trainer_precision(device: str, dtype: str) -> dict:
+    return {"use_cpu": device == "cpu", "bf16": dtype == "bfloat16" and device != "cpu"}
+
+
+def evaluate_loss(trainer, dataset) -> float:
+    metrics = trainer.evaluate(eval_dataset=dataset)
+    return float(metrics["eval_loss"])
+
+
+def build_sft_trainer(settings: SftSettings, model_dir: Path, train: Sequence[list[dict]],
+                      val: Sequence[list[dict]], out_dir: Path, callbacks: list | None = None, peft_config=None):
+    """The SFTTrainer run_sft uses (exposed so tests can inspect its collated batches)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    torch.manual_seed(settings.seed)
+    tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="sdpa")
+    args = SFTConfig(
+        output_dir=str(Path(out_dir) / "trainer"), max_steps=settings.max_steps, learning_rate=settings.lr,
+        per_device_train_batch_size=settings.micro_batch, per_device_eval_batch_size=settings.micro_batch,
+        gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
+        packing=settings.packing, packing_strategy="bfd_split", assistant_only_loss=True,
+        lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps, weight_decay=settings.weight_decay,
+        eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
+        save_strategy="no", report_to="none", seed=settings.seed, dataloader_num_workers=0, disable_tqdm=True,
+        **trainer_precision(settings.device, settings.dtype), **settings.extra,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=_conversational(train),
+                         eval_dataset=_conversational(val), processing_class=tok, callbacks=callbacks or [],
+                         peft_config=peft_config)
+    return trainer, tok
+
+
+def run_sft(settings: SftSettings, model_dir: Path, train: Sequence[list[dict]], val: Sequence[list[dict]],
+            out_dir: Path, log: Logger = print, callbacks: list | None = None) -> dict:
+    """Fine-tune ``model_dir`` on ``train`` conversations; save an HF checkpoint to ``out_dir/final``."""
+    trainer, tok = build_sft_trainer(settings, model_dir, train, val, out_dir, callbacks)
+    summary = train_and_measure(trainer, "sft", log)
+    final = Path(out_dir) / "final"
+    save_checkpoint(trainer, tok, final)
+    return {"final_dir": str(final), **summary, "train_examples": len(train), "val_examples": len(val)}
+
+
+def train_and_measure(trainer, stage: str, log: Logger) -> dict:
+    """Validation loss before and after ``trainer.train()``, the training-loss history and the time."""
+    start_loss = evaluate_loss(trainer, trainer.eval_dataset)
+    log(f"{stage}: validation loss before training {start_loss:.4f}")
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    val_loss = evaluate_loss(trainer, trainer.eval_dataset)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    log(f"{stage}: validation loss {start_loss:.4f} -> {val_loss:.4f} in {seconds:.1f}s")
+    return {"steps": trainer.state.global_step, "val_loss_start": start_loss, "val_loss": val_loss,
+            "val_perplexity": math.exp(min(val_loss, 50)), "seconds": seconds,
+            "train_loss_first": history[0]["loss"] if history else None,
+            "train_loss_last": history[-1]["loss"] if history else None,
+            "loss_history": [(h["step"], h["loss"]) for h in history]}
+
+
+def save_checkpoint(trainer, tok, final: Path) -> None:
+    """An HF directory (safetensors, config, generation config, tokenizer with chat template)."""
+    trainer.save_model(str(final))
+    tok.save_pretrained(str(final))
+    model = trainer.model
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(str(final))

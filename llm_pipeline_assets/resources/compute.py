@@ -1,0 +1,144 @@
+"""Compute resource: what hardware there is, which precision/attention/compile to use, and how to launch.
+
+Training never runs in the Dagster step's own process. The step asks this resource to run a module of
+the project as a child process through Dagster Pipes (``PipesSubprocessClient``): ``python -m …`` for one
+process, ``torchrun --nproc-per-node N -m …`` for N GPUs (FSDP through accelerate in the child; Pipes is
+opened on global rank 0 only). CUDA memory is freed when the child exits, and a retry starts a fresh child
+that resumes from the latest checkpoint. Hardware is probed in a short child too, so the code location
+never imports torch or initialises CUDA.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import dagster as dg
+
+_PROBE = r"""
+import importlib.util, json
+info = {"cuda": False, "gpus": 0, "names": [], "capability": None, "torch": None}
+try:
+    import torch
+    info["torch"] = torch.__version__
+    if torch.cuda.is_available():
+        info.update(cuda=True, gpus=torch.cuda.device_count(),
+                    names=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+                    capability=list(torch.cuda.get_device_capability(0)),
+                    bf16=bool(torch.cuda.is_bf16_supported()))
+except Exception as exc:
+    info["error"] = repr(exc)
+for mod in ("transformer_engine", "torchao", "flash_attn", "liger_kernel"):
+    info[mod] = importlib.util.find_spec(mod) is not None
+print(json.dumps(info))
+"""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    cuda: bool
+    gpus: int
+    names: tuple
+    capability: tuple | None
+    transformer_engine: bool = False
+    torchao: bool = False
+    flash_attn: bool = False
+    liger_kernel: bool = False
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The decisions a training child needs, passed to it as Pipes extras."""
+
+    device: str
+    dtype: str  # float32 | bfloat16
+    fp8: str | None  # None | transformer_engine | torchao
+    compile: bool
+    attn_implementation: str
+    nproc: int
+    fused_adamw: bool
+    reason: str
+
+
+@lru_cache(maxsize=4)
+def probe_device(python: str = sys.executable) -> DeviceInfo:
+    out = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=300, check=True)
+    raw = json.loads(out.stdout.strip().splitlines()[-1])
+    cap = tuple(raw["capability"]) if raw.get("capability") else None
+    return DeviceInfo(raw["cuda"], raw["gpus"], tuple(raw["names"]), cap, raw["transformer_engine"], raw["torchao"],
+                      raw["flash_attn"], raw["liger_kernel"])
+
+
+def select_runtime(info: DeviceInfo, cfg) -> Runtime:
+    """Pure policy from the hardware and ``compute`` config (unit-tested with fake DeviceInfo)."""
+    want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and info.cuda)
+    if cfg.device == "cuda" and not info.cuda:
+        raise RuntimeError("compute.device is 'cuda' but no CUDA device is visible to the training process")
+    reasons = []
+    dtype = "bfloat16" if want_cuda else "float32"
+    if cfg.precision == "fp32":
+        dtype = "float32"
+    elif cfg.precision == "bf16" and not want_cuda:
+        reasons.append("bf16 requested on CPU: using fp32")
+    fp8 = None
+    if cfg.precision == "fp8":
+        hopper = info.capability is not None and tuple(info.capability) >= (8, 9)
+        if want_cuda and hopper and (info.transformer_engine or info.torchao):
+            fp8 = "transformer_engine" if info.transformer_engine else "torchao"
+        else:
+            reasons.append("fp8 needs a GPU of compute capability >= 8.9 with transformer-engine or torchao: bf16")
+    compile_ = cfg.compile == "on" or (cfg.compile == "auto" and want_cuda)
+    attn = cfg.attn_implementation
+    if attn == "auto":
+        attn = "flash_attention_2" if (want_cuda and info.flash_attn) else "sdpa"
+    nproc = (cfg.nproc_per_node or info.gpus) if want_cuda else 1
+    return Runtime("cuda" if want_cuda else "cpu", dtype, fp8, compile_, attn, max(nproc, 1), want_cuda,
+                   "; ".join(reasons) or "default policy")
+
+
+def package_root() -> str:
+    import llm_pipeline_assets
+
+    return str(Path(llm_pipeline_assets.__file__).resolve().parents[1])
+
+
+class ComputeResource(dg.ConfigurableResource):
+    """Launches training children; ``python`` is the interpreter that has torch (default: this one)."""
+
+    python: str = sys.executable
+    torchrun: str | None = None  # default: the torchrun next to `python`
+
+    def device_info(self) -> DeviceInfo:
+        return probe_device(self.python)
+
+    def runtime(self, cfg) -> Runtime:
+        return select_runtime(self.device_info(), cfg)
+
+    def command(self, module: str, nproc: int) -> list[str]:
+        if nproc <= 1:
+            return [self.python, "-m", module]
+        torchrun = self.torchrun or str(Path(self.python).with_name("torchrun"))
+        if not Path(torchrun).exists() and not shutil.which(torchrun):
+            raise RuntimeError(f"{nproc} processes requested but torchrun was not found at {torchrun}")
+        return [torchrun, "--standalone", f"--nproc-per-node={nproc}", "-m", module]
+
+    def run(self, context: dg.AssetExecutionContext, module: str, extras: dict, runtime: Runtime,
+            required: tuple[str, ...] = ("checkpoint_uri",)) -> dg.MaterializeResult:
+        """Run ``module`` under Pipes; fail the step if the child reported none of ``required`` metadata."""
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root(),
+                                                                         os.environ.get("PYTHONPATH")]))}
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        client = dg.PipesSubprocessClient(env=env, forward_termination=True)
+        invocation = client.run(context=context, command=self.command(module, runtime.nproc),
+                                extras={**extras, "runtime": asdict(runtime)})
+        result = invocation.get_materialize_result()
+        missing = [k for k in required if k not in (result.metadata or {})]
+        if missing:
+            raise dg.Failure(f"{module} exited without reporting {missing}: no checkpoint was produced")
+        return result

@@ -1,0 +1,117 @@
+"""Training data: the packed sets of the curriculum, a resumable shuffled order, micro-batches as tensors.
+
+Order: for each sequence length, epoch ``e`` visits the sequences in ``torch.randperm`` order drawn
+from a ``torch.Generator`` seeded with ``(seed, seq_len, e)``; the position is ``(epoch, cursor)``
+per length, a few ints that go into the checkpoint, so a resumed run reads exactly the sequences an
+uninterrupted one would. A step takes all of its samples at once, so OOM recovery can redo it with
+the same samples split into smaller micro-batches.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llm_pipeline_assets.tokens.dataset import PackedSequences
+
+from .attention import attention_kwargs, count_targets, document_labels
+
+INDEX_FILE = "index.json"
+
+
+def packed_seq_lens(packed_dir: Path) -> list[int]:
+    """Sequence lengths the packed_tokens output holds (``index.json`` ``seq_lens``)."""
+    return [int(s) for s in json.loads((Path(packed_dir) / INDEX_FILE).read_text())["seq_lens"]]
+
+
+def open_split(packed_dir: Path, split: str, seq_len: int) -> PackedSequences | None:
+    """``<packed_dir>/<split>-<seq_len>`` or None when that split was not packed (e.g. no val documents)."""
+    prefix = Path(packed_dir) / f"{split}-{seq_len}"
+    return PackedSequences(prefix) if Path(f"{prefix}.json").exists() else None
+
+
+def _order_seed(seed: int, seq_len: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(seq_len) * 7_919 + int(epoch)) % (2**63 - 1)
+
+
+class CurriculumData:
+    """The train sets of every curriculum length with a resumable per-length shuffled order."""
+
+    def __init__(self, packed_dir: Path, seq_lens: list[int], seed: int):
+        self.seed = int(seed)
+        self.sets: dict[int, PackedSequences] = {}
+        for n in sorted(set(seq_lens)):
+            packed = open_split(packed_dir, "train", n)
+            if packed is None or len(packed) == 0:
+                raise FileNotFoundError(f"no packed train sequences of length {n} under {packed_dir} "
+                                        f"(packed lengths: {packed_seq_lens(packed_dir)})")
+            self.sets[n] = packed
+        self.position = {n: {"epoch": 0, "cursor": 0} for n in self.sets}
+        self._orders: dict[tuple[int, int], torch.Tensor] = {}
+
+    def _order(self, seq_len: int, epoch: int) -> torch.Tensor:
+        key = (seq_len, epoch)
+        if key not in self._orders:
+            self._orders = {k: v for k, v in self._orders.items() if k[0] != seq_len}  # keep one epoch per length
+            gen = torch.Generator().manual_seed(_order_seed(self.seed, seq_len, epoch))
+            self._orders[key] = torch.randperm(len(self.sets[seq_len]), generator=gen)
+        return self._orders[key]
+
+    def take(self, seq_len: int, n: int) -> list[int]:
+        """The next ``n`` sequence indices of ``seq_len`` (crossing into the next epoch when needed)."""
+        pos = self.position[seq_len]
+        out: list[int] = []
+        while len(out) < n:
+            order = self._order(seq_len, pos["epoch"])
+            chunk = order[pos["cursor"]:pos["cursor"] + n - len(out)].tolist()
+            out.extend(chunk)
+            pos["cursor"] += len(chunk)
+            if pos["cursor"] >= len(order):
+                pos["epoch"], pos["cursor"] = pos["epoch"] + 1, 0
+        return out
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "position": {str(n): dict(p) for n, p in self.position.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["seed"]) != self.seed:
+            raise ValueError(f"checkpoint data seed {state['seed']} != settings.seed {self.seed}")
+        for key, pos in state["position"].items():
+            if int(key) in self.position:
+                self.position[int(key)] = {"epoch": int(pos["epoch"]), "cursor": int(pos["cursor"])}
+
+
+def collate(packed: PackedSequences, indices: list[int]) -> dict[str, torch.Tensor]:
+    """Stack sequences into int64 (B, L) tensors with document-boundary labels."""
+    rows = [packed[i] for i in indices]
+    batch = {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in ("input_ids", "position_ids",
+                                                                            "segment_ids", "attention_mask")}
+    batch["labels"] = document_labels(batch["input_ids"], batch["segment_ids"])
+    return batch
+
+
+def model_inputs(batch: dict, device: str, implementation: str, mask_dtype: torch.dtype) -> dict:
+    """Keyword arguments for the model's forward (no labels: the loss is computed by the caller)."""
+    input_ids = batch["input_ids"].to(device, non_blocking=True)
+    seg = batch["segment_ids"].to(device, non_blocking=True)
+    pos = batch["position_ids"].to(device, non_blocking=True)
+    return {"input_ids": input_ids, "use_cache": False, **attention_kwargs(seg, pos, implementation, mask_dtype)}
+
+
+def micro_batches(packed: PackedSequences, indices: list[int], micro_batch: int) -> list[dict]:
+    """The step's samples collated in consecutive chunks of ``micro_batch``, each with its target count."""
+    out = []
+    for lo in range(0, len(indices), micro_batch):
+        batch = collate(packed, indices[lo:lo + micro_batch])
+        batch["targets"] = count_targets(batch["labels"])
+        batch["tokens"] = int(batch["attention_mask"].sum())
+        out.append(batch)
+    return out
+
+
+def eval_indices(packed: PackedSequences, n: int) -> list[int]:
+    """The first ``n`` validation sequences (all of them when fewer): deterministic across runs."""
+    return list(range(min(int(n), len(packed))))

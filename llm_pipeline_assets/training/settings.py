@@ -1,0 +1,99 @@
+"""``PretrainSettings``: every knob of a pretraining run (torch-free, JSON-friendly)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float32", "bfloat16")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+
+
+@dataclass
+class PretrainSettings:
+    """Hyper-parameters and run options of :func:`llm_pipeline_assets.training.pretrain.pretrain`.
+
+    ``curriculum`` is a list of ``(seq_len, until_step)``: optimizer step ``k`` (0-based) trains on
+    the packed set of the first entry with ``k < until_step``; the last entry runs to ``max_steps``
+    whatever its ``until_step``. Empty means the largest length of the packed ``index.json``.
+    Effective batch = ``micro_batch * grad_accum`` sequences per optimizer step; OOM recovery may
+    halve ``micro_batch`` and double ``grad_accum`` without changing it.
+    """
+
+    max_steps: int = 100
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    warmup_steps: int = 10
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # <= 0 disables clipping (the norm is still measured)
+    micro_batch: int = 8
+    grad_accum: int = 1
+    gradient_checkpointing: bool = False
+    curriculum: list[tuple[int, int]] = field(default_factory=list)
+    eval_every: int = 50  # 0: only at the end
+    eval_batches: int = 4  # of the configured micro_batch sequences
+    save_every: int = 50  # 0: only the final checkpoint
+    keep_last: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"  # bfloat16 = fp32 master weights + autocast
+    compile: bool = False
+    attn_implementation: str = "sdpa"
+    fused_adamw: bool = False  # honoured on CUDA only
+    simulate_oom_above: int | None = None  # test hook: forward raises OutOfMemoryError above this micro-batch
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        self.curriculum = [(int(s), int(u)) for s, u in self.curriculum]
+        problems = []
+        if self.max_steps < 1:
+            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.micro_batch < 1 or self.grad_accum < 1:
+            problems.append(f"micro_batch and grad_accum must be >= 1, got {self.micro_batch}, {self.grad_accum}")
+        if not 0 <= self.min_lr <= self.lr:
+            problems.append(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if not 0 <= self.warmup_steps <= self.max_steps:
+            problems.append(f"warmup_steps must lie in [0, max_steps], got {self.warmup_steps}")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.dtype not in DTYPES:
+            problems.append(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        if self.keep_last < 1:
+            problems.append(f"keep_last must be >= 1, got {self.keep_last}")
+        if min(self.eval_every, self.save_every, self.eval_batches) < 0 or self.log_every < 1:
+            problems.append("eval_every, save_every, eval_batches must be >= 0 and log_every >= 1")
+        steps = [u for _, u in self.curriculum]
+        if steps != sorted(steps) or any(s < 8 for s, _ in self.curriculum):
+            problems.append(f"curriculum must have ascending until_step and seq_len >= 8, got {self.curriculum}")
+        if problems:
+            raise ValueError("invalid PretrainSettings: " + "; ".join(problems))
+
+    @property
+    def effective_batch(self) -> int:
+        return self.micro_batch * self.grad_accum
+
+    def to_dict(self) -> dict:
+        """Plain lists/ints/floats/strings: fits JSON and ``torch.load(weights_only=True)``."""
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        d["curriculum"] = [list(c) for c in self.curriculum]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PretrainSettings":
+        return cls(**data)
+
+
+def seq_len_at(step: int, curriculum: list[tuple[int, int]]) -> int:
+    """Sequence length for optimizer step ``step`` (0-based): first entry with ``step < until_step``."""
+    if not curriculum:
+        raise ValueError("empty curriculum")
+    for seq_len, until in curriculum:
+        if step < until:
+            return seq_len
+    return curriculum[-1][0]
