@@ -234,6 +234,62 @@ class PretrainConfig(_Strict):
         return self
 
 
+class ChatDataSource(_Strict):
+    """One source of SFT conversations or DPO pairs; ``format`` names the formatter for its schema."""
+
+    name: str
+    kind: Literal["synthetic", "local", "huggingface"] = "synthetic"
+    format: str = "synthetic"  # sft: gsm8k, alpaca, dolly, glaive, ... | messages; dpo: hh-rlhf, ultrafeedback, pairs
+    num: int = Field(default=600, ge=1)  # synthetic rows
+    seed: int = 0
+    path: str | None = None
+    dataset: str | None = None
+    subset: str | None = None
+    split: str = "train"
+    max_samples: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _where(self) -> "ChatDataSource":
+        if self.kind == "local" and not self.path:
+            raise ValueError(f"data source {self.name!r}: kind local needs path")
+        if self.kind == "huggingface" and not self.dataset:
+            raise ValueError(f"data source {self.name!r}: kind huggingface needs dataset")
+        return self
+
+
+class FinetuneConfig(_Strict):
+    max_steps: int = Field(default=60, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    micro_batch: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    max_length: int = Field(default=256, ge=16)
+    eval_every: int = Field(default=20, ge=1)
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    sources: tuple[ChatDataSource, ...] = (ChatDataSource(name="synthetic"),)
+
+
+class DpoTrainConfig(FinetuneConfig):
+    beta: float = Field(default=0.1, gt=0)
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair"] = "sigmoid"
+    precompute_ref_log_probs: bool = False
+
+
+class LoraTrainConfig(FinetuneConfig):
+    r: int = Field(default=8, ge=1, le=1024)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    mix: dict[str, float] = {"tools": 0.6, "math": 0.2, "multiple_choice": 0.1, "refusal": 0.1}  # task -> share
+    examples: int = Field(default=400, ge=1)
+
+    @field_validator("mix")
+    @classmethod
+    def _ratios(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v or any(r < 0 for r in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"lora.mix ratios must be >= 0 and sum to 1, got {v}")
+        return v
+
+
 class PipelineConfig(_Strict):
     name: str
     seed: int = 42
@@ -246,6 +302,10 @@ class PipelineConfig(_Strict):
     model: ModelConfig = ModelConfig()
     compute: ComputeConfig = ComputeConfig()
     pretrain: PretrainConfig = PretrainConfig()
+    sft: FinetuneConfig = FinetuneConfig()
+    dpo: DpoTrainConfig = DpoTrainConfig(lr=2e-3, max_steps=40,
+                                         sources=(ChatDataSource(name="synthetic", format="synthetic"),))
+    lora: LoraTrainConfig = LoraTrainConfig(max_steps=40)
 
     @model_validator(mode="after")
     def _unique_sources(self) -> "PipelineConfig":

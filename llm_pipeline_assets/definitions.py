@@ -13,7 +13,9 @@ import dagster as dg
 from llm_pipeline_assets.assets.corpus import build_corpus_assets
 from llm_pipeline_assets.assets.dedup import build_dedup_assets
 from llm_pipeline_assets.assets.tokens import build_token_assets
+from llm_pipeline_assets.assets.training import build_training_assets
 from llm_pipeline_assets.config import PipelineConfig, artifact_root, load_config
+from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
 
 S3_ENDPOINT_ENV = "LLM_PIPELINE_S3_ENDPOINT"
@@ -26,12 +28,14 @@ def source_partitions(cfg: PipelineConfig) -> dg.StaticPartitionsDefinition:
 
 def build_assets(cfg: PipelineConfig) -> list:
     partitions = source_partitions(cfg)
-    return build_corpus_assets(cfg, partitions) + build_dedup_assets(cfg, partitions) + build_token_assets(cfg)
+    return (build_corpus_assets(cfg, partitions) + build_dedup_assets(cfg, partitions) + build_token_assets(cfg)
+            + build_training_assets(cfg))
 
 
 def default_resources(root: str | None = None) -> dict:
     return {"store": ArtifactStore(root=root or artifact_root(),
-                                   s3_endpoint_url=os.environ.get(S3_ENDPOINT_ENV) or None)}
+                                   s3_endpoint_url=os.environ.get(S3_ENDPOINT_ENV) or None),
+            "compute": ComputeResource()}
 
 
 def build_definitions(cfg: PipelineConfig | None = None, root: str | None = None) -> dg.Definitions:

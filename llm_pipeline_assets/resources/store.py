@@ -102,6 +102,15 @@ class ArtifactStore(dg.ConfigurableResource):
         part = safe_segment(UNPARTITIONED if partition is None else partition, "partition key")
         return f"{self._base()}/{safe_segment(asset, 'asset name')}/{part}"
 
+    def work_dir(self, asset: str, key: str) -> Path:
+        """A persistent LOCAL scratch folder for ``asset`` and run identity ``key`` (training checkpoints that a
+        retry resumes from). Local roots keep it under ``<root>/_work``; S3 roots under ``cache_dir``."""
+        base = Path(self._base()) if not self.is_remote else Path(
+            self.cache_dir or Path(tempfile.gettempdir()) / "llm_pipeline_cache")
+        path = base / "_work" / safe_segment(asset, "asset name") / safe_segment(key, "work key")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     # ---- reading ---------------------------------------------------------------------------------
     def read_manifest(self, asset: str, partition: str | None = None) -> Manifest:
         fs, path = self._fs(), f"{self.partition_dir(asset, partition)}/{MANIFEST}"

@@ -118,5 +118,5 @@ def test_failed_blocking_check_stops_the_graph(tmp_path):
                        cleaning={"pii": False})
     instance = dg.DagsterInstance.ephemeral()
     with pytest.raises(SystemExit, match=r"cleaned_shards\[web\]: failed checks: \['no_pii_in_sample'\]"):
-        run(build_definitions(cfg, root=str(tmp_path)), instance=instance, echo=lambda m: None)
+        run(build_definitions(cfg, root=str(tmp_path)), "*packed_tokens", instance=instance, echo=lambda m: None)
     assert instance.get_latest_materialization_event(dg.AssetKey("dedup_index")) is None

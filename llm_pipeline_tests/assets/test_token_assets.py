@@ -31,7 +31,7 @@ def token_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("art")
     defs = build_definitions(cfg, root=str(root))
     instance = dg.DagsterInstance.ephemeral()
-    results = run(defs, instance=instance, echo=lambda m: None)
+    results = run(defs, "*packed_tokens", instance=instance, echo=lambda m: None)
     return cfg, ArtifactStore(root=str(root)), results, defs, instance
 
 
@@ -100,7 +100,7 @@ def test_rematerializing_unchanged_inputs_keeps_data_versions(token_run):
     _, store, results, defs, instance = token_run
     before = {a: _event(results, a).tags["dagster/data_version"] for a in ("tokenizer", "packed_tokens")}
     tok_json = (store.local_dir("tokenizer")[0] / "tokenizer.json").read_bytes()
-    again = run(defs, "tokenizer+", instance=instance, echo=lambda m: None)
+    again = run(defs, "tokenizer or packed_tokens", instance=instance, echo=lambda m: None)
     after = {a: _event(again, a).tags["dagster/data_version"] for a in ("tokenizer", "packed_tokens")}
     assert after == before  # deterministic training: an unchanged corpus does not mark training stale
     assert (store.local_dir("tokenizer")[0] / "tokenizer.json").read_bytes() == tok_json
@@ -111,7 +111,7 @@ def test_existing_tokenizer_path_is_adopted(token_run, tmp_path):
     tok_dir, _ = store.local_dir("tokenizer")
     cfg = small_config(sources=[{"name": "web", "kind": "synthetic", "num_docs": 80, "seed": 4}],
                        tokenizer={"path": str(tok_dir)}, packing={"seq_lens": [64]})
-    results = run(build_definitions(cfg, root=str(tmp_path)), instance=dg.DagsterInstance.ephemeral(),
+    results = run(build_definitions(cfg, root=str(tmp_path)), "*tokenizer", instance=dg.DagsterInstance.ephemeral(),
                   echo=lambda m: None)
     md = {k: v.value for k, v in _event(results, "tokenizer").metadata.items()}
     assert md["trained"] is False and md["vocab_size"] == 1024

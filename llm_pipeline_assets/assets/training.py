@@ -1,0 +1,90 @@
+"""Training assets: base_model -> pretrained_checkpoint -> sft_checkpoint -> dpo_checkpoint -> lora_adapter.
+
+Each step stays thin: it resolves inputs from the artifact store, asks the compute resource to run a
+training child through Dagster Pipes, and publishes the child's Hugging Face directory. A retry resumes:
+the child's work folder is keyed by a hash of the step's inputs and settings, so only an identical
+re-run picks up its checkpoints.
+"""
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict
+
+import dagster as dg
+
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.compute import ComputeResource
+from llm_pipeline_assets.resources.store import ArtifactStore
+
+RETRY = dg.RetryPolicy(max_retries=1, delay=5)
+PRETRAIN_MODULE = "llm_pipeline_assets.runners.pretrain"
+FINETUNE_MODULE = "llm_pipeline_assets.runners.finetune"
+
+
+def run_key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def curriculum(cfg: PipelineConfig) -> list[tuple[int, int]]:
+    """Configured stages, or the packed lengths split evenly over max_steps (short first)."""
+    if cfg.pretrain.curriculum:
+        return [(c.seq_len, c.until_step) for c in cfg.pretrain.curriculum]
+    lens, steps = cfg.packing.seq_lens, cfg.pretrain.max_steps
+    return [(L, steps if i == len(lens) - 1 else max(1, steps * (i + 1) // len(lens))) for i, L in enumerate(lens)]
+
+
+def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeResult) -> dg.MaterializeResult:
+    """Copy the child's output folder into the store; return its metadata with the published URI."""
+    with store.publish(asset) as staging:
+        shutil.copytree(src, staging, dirs_exist_ok=True)
+    _, manifest = store.local_dir(asset)
+    metadata = dict(result.metadata or {})
+    metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(manifest.data_version),
+                                check_results=result.check_results)
+
+
+def build_training_assets(cfg: PipelineConfig) -> list:
+    gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
+
+    @dg.asset(deps=["tokenizer", "packed_tokens"], code_version="base-1", **gpu)
+    def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
+                   compute: ComputeResource) -> dg.MaterializeResult:
+        """A Llama model initialised from the preset's shape; vocab from the tokenizer, padded to a multiple of 64."""
+        tok_dir, tok_manifest = store.local_dir("tokenizer")
+        extras = {"stage": "init", "shape": cfg.model.shape, "tokenizer_dir": str(tok_dir), "seed": cfg.seed,
+                  "max_position_embeddings": cfg.model.max_position_embeddings or max(cfg.packing.seq_lens)}
+        work = store.work_dir("base_model", run_key(extras, tok_manifest.data_version)) / "model"
+        shutil.rmtree(work, ignore_errors=True)
+        result = compute.run(context, PRETRAIN_MODULE, {**extras, "out_dir": str(work)}, compute.runtime(cfg.compute))
+        return publish_dir(store, "base_model", work, result)
+
+    @dg.asset(deps=[base_model, "packed_tokens"], code_version="pretrain-1",
+              check_specs=[dg.AssetCheckSpec("loss_decreased", asset="pretrained_checkpoint", blocking=True)], **gpu)
+    def pretrained_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
+                              compute: ComputeResource) -> dg.MaterializeResult:
+        """Causal-LM pretraining over the packed curriculum (resumes from its latest checkpoint on retry)."""
+        runtime = compute.runtime(cfg.compute)
+        init_dir, init_m = store.local_dir("base_model")
+        packed_dir, packed_m = store.local_dir("packed_tokens")
+        p = cfg.pretrain
+        settings = {"max_steps": p.max_steps, "lr": p.lr, "min_lr": p.min_lr, "warmup_steps": p.warmup_steps,
+                    "weight_decay": p.weight_decay, "grad_clip": p.grad_clip, "micro_batch": p.micro_batch,
+                    "grad_accum": p.grad_accum, "gradient_checkpointing": p.gradient_checkpointing,
+                    "curriculum": curriculum(cfg), "eval_every": p.eval_every, "eval_batches": p.eval_batches,
+                    "save_every": p.save_every, "keep_last": p.keep_last, "seed": cfg.seed,
+                    "device": runtime.device, "dtype": runtime.dtype, "compile": runtime.compile,
+                    "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
+                    "simulate_oom_above": p.simulate_oom_above}
+        out = store.work_dir("pretrained_checkpoint", run_key(settings, init_m.data_version, packed_m.data_version))
+        context.log.info(f"pretraining in {out} with {asdict(runtime)}")
+        result = compute.run(context, PRETRAIN_MODULE, {"stage": "pretrain", "settings": settings,
+                                                        "packed_dir": str(packed_dir), "init_dir": str(init_dir),
+                                                        "out_dir": str(out)}, runtime)
+        for extra in ("metrics.json", "loss_curve.png"):
+            if (out / extra).exists():
+                shutil.copy2(out / extra, out / "final" / extra)
+        return publish_dir(store, "pretrained_checkpoint", out / "final", result)
+
+    return [base_model, pretrained_checkpoint]

@@ -1,0 +1,125 @@
+"""sft_dataset / dpo_dataset library function: rows from each configured source -> formatter -> JSONL splits.
+
+Every input row ends up either in ``train.jsonl``/``val.jsonl`` (split by a stable hash of its position
+and source, fraction from config) or in ``rejected.jsonl`` with the formatter's reason — nothing is lost.
+SFT rows are ``{"messages": [...], "source", "task"}``; DPO rows are ``{"prompt", "chosen", "rejected",
+"source", "task"}`` in TRL's conversational preference format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from llm_pipeline_assets.tokens.dataset import split_of
+
+Logger = Callable[[str], None]
+
+
+@dataclass
+class ChatDataStats:
+    rows_in: Counter = field(default_factory=Counter)
+    kept: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    tasks: Counter = field(default_factory=Counter)
+    split: Counter = field(default_factory=Counter)
+
+
+def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
+    """Rows of .jsonl/.json/.parquet files (a file, directory or glob); malformed lines are rejected."""
+    from llm_pipeline_assets.sources.local_files import resolve_files
+
+    for f in resolve_files(path, f"{source}.path"):
+        if f.name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            yield from pq.read_table(f).to_pylist()
+            continue
+        with open(f, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    rejects.append({"source": source, "reason": f"malformed_json: {exc}", "row": f"{f.name}:{n}"})
+
+
+def iter_source_rows(src, rejects: list) -> Iterator[dict]:
+    if src.kind == "local":
+        rows = iter_file_rows(src.path, rejects, src.name)
+    elif src.kind == "huggingface":
+        import datasets
+
+        try:
+            rows = iter(datasets.load_dataset(src.dataset, src.subset, split=src.split, streaming=True))
+        except Exception as exc:
+            raise RuntimeError(f"data source {src.name!r}: cannot load {src.dataset!r}: {exc}") from exc
+    else:
+        raise ValueError(f"data source {src.name!r}: kind {src.kind!r} has no row reader")
+    for i, row in enumerate(rows):
+        if src.max_samples is not None and i >= src.max_samples:
+            return
+        yield row
+
+
+def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
+    """Formatted examples of one source; rejected rows appended to ``rejects``."""
+    from llm_pipeline_assets.formatters import dpo as dpo_fmt
+    from llm_pipeline_assets.formatters import sft as sft_fmt
+    from llm_pipeline_assets.formatters import synthetic_sft
+
+    if src.kind == "synthetic":
+        if kind == "sft":
+            for row in synthetic_sft.synthetic_sft(src.num, src.seed):
+                yield {"messages": row["messages"], "task": row["task"]}
+        else:
+            for pair in dpo_fmt.synthetic_dpo(src.num, src.seed):
+                yield {**dpo_fmt.to_conversational(pair), "task": pair.get("task", "synthetic")}
+        return
+    rows = list(iter_source_rows(src, rejects))
+    if kind == "sft":
+        if src.format == "messages":
+            good, bad = sft_fmt.partition_messages(rows)
+        else:
+            good, bad = sft_fmt.format_rows(src.format, rows)
+        examples = ({"messages": m, "task": src.format} for m in good)
+    else:
+        good, bad = dpo_fmt.format_dpo_rows(src.format, rows)
+        examples = ({**dpo_fmt.to_conversational(p), "task": src.format} for p in good)
+    rejects.extend({"source": src.name, **r} for r in bad)
+    yield from examples
+
+
+def build_chat_dataset(kind: str, sources, out_dir: Path, val_fraction: float, seed: int,
+                       log: Logger = print) -> ChatDataStats:
+    """Write ``train.jsonl``, ``val.jsonl``, ``rejected.jsonl`` for ``kind`` in ("sft", "dpo")."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = ChatDataStats()
+    files = {s: open(out_dir / f"{s}.jsonl", "w", encoding="utf-8") for s in ("train", "val", "rejected")}
+    try:
+        for src in sources:
+            rejects: list = []
+            n = 0
+            for n, example in enumerate(_formatted(kind, src, rejects), 1):
+                split = split_of(f"{src.name}:{n}", val_fraction, seed)
+                files[split].write(json.dumps({**example, "source": src.name}, ensure_ascii=False) + "\n")
+                stats.split[split] += 1
+                stats.tasks[example["task"]] += 1
+            for r in rejects:
+                files["rejected"].write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+                stats.reasons[str(r["reason"]).split(":")[0]] += 1
+            stats.kept[src.name], stats.rejected[src.name] = n, len(rejects)
+            stats.rows_in[src.name] = n + len(rejects)
+            log(f"{kind}_dataset: {src.name}: {n} examples, {len(rejects)} rejected")
+    finally:
+        for fh in files.values():
+            fh.close()
+    if stats.split["train"] == 0 or stats.split["val"] == 0:
+        raise ValueError(f"{kind}_dataset: need examples in both splits, got {dict(stats.split)}")
+    return stats

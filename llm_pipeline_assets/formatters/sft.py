@@ -1,0 +1,58 @@
+"""The SFT formatter registry and ``format_rows``, what the ``sft_dataset`` asset calls.
+
+``SFT_FORMATTERS[kind](row)`` turns one row of a source with schema ``kind`` into chat messages or raises
+:class:`FormatError`. ``format_rows(kind, rows)`` runs a whole source through it and through
+:func:`validate_messages`: every input row comes back either as a conversation or as a rejected row
+with its reason, so a run can report (and a test can check) exactly what was dropped and why.
+
+Raw oasst1 message trees are not row-per-conversation; use :func:`oasst_threads` for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from .common import FormatError, partition, validate_messages
+from .sft_instruct import alpaca, dolly, oasst, oasst_threads, openorca
+from .sft_reasoning import arc, cot_collection, gsm8k, logiqa, mathinstruct, metamath, orca_math
+from .sft_tools import glaive, gorilla, hermes, toolbench
+
+__all__ = ["SFT_FORMATTERS", "FormatError", "format_row", "format_rows", "oasst_threads", "validate_messages"]
+
+SFT_FORMATTERS: dict[str, Callable[[Any], list[dict]]] = {
+    "gsm8k": gsm8k,
+    "orca-math": orca_math,
+    "metamath": metamath,
+    "mathinstruct": mathinstruct,
+    "cot-collection": cot_collection,
+    "logiqa": logiqa,
+    "arc": arc,
+    "glaive": glaive,
+    "hermes": hermes,
+    "gorilla": gorilla,
+    "toolbench": toolbench,
+    "alpaca": alpaca,
+    "dolly": dolly,
+    "openorca": openorca,
+    "oasst": oasst,
+}
+
+
+def _formatter(kind: str) -> Callable[[Any], list[dict]]:
+    try:
+        return SFT_FORMATTERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown SFT source kind {kind!r}; known: {sorted(SFT_FORMATTERS)}") from None
+
+
+def format_row(kind: str, row: Any) -> list[dict]:
+    """One row -> validated messages, or :class:`FormatError`."""
+    return validate_messages(_formatter(kind)(row))
+
+
+def format_rows(kind: str, rows: Iterable[Any]) -> tuple[list[list[dict]], list[dict]]:
+    """(conversations, rejected ``{"reason", "row"}``) for every row; ``ValueError`` for an unknown kind."""
+    _formatter(kind)  # fail on an unknown kind before reading any row
+    return partition(rows, partial(format_row, kind))

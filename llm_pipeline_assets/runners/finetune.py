@@ -1,0 +1,59 @@
+"""Pipes child: SFT, DPO or LoRA on top of a checkpoint, data read from the dataset assets' JSONL files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from llm_pipeline_assets.runners.report import loss_curve_markdown
+from llm_pipeline_assets.runners.session import pipes_session
+
+
+def read_jsonl(path: Path) -> list:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _scalars(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None
+            and not (isinstance(v, float) and math.isnan(v))}
+
+
+def main() -> None:
+    with pipes_session() as pipes:
+        x = pipes.extras
+        stage, data, out = x["stage"], Path(x["data_dir"]), Path(x["out_dir"])
+        train, val = read_jsonl(data / "train.jsonl"), read_jsonl(data / "val.jsonl")
+        if stage == "sft":
+            from llm_pipeline_assets.finetune.sft import SftSettings, run_sft
+
+            summary = run_sft(SftSettings(**x["settings"]), Path(x["model_dir"]), [r["messages"] for r in train],
+                              [r["messages"] for r in val], out, log=pipes.log.info)
+            uri, asset = summary["final_dir"], "sft_checkpoint"
+        elif stage == "dpo":
+            from llm_pipeline_assets.finetune.preference import DpoSettings, run_dpo
+
+            summary = run_dpo(DpoSettings(**x["settings"]), Path(x["model_dir"]), train, val, out, log=pipes.log.info)
+            uri, asset = summary["final_dir"], "dpo_checkpoint"
+        else:
+            from llm_pipeline_assets.finetune.preference import LoraSettings, run_lora
+            from llm_pipeline_assets.finetune.sft import SftSettings
+
+            s = dict(x["settings"])
+            s["sft"] = SftSettings(**s["sft"])
+            summary = run_lora(LoraSettings(**s), Path(x["model_dir"]), [r["messages"] for r in train],
+                               [r["messages"] for r in val], out, log=pipes.log.info)
+            uri, asset = summary["adapter_dir"], "lora_adapter"
+        history = [{"step": s, "loss": loss} for s, loss in summary.get("loss_history", [])]
+        pipes.report_asset_materialization(metadata={
+            **_scalars(summary), "checkpoint_uri": uri,
+            "loss_curve": {"raw_value": loss_curve_markdown(history, f"{stage} training loss"), "type": "md"},
+        })
+        pipes.report_asset_check(check_name="val_loss_decreased", asset_key=asset,
+                                 passed=bool(summary["val_loss"] < summary["val_loss_start"]),
+                                 metadata={"before": summary["val_loss_start"], "after": summary["val_loss"]})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""The pretraining loop behind :func:`.pretrain.pretrain` (child-process module: imports torch).
+
+One optimizer step = ``micro_batch * grad_accum`` packed sequences (fixed when the run starts),
+split into micro-batches; each micro-batch's summed token loss is divided by the step's total
+target count before ``backward``, so the gradient does not depend on how the step is split — which
+is what lets OOM recovery redo a step with smaller micro-batches and get the same update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
+                         remove_stale_temps, save_checkpoint, set_rng_state)
+from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
+                   token_loss_sum)
+from .settings import PretrainSettings, lr_at, scheduler_state, seq_len_at
+
+
+def is_oom(exc: BaseException) -> bool:
+    """A CUDA/CPU allocator failure: ``torch.OutOfMemoryError`` or a RuntimeError saying "out of memory"."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def maybe_simulate_oom(micro_batch: int, simulate_oom_above: int | None) -> None:
+    """Test hook called right before the forward pass: raise a real ``torch.OutOfMemoryError``."""
+    if simulate_oom_above is not None and micro_batch > simulate_oom_above:
+        raise torch.OutOfMemoryError(
+            f"simulated out of memory: micro-batch {micro_batch} > simulate_oom_above {simulate_oom_above}")
+
+
+def free_memory(model, device: str) -> None:
+    """Drop gradients and cached allocator blocks after an OOM."""
+    model.zero_grad(set_to_none=True)
+    gc.collect()
+    if device == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def back_off(micro_batch: int, grad_accum: int, message: str) -> tuple[int, int]:
+    """Halve the micro-batch and double accumulation, keeping the step's sample count.
+
+    The step always takes ``micro_batch * grad_accum`` samples as configured; after the back-off they
+    are split into ``ceil(micro_batch / 2)``-sized chunks, ``grad_accum`` of them (exactly double for
+    an even micro-batch; an odd one leaves a smaller last chunk). Raises RuntimeError when the
+    micro-batch is already 1.
+    """
+    if micro_batch <= 1:
+        raise RuntimeError(f"out of memory with micro_batch=1 (grad_accum={grad_accum}); cannot back off further: "
+                           f"use a smaller model/sequence length, gradient checkpointing or bfloat16. Last error: {message}")
+    samples = micro_batch * grad_accum
+    smaller = (micro_batch + 1) // 2
+    return smaller, -(-samples // smaller)
+
+
+def load_model(settings: PretrainSettings, path: Path):
+    """``AutoModelForCausalLM`` from an HF folder (fp32 master weights) on the settings' device."""
+    from transformers import AutoModelForCausalLM
+
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("settings.device is 'cuda' but torch sees no CUDA device")
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), dtype=torch.float32, attn_implementation=settings.attn_implementation, local_files_only=True)
+    model.config.use_cache = False
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model.to(settings.device).train()
+
+
+def build_optimizer(model, settings: PretrainSettings) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices/embeddings (>= 2-D) only, never on norms or biases."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    fused = bool(settings.fused_adamw and settings.device == "cuda")
+    return torch.optim.AdamW(groups, lr=lr_at(1, settings), betas=settings.betas, eps=settings.eps,
+                             fused=fused or None)
+
+
+class Trainer:
+    """State and steps of one pretraining run (fresh or resumed from the latest complete checkpoint)."""
+
+    def __init__(self, settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_dir: Path,
+                 log: Callable[[str], None], on_metrics: Callable[[dict], None] | None):
+        self.s, self.log, self.on_metrics = settings, log, on_metrics
+        self.out_dir = Path(out_dir)
+        self.curriculum = settings.curriculum or [(packed_seq_lens(packed_dir)[-1], settings.max_steps)]
+        lengths = [n for n, _ in self.curriculum]
+        self.data = CurriculumData(packed_dir, lengths, settings.seed)
+        self.val = {n: open_split(packed_dir, "val", n) for n in set(lengths)}
+        self.root = checkpoint_root(self.out_dir)
+        remove_stale_temps(self.root)
+        ckpt = latest_checkpoint(self.root)
+        torch.manual_seed(settings.seed)
+        self.model = load_model(settings, ckpt or init_dir)
+        too_long = [n for n in lengths if n > self.model.config.max_position_embeddings]
+        if too_long:
+            raise ValueError(f"curriculum lengths {too_long} exceed max_position_embeddings "
+                             f"{self.model.config.max_position_embeddings}")
+        self.optimizer = build_optimizer(self.model, settings)
+        self.forward_model = torch.compile(self.model) if settings.compile else self.model
+        self.samples_per_step = settings.micro_batch * settings.grad_accum
+        self.step, self.micro_batch, self.grad_accum = 0, settings.micro_batch, settings.grad_accum
+        self.history: list[dict] = []
+        self.val_history: list[dict] = []
+        self.recoveries: list[dict] = []
+        self.tokens_seen, self.train_seconds = 0, 0.0
+        self.resumed_from = None
+        if ckpt is not None:
+            self._restore(ckpt)
+
+    def _restore(self, ckpt: Path) -> None:
+        state = load_trainer_state(ckpt)
+        load_optimizer_state(ckpt, self.optimizer)
+        self.data.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        if int(state["micro_batch"]) * int(state["grad_accum"]) >= self.samples_per_step >= int(state["micro_batch"]):
+            self.micro_batch, self.grad_accum = int(state["micro_batch"]), int(state["grad_accum"])
+        self.history, self.val_history = list(state["history"]), list(state["val_history"])
+        self.recoveries = list(state["recoveries"])
+        self.tokens_seen, self.train_seconds = int(state["tokens_seen"]), float(state["train_seconds"])
+        self.resumed_from = str(ckpt)
+        changed = sorted(k for k, v in state["settings"].items() if self.s.to_dict().get(k) != v)
+        self.log(f"pretrain: resumed from {ckpt} at step {self.step} (micro_batch {self.micro_batch} x "
+                 f"grad_accum {self.grad_accum})" + (f"; settings changed since: {changed}" if changed else ""))
+
+    def _autocast(self):
+        if self.s.dtype == "bfloat16":
+            return torch.autocast(device_type=self.s.device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _accumulate(self, packed, indices: list[int]) -> tuple[float, int]:
+        """Forward/backward of one step's samples; returns (mean token loss, real tokens)."""
+        batches = micro_batches(packed, indices, self.micro_batch)
+        total = max(1, sum(b["targets"] for b in batches))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=self.s.device)
+        for b in batches:
+            inputs = model_inputs(b, self.s.device, self.s.attn_implementation, torch.float32)
+            maybe_simulate_oom(int(inputs["input_ids"].shape[0]), self.s.simulate_oom_above)
+            with self._autocast():
+                logits = self.forward_model(**inputs).logits
+            loss = token_loss_sum(logits, b["labels"].to(self.s.device))
+            (loss / total).backward()
+            loss_sum += loss.detach()
+            del logits, loss
+        return float(loss_sum) / total, sum(b["tokens"] for b in batches)
+
+    def _recover(self, step: int, message: str) -> None:
+        before = (self.micro_batch, self.grad_accum)
+        free_memory(self.model, self.s.device)
+        self.micro_batch, self.grad_accum = back_off(self.micro_batch, self.grad_accum, message)
+        self.recoveries.append({"step": step + 1, "from_micro_batch": before[0], "from_grad_accum": before[1],
+                                "micro_batch": self.micro_batch, "grad_accum": self.grad_accum, "error": message})
+        self.log(f"pretrain: out of memory at step {step + 1} ({message}); retrying the same samples with "
+                 f"micro_batch {before[0]}->{self.micro_batch}, grad_accum {before[1]}->{self.grad_accum}")
+
+    def train_step(self) -> dict:
+        """One optimizer step (redone with smaller micro-batches after an OOM); returns its record."""
+        seq_len = seq_len_at(self.step, self.curriculum)
+        indices = self.data.take(seq_len, self.samples_per_step)
+        start = time.perf_counter()
+        while True:
+            try:
+                loss, tokens = self._accumulate(self.data.sets[seq_len], indices)
+                break
+            except (RuntimeError, torch.OutOfMemoryError) as exc:
+                if not is_oom(exc):
+                    raise
+                message = f"{type(exc).__name__}: {exc}"
+            self._recover(self.step, message)  # outside the except block: the traceback is already freed
+        clip = self.s.grad_clip if self.s.grad_clip > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        lr = lr_at(self.step + 1, self.s)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.s.device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        self.step += 1
+        self.tokens_seen += tokens
+        self.train_seconds += seconds
+        return {"step": self.step, "loss": loss, "lr": lr, "seq_len": seq_len, "grad_norm": grad_norm,
+                "tokens": tokens, "tokens_seen": self.tokens_seen, "seconds": seconds,
+                "tokens_per_second": tokens / max(seconds, 1e-9), "micro_batch": self.micro_batch,
+                "grad_accum": self.grad_accum}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict | None:
+        """Validation loss/perplexity on the first ``eval_batches * micro_batch`` val sequences at the current length."""
+        seq_len = seq_len_at(max(self.step - 1, 0), self.curriculum)
+        val = self.val.get(seq_len)
+        if val is None or self.s.eval_batches == 0:
+            return None
+        indices = eval_indices(val, self.s.eval_batches * self.s.micro_batch)
+        self.model.eval()
+        loss_sum, targets = 0.0, 0
+        try:
+            for b in micro_batches(val, indices, self.micro_batch):
+                with self._autocast():
+                    logits = self.forward_model(**model_inputs(b, self.s.device, self.s.attn_implementation,
+                                                               torch.float32)).logits
+                loss_sum += float(token_loss_sum(logits, b["labels"].to(self.s.device)))
+                targets += b["targets"]
+        finally:
+            self.model.train()
+        loss = loss_sum / max(targets, 1)
+        record = {"step": self.step, "seq_len": seq_len, "val_loss": loss,
+                  "val_perplexity": math.exp(min(loss, 700.0)), "val_tokens": targets, "sequences": len(indices)}
+        self.val_history.append(record)
+        self.log(f"pretrain: step {self.step} val_loss {loss:.4f} perplexity {record['val_perplexity']:.2f}")
+        return record
+
+    def save(self) -> Path:
+        state = {"settings": self.s.to_dict(), "scheduler": scheduler_state(self.step, self.s),
+                 "data": self.data.state_dict(), "micro_batch": self.micro_batch, "grad_accum": self.grad_accum,
+                 "history": self.history, "val_history": self.val_history, "recoveries": self.recoveries,
+                 "tokens_seen": self.tokens_seen, "train_seconds": self.train_seconds,
+                 "curriculum": [list(c) for c in self.curriculum]}
+        return save_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last)
+
+    def run(self) -> None:
+        """Train to ``max_steps``: log, report metrics, evaluate and checkpoint on schedule."""
+        s = self.s
+        while self.step < s.max_steps:
+            record = self.train_step()
+            previous = self.history[-1]["seq_len"] if self.history else None
+            self.history.append(record)
+            if previous is not None and previous != record["seq_len"]:
+                self.log(f"pretrain: curriculum moves from seq_len {previous} to {record['seq_len']} "
+                         f"at step {record['step']}")
+            if record["step"] % s.log_every == 0 or record["step"] in (1, s.max_steps):
+                self.log(f"pretrain: step {record['step']}/{s.max_steps} seq_len {record['seq_len']} "
+                         f"loss {record['loss']:.4f} lr {record['lr']:.2e} grad_norm {record['grad_norm']:.3f} "
+                         f"{record['tokens_per_second']:.0f} tok/s micro_batch {self.micro_batch}x{self.grad_accum}")
+            if self.on_metrics is not None:
+                self.on_metrics(dict(record, kind="train"))
+            if s.eval_every and self.step % s.eval_every == 0:
+                val = self.evaluate()
+                if val is not None and self.on_metrics is not None:
+                    self.on_metrics(dict(val, kind="eval"))
+            if s.save_every and self.step % s.save_every == 0 and self.step < s.max_steps:
+                self.save()
+        if not self.val_history or self.val_history[-1]["step"] != self.step:
+            val = self.evaluate()
+            if val is not None and self.on_metrics is not None:
+                self.on_metrics(dict(val, kind="eval"))
+        self.save()
