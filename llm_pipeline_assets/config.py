@@ -279,7 +279,7 @@ class LoraTrainConfig(FinetuneConfig):
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    mix: dict[str, float] = {"tools": 0.6, "math": 0.2, "multiple_choice": 0.1, "refusal": 0.1}  # task -> share
+    mix: dict[str, float] = {"tool": 0.6, "math": 0.2, "choice": 0.1, "safety": 0.1}  # sft_dataset task -> share
     examples: int = Field(default=400, ge=1)
 
     @field_validator("mix")

@@ -83,8 +83,10 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
         return
     rows = list(iter_source_rows(src, rejects))
     if kind == "sft":
-        if src.format == "messages":
-            good, bad = sft_fmt.partition_messages(rows)
+        if src.format == "messages":  # rows already hold chat messages: validate them only
+            from llm_pipeline_assets.formatters.common import partition, validate_messages
+
+            good, bad = partition(rows, lambda r: validate_messages(r.get("messages") if isinstance(r, dict) else r))
         else:
             good, bad = sft_fmt.format_rows(src.format, rows)
         examples = ({"messages": m, "task": src.format} for m in good)

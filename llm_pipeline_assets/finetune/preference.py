@@ -106,11 +106,11 @@ def run_lora(settings: LoraSettings, model_dir: Path, train: Sequence[list[dict]
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
     summary = train_and_measure(trainer, "lora", log)
-    adapter = Path(out_dir) / "adapter"
+    adapter = Path(out_dir) / "final" / "adapter"
     trainer.model.save_pretrained(str(adapter))
     tok.save_pretrained(str(adapter))
     merged_model = trainer.model.merge_and_unload()
-    merged = Path(out_dir) / "merged"
+    merged = Path(out_dir) / "final" / "merged"
     merged_model.save_pretrained(str(merged), safe_serialization=True)
     tok.save_pretrained(str(merged))
     if getattr(merged_model, "generation_config", None) is not None:

@@ -104,10 +104,10 @@ def _check_tool_calls(calls: Any, where: str) -> None:
     if not isinstance(calls, list) or not calls:
         raise FormatError(f"{where}: tool_calls must be a non-empty list")
     for call in calls:
-        fn = call.get("function") if isinstance(call, Mapping) else None
-        if call.get("type") != "function" or not isinstance(fn, Mapping):
+        if not isinstance(call, Mapping) or call.get("type") != "function" \
+                or not isinstance(call.get("function"), Mapping):
             raise FormatError(f"{where}: tool call is not {{'type': 'function', 'function': {{...}}}}")
-        tool_call(fn.get("name"), fn.get("arguments"))
+        tool_call(call["function"].get("name"), call["function"].get("arguments"))
 
 
 # Which roles may come right before each role (None = first message).

@@ -173,6 +173,8 @@ def to_conversational(pair: Mapping) -> dict:
     def completion(value: Any) -> Any:
         return [assistant(value.strip())] if isinstance(value, str) else value
 
+    if not isinstance(pair, Mapping):
+        raise FormatError(f"pair is a {type(pair).__name__}, not a mapping")
     prompt = pair.get("prompt")
     converted = {**pair, "prompt": hh_messages(prompt) if isinstance(prompt, str) else prompt,
                  "chosen": completion(pair.get("chosen")), "rejected": completion(pair.get("rejected"))}

@@ -14,7 +14,7 @@ from typing import Any
 
 from .common import (FormatError, assistant, functions_system_prompt, list_field, message, optional_text,
                      text_field, tool_call, trim_to_last_assistant)
-from .tool_parsing import calls_from_answer, calls_from_text, parse_arguments
+from .tool_parsing import calls_from_answer, calls_from_text, parse_arguments, parse_object
 
 # ---- glaive: system + one "chat" string of USER: / ASSISTANT: / FUNCTION RESPONSE: turns ----------------
 
@@ -73,11 +73,13 @@ def _turns(row: Any) -> Iterator[tuple[str, str]]:
         yield _SPEAKERS[speaker], value.strip()
 
 
-def _turn_messages(row: Any, on_assistant: Callable[[str], list[dict]],
-                   on_tool: Callable[[str], list[dict]]) -> list[dict]:
+def _turn_messages(row: Any, on_assistant: Callable[[str], list[dict]], on_tool: Callable[[str], list[dict]],
+                   on_system: Callable[[str], list[dict]] | None = None) -> list[dict]:
     messages: list[dict] = []
     for role, value in _turns(row):
-        if role == "assistant":
+        if role == "system" and on_system is not None:
+            messages.extend(on_system(value))
+        elif role == "assistant":
             messages.extend(on_assistant(value))
         elif role == "tool":
             messages.extend(on_tool(value))
@@ -90,6 +92,21 @@ def _turn_messages(row: Any, on_assistant: Callable[[str], list[dict]],
 
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _TOOL_RESPONSE = re.compile(r"<tool_response>(.*?)</tool_response>", re.DOTALL)
+_TOOLS = re.compile(r"<tools>(.*?)</tools>", re.DOTALL)
+
+
+def _hermes_system(value: str) -> list[dict]:
+    """The ``<tools>`` listing as the project's function list; the rest of that prompt (which tells the
+    model to answer in ``<tool_call>`` tags, not what it is trained to emit) is dropped."""
+    blocks = [block for block in _TOOLS.findall(value) if block.strip()]  # the prompt also names "<tools></tools>"
+    if not blocks:
+        return [message("system", value)]
+    tools = parse_object(blocks[-1], what="<tools> list")
+    tools = tools if isinstance(tools, list) else [tools]
+    specs = [t["function"] if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping) else t for t in tools]
+    if not specs or not all(isinstance(s, Mapping) and isinstance(s.get("name"), str) for s in specs):
+        raise FormatError("<tools> list has a function without a name")
+    return [message("system", functions_system_prompt(specs))]
 
 
 def _hermes_assistant(value: str) -> list[dict]:
@@ -109,10 +126,10 @@ def hermes(row: Any) -> list[dict]:
     """NousResearch/hermes-function-calling-v1: conversations [{from: system|human|gpt|tool, value}].
 
     Calls sit in ``<tool_call>{json or Python dict}</tool_call>`` (several per turn possible), results in
-    ``<tool_response>...</tool_response>`` (one tool message per block). The system turn, which lists
-    the tools inside ``<tools>``, is kept as it is.
+    ``<tool_response>...</tool_response>`` (one tool message per block). A system turn with a
+    ``<tools>`` list becomes the same function listing as the other sources (see ``_hermes_system``).
     """
-    return _turn_messages(row, _hermes_assistant, _hermes_tool)
+    return _turn_messages(row, _hermes_assistant, _hermes_tool, _hermes_system)
 
 
 _ACTION = re.compile(r"Action:[ \t]*(?P<name>[^\n]+?)[ \t]*\n+Action Input:[ \t]*(?P<args>.*)\Z", re.DOTALL)

@@ -96,7 +96,7 @@ def _python_call(node: ast.AST) -> dict:
     arguments = {}
     for keyword in node.keywords:
         if keyword.arg is None:
-            raise FormatError(f"call to {name!r} uses **kwargs")
+            raise FormatError(f"call to {name!r} uses kwargs (**)")
         try:
             arguments[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError:

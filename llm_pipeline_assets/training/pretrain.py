@@ -97,8 +97,12 @@ def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_d
     like a crash would. Returns a summary dict (see the keys below).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
     from .loop import Trainer
     from .shapes import count_parameters
+
+    hf_logging.disable_progress_bar()  # the run logs through ``log``; no tqdm bars on stderr
 
     packed_dir, init_dir, out_dir = Path(packed_dir), Path(init_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -29,11 +29,16 @@ def matmul_parameters(config) -> int:
     return config.num_hidden_layers * (attn + mlp) + config.vocab_size * d
 
 
-def model_flops_per_token(config, seq_len: int) -> int:
-    """Training (forward + backward) FLOPs per token: ``6 * N + 12 * L * H * S``."""
+def attention_flops_per_token(config, seq_len: int) -> int:
+    """The ``12 * L * H * S`` term: QK^T and softmax @ V, forward + backward, no causal discount."""
     heads = config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return 6 * matmul_parameters(config) + 12 * config.num_hidden_layers * heads * head_dim * int(seq_len)
+    return 12 * config.num_hidden_layers * heads * head_dim * int(seq_len)
+
+
+def model_flops_per_token(config, seq_len: int) -> int:
+    """Training (forward + backward) FLOPs per token: ``6 * N + 12 * L * H * S``."""
+    return 6 * matmul_parameters(config) + attention_flops_per_token(config, seq_len)
 
 
 def mfu(tokens_per_second: float, flops_per_token: float, peak_flops: float) -> float:
@@ -41,3 +46,39 @@ def mfu(tokens_per_second: float, flops_per_token: float, peak_flops: float) -> 
     if peak_flops <= 0:
         raise ValueError(f"peak_flops must be positive, got {peak_flops}")
     return float(tokens_per_second) * float(flops_per_token) / float(peak_flops)
+
+
+# Dense (no sparsity) BF16 tensor-core peaks from the vendors' datasheets, FLOP/s.
+PEAK_BF16_FLOPS: dict[str, float] = {
+    "H200": 989e12,        # SXM
+    "H100 PCIe": 756e12,
+    "H100": 989e12,        # SXM; other variants (NVL, ...) differ: pass peak_flops explicitly
+    "A100": 312e12,
+}
+
+
+def peak_flops_for(device_name: str) -> float | None:
+    """Peak dense BF16 FLOP/s for a ``torch.cuda.get_device_name()`` string, or None when unknown.
+
+    The most specific key that occurs in the name wins ("NVIDIA H100 PCIe" -> "H100 PCIe").
+    """
+    name = device_name.upper()
+    hits = [k for k in PEAK_BF16_FLOPS if k.upper() in name]
+    return PEAK_BF16_FLOPS[max(hits, key=len)] if hits else None
+
+
+def throughput_report(config, seq_len: int, tokens_per_second: float, peak_flops: float | None = None) -> dict:
+    """FLOPs per token, achieved model FLOP/s and MFU (None without a peak) for a benchmark record.
+
+    ``tokens_per_second`` should count every position processed (padding included) when the point is
+    hardware utilisation; with real tokens only, the number is a "useful" MFU.
+    """
+    per_token = model_flops_per_token(config, seq_len)
+    attention = attention_flops_per_token(config, seq_len)
+    achieved = float(tokens_per_second) * per_token
+    return {
+        "seq_len": int(seq_len), "matmul_parameters": matmul_parameters(config),
+        "flops_per_token": per_token, "attention_flops_fraction": attention / per_token,
+        "tokens_per_second": float(tokens_per_second), "model_flops_per_second": achieved,
+        "peak_flops": peak_flops, "mfu": mfu(tokens_per_second, per_token, peak_flops) if peak_flops else None,
+    }

@@ -1,0 +1,117 @@
+"""sft_dataset, dpo_dataset and the fine-tuning checkpoints: sft_checkpoint -> dpo_checkpoint -> lora_adapter."""
+
+import json
+import random
+import shutil
+
+import dagster as dg
+
+from llm_pipeline_assets.assets.metadata import count_table
+from llm_pipeline_assets.assets.training import FINETUNE_MODULE, RETRY, publish_dir, run_key
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.compute import ComputeResource
+from llm_pipeline_assets.resources.store import ArtifactStore
+
+
+def _dataset_asset(kind: str, cfg_section, seed: int):
+    @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=f"{kind}-data-1", kinds={"json"},
+              check_specs=[dg.AssetCheckSpec("both_splits_non_empty", asset=f"{kind}_dataset", blocking=True)])
+    def dataset(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        from llm_pipeline_assets.finetune.chat_data import build_chat_dataset
+
+        with store.publish(f"{kind}_dataset") as staging:
+            stats = build_chat_dataset(kind, cfg_section.sources, staging, cfg_section.val_fraction, seed,
+                                       log=context.log.info)
+        _, manifest = store.local_dir(f"{kind}_dataset")
+        return dg.MaterializeResult(
+            metadata={"train": stats.split["train"], "val": stats.split["val"],
+                      "rejected": sum(stats.rejected.values()), "examples_by_source": count_table(stats.kept, "source"),
+                      "rejected_by_source": count_table(stats.rejected, "source"),
+                      "rejection_reasons": count_table(stats.reasons), "tasks": count_table(stats.tasks, "task"),
+                      "uri": dg.MetadataValue.path(store.partition_dir(f"{kind}_dataset"))},
+            data_version=dg.DataVersion(manifest.data_version),
+            check_results=[dg.AssetCheckResult(check_name="both_splits_non_empty",
+                                               passed=stats.split["train"] > 0 and stats.split["val"] > 0)])
+
+    dataset.__doc__ = {"sft": "Chat conversations (system/user/assistant/tool) from every configured SFT source.",
+                       "dpo": "Preference pairs (prompt, chosen, rejected), invalid pairs rejected with a reason."}[kind]
+    return dataset
+
+
+def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) -> list[dict]:
+    """``total`` rows drawn so each task's share equals ``mix`` (with replacement where a task is short)."""
+    rng = random.Random(f"lora-mix:{seed}")
+    by_task: dict[str, list[dict]] = {}
+    for r in rows:
+        by_task.setdefault(r.get("task", ""), []).append(r)
+    missing = [t for t, share in mix.items() if share > 0 and t not in by_task]
+    if missing:
+        raise ValueError(f"lora.mix names tasks {missing} that sft_dataset does not have ({sorted(by_task)})")
+    out = []
+    for task, share in sorted(mix.items()):
+        pool = by_task.get(task, [])
+        out += [pool[rng.randrange(len(pool))] for _ in range(round(share * total))] if pool else []
+    rng.shuffle(out)
+    return out
+
+
+def build_finetune_assets(cfg: PipelineConfig) -> list:
+    gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
+    sft_dataset, dpo_dataset = _dataset_asset("sft", cfg.sft, cfg.seed), _dataset_asset("dpo", cfg.dpo, cfg.seed)
+
+    def launch(context, store, compute, asset, stage, model_asset, data_dir, settings) -> dg.MaterializeResult:
+        runtime = compute.runtime(cfg.compute)
+        placement = {"device": runtime.device, "dtype": runtime.dtype, "seed": cfg.seed}
+        if stage == "lora":  # LoRA's trainer knobs live in its nested SFT settings
+            settings = {**settings, "sft": {**settings["sft"], **placement}}
+        else:
+            settings = {**settings, **placement}
+        model_dir, model_m = store.local_dir(model_asset)
+        out = store.work_dir(asset, run_key(settings, model_m.data_version, str(data_dir)))
+        shutil.rmtree(out / "final", ignore_errors=True)
+        result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),
+                                                         "model_dir": str(model_dir), "out_dir": str(out)}, runtime)
+        return publish_dir(store, asset, out / "final", result)
+
+    def sft_settings(section) -> dict:
+        return {"max_steps": section.max_steps, "lr": section.lr, "micro_batch": section.micro_batch,
+                "grad_accum": section.grad_accum, "max_length": section.max_length, "eval_every": section.eval_every}
+
+    @dg.asset(deps=["pretrained_checkpoint", sft_dataset], code_version="sft-1",
+              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="sft_checkpoint", blocking=True)], **gpu)
+    def sft_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
+                       compute: ComputeResource) -> dg.MaterializeResult:
+        """TRL SFTTrainer on sft_dataset: chat template, loss on assistant tokens only, padding-free packing."""
+        data_dir, _ = store.local_dir("sft_dataset")
+        return launch(context, store, compute, "sft_checkpoint", "sft", "pretrained_checkpoint", data_dir,
+                      sft_settings(cfg.sft))
+
+    @dg.asset(deps=[sft_checkpoint, dpo_dataset], code_version="dpo-1",
+              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="dpo_checkpoint", blocking=True)], **gpu)
+    def dpo_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
+                       compute: ComputeResource) -> dg.MaterializeResult:
+        """TRL DPOTrainer against an explicit frozen reference (the SFT checkpoint); β and loss type from config."""
+        data_dir, _ = store.local_dir("dpo_dataset")
+        d = cfg.dpo
+        settings = {**sft_settings(d), "beta": d.beta, "loss_type": d.loss_type,
+                    "precompute_ref_log_probs": d.precompute_ref_log_probs}
+        return launch(context, store, compute, "dpo_checkpoint", "dpo", "sft_checkpoint", data_dir, settings)
+
+    @dg.asset(deps=[dpo_checkpoint, sft_dataset], code_version="lora-1",
+              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="lora_adapter", blocking=True)], **gpu)
+    def lora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore,
+                     compute: ComputeResource) -> dg.MaterializeResult:
+        """PEFT LoRA on a task mix with real ratios (lora.mix); the adapter plus a merged model."""
+        src, manifest = store.local_dir("sft_dataset")
+        lo = cfg.lora
+        mixed = store.work_dir("lora_adapter", run_key("mix", manifest.data_version, lo.mix, lo.examples)) / "data"
+        mixed.mkdir(exist_ok=True)
+        for split, total in (("train", lo.examples), ("val", max(8, lo.examples // 10))):
+            rows = [json.loads(line) for line in (src / f"{split}.jsonl").read_text().splitlines() if line.strip()]
+            with open(mixed / f"{split}.jsonl", "w", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(r) + "\n" for r in mix_by_task(rows, lo.mix, total, cfg.seed))
+        settings = {"r": lo.r, "alpha": lo.alpha, "dropout": lo.dropout, "target_modules": list(lo.target_modules),
+                    "sft": sft_settings(lo)}
+        return launch(context, store, compute, "lora_adapter", "lora", "dpo_checkpoint", mixed, settings)
+
+    return [sft_dataset, dpo_dataset, sft_checkpoint, dpo_checkpoint, lora_adapter]
