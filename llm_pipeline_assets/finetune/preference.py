@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, save_checkpoint, train_and_measure
+from llm_pipeline_assets.finetune.sft import SftSettings, arrow_safe, build_sft_trainer, save_checkpoint, train_and_measure
 from llm_pipeline_assets.finetune.sft import trainer_precision
 
 Logger = Callable[[str], None]
@@ -48,7 +48,10 @@ class LoraSettings:
 def _pairs(rows: Sequence[dict]):
     from datasets import Dataset
 
-    return Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+    def safe(value):
+        return arrow_safe(value) if isinstance(value, list) else value
+
+    return Dataset.from_list([{k: safe(r[k]) for k in ("prompt", "chosen", "rejected")} for r in rows])
 
 
 def _dpo_eval(trainer) -> dict:

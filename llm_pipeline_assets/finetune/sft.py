@@ -9,6 +9,7 @@ transformers builds a block-diagonal attention mask from those position ids — 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,10 +36,24 @@ class SftSettings:
     extra: dict = field(default_factory=dict)  # passed through to SFTConfig (e.g. gradient_checkpointing)
 
 
+def arrow_safe(messages: list[dict]) -> list[dict]:
+    """Tool-call arguments as JSON strings: an Arrow column merges dicts with different keys and fills the
+    gaps with nulls, which the chat template would render into the training text. The template prints a
+    string argument verbatim, so the rendered text is the same as for the original dict."""
+    out = []
+    for m in messages:
+        calls = m.get("tool_calls")
+        if calls:
+            m = {**m, "tool_calls": [{**c, "function": {**c["function"], "arguments": json.dumps(
+                c["function"].get("arguments", {}), ensure_ascii=False)}} if "function" in c else c for c in calls]}
+        out.append(m)
+    return out
+
+
 def _conversational(rows: Sequence[list[dict]]):
     from datasets import Dataset
 
-    return Dataset.from_list([{"messages": m} for m in rows])
+    return Dataset.from_list([{"messages": arrow_safe(m)} for m in rows])
 
 
 def trainer_precision(device: str, dtype: str) -> dict:

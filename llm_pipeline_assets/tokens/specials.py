@@ -29,7 +29,11 @@ CHAT_TEMPLATE = (
     "{%- generation -%}"
     "{{- message['content'] if message['content'] is string else '' -}}"
     "{%- for call in message.get('tool_calls') or [] -%}"
-    "{{- '" + FUNCTION_CALL + "' + ((call['function'] if 'function' in call else call) | tojson) -}}"
+    "{%- set fn = call['function'] if 'function' in call else call -%}"
+    "{%- set args = fn['arguments'] if 'arguments' in fn else {} -%}"
+    # arguments may arrive as a JSON string (Arrow tables cannot hold dicts with varying keys): emit it verbatim
+    "{{- '" + FUNCTION_CALL + "{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": '"
+    " + (args if args is string else (args | tojson)) + '}' -}}"
     "{%- endfor -%}"
     "{{- '" + END_OF_TURN + "\\n' -}}"
     "{%- endgeneration -%}"

@@ -17,9 +17,10 @@ tensor is returned as-is by ``create_causal_mask`` and handed to every layer.
 * ``flash_attention_2`` takes no mask: with ``attention_mask=None`` and ``position_ids`` restarting
   at 0 per document, transformers derives ``cu_seqlens`` from the position ids (varlen kernel).
 
-Note: with ``attention_mask=None`` transformers 5.24 also infers packing from restarting
-``position_ids`` (``find_packed_sequence_indices``) for sdpa/eager; we pass the explicit mask
-anyway, so masking does not depend on that heuristic (a 2D mask, for instance, switches it off).
+Note: with ``attention_mask=None`` AND ``use_cache=False`` transformers 5.24 also infers packing
+from restarting ``position_ids`` (``find_packed_sequence_indices``); with the default
+``use_cache=True`` (a cache exists) or any 2D mask it does not, and documents then attend to each
+other (checked in the tests). We pass the explicit 4D mask so masking never rests on that heuristic.
 """
 
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""SFT, DPO and LoRA on a tiny model: loss on assistant tokens only, losses fall, outputs load."""
+
+import pytest
+import torch
+
+from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, run_dpo, run_lora
+from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, run_sft
+from llm_pipeline_assets.formatters.dpo import synthetic_dpo
+from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
+from llm_pipeline_assets.sources.synthetic import generate_documents
+from llm_pipeline_assets.tokens.specials import ASSISTANT, END_OF_TURN, USER
+from llm_pipeline_assets.tokens.tokenizer import train_bpe
+from llm_pipeline_assets.training.shapes import init_base_model
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ft")
+    texts = [d.text for d in generate_documents("w", 300, seed=1)] + \
+        [m["content"] for r in synthetic_sft(200, 9) for m in r["messages"] if m["content"]]
+    train_bpe(texts, 1024).save_pretrained(str(root / "tok"))
+    init_base_model("tiny", root / "tok", root / "base", seed=0, max_position_embeddings=256)
+    return root
+
+
+def _convs(n, seed):
+    return [r["messages"] for r in synthetic_sft(n, seed)]
+
+
+def test_sft_trains_on_assistant_tokens_only(base):
+    trainer, tok = build_sft_trainer(SftSettings(max_steps=1), base / "base", _convs(40, 1), _convs(8, 2),
+                                     base / "probe")
+    batch = next(iter(trainer.get_train_dataloader()))
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    trained = tok.decode(ids[labels != -100].tolist())
+    ignored = tok.decode(ids[labels == -100].tolist())
+    assert END_OF_TURN in trained and USER not in trained and ASSISTANT not in trained
+    assert USER in ignored and 0 < int((labels != -100).sum()) < int((labels == -100).sum() + (labels != -100).sum())
+    assert "position_ids" in batch  # padding-free packing: positions restart per example
+
+
+def test_sft_dpo_lora_losses_fall_and_outputs_load(base):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    sft = run_sft(SftSettings(max_steps=30, eval_every=15), base / "base", _convs(300, 3), _convs(30, 4),
+                  base / "sft", log=lambda m: None)
+    assert sft["val_loss"] < 0.9 * sft["val_loss_start"]
+    tok = AutoTokenizer.from_pretrained(sft["final_dir"], local_files_only=True)
+    assert tok.chat_template and AutoModelForCausalLM.from_pretrained(sft["final_dir"]) is not None
+
+    pairs = synthetic_dpo(200, 5)
+    dpo = run_dpo(DpoSettings(max_steps=15, eval_every=15, lr=2e-3), sft["final_dir"], pairs[:170], pairs[170:],
+                  base / "dpo", log=lambda m: None)
+    assert dpo["val_loss"] < dpo["val_loss_start"] and dpo["reward_accuracy"] > 0.5
+
+    lora = run_lora(LoraSettings(r=4, alpha=8, sft=SftSettings(max_steps=15, eval_every=15)), dpo["final_dir"],
+                    _convs(120, 6), _convs(16, 7), base / "lora", log=lambda m: None)
+    assert lora["val_loss"] < lora["val_loss_start"] and lora["trainable_parameters"] < lora["total_parameters"]
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(dpo["final_dir"]), lora["adapter_dir"])
+    merged = AutoModelForCausalLM.from_pretrained(lora["merged_dir"])
+    x = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert torch.allclose(peft_model(x).logits, merged(x).logits, atol=1e-4)
+
+
+def test_tool_calls_survive_arrow_without_null_arguments(base):
+    from transformers import AutoTokenizer
+
+    from llm_pipeline_assets.finetune.sft import _conversational
+
+    tok = AutoTokenizer.from_pretrained(str(base / "tok"), local_files_only=True)
+    rows = [r["messages"] for r in synthetic_sft(40, 11) if any(m.get("tool_calls") for m in r["messages"])]
+    assert len({tuple(sorted(m["tool_calls"][0]["function"]["arguments"])) for r in rows for m in r
+                if m.get("tool_calls")}) > 1  # different argument keys: what Arrow would merge
+    ds = _conversational(rows)
+    for original, stored in zip(rows, ds["messages"]):
+        assert tok.apply_chat_template(stored, tokenize=False) == tok.apply_chat_template(original, tokenize=False)
+        assert "null" not in tok.apply_chat_template(stored, tokenize=False)
