@@ -121,6 +121,9 @@ def train_and_measure(trainer, stage: str, log: Logger) -> dict:
 def save_checkpoint(trainer, tok, final: Path) -> None:
     """An HF directory (safetensors, config, generation config, tokenizer with chat template)."""
     trainer.save_model(str(final))
+    # Trainer pickles its arguments to training_args.bin: keep them as JSON instead (no pickles in artifacts).
+    (Path(final) / "training_args.bin").unlink(missing_ok=True)
+    (Path(final) / "training_args.json").write_text(trainer.args.to_json_string())
     tok.save_pretrained(str(final))
     model = trainer.model
     if getattr(model, "generation_config", None) is not None:

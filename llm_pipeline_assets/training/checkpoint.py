@@ -69,7 +69,7 @@ def remove_stale_temps(root: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def save_checkpoint(root: Path, step: int, model, optimizer, state: dict, keep_last: int) -> Path:
+def write_checkpoint(root: Path, step: int, model, optimizer, state: dict, keep_last: int) -> Path:
     """Write checkpoint ``step`` atomically, then keep only the newest ``keep_last`` complete ones."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ INDEX_FILE = "index.json"
 IGNORE_INDEX = -100
 
 
-def document_mask(segment_ids: torch.Tensor) -> torch.Tensor:
+def block_causal_mask(segment_ids: torch.Tensor) -> torch.Tensor:
     """(B, 1, L, L) bool: query i attends key j iff j <= i and both are in the same segment.
 
     Padding (segment -1) attends earlier padding, so no row is empty (its labels are -100).
@@ -54,7 +54,7 @@ def attention_kwargs(segment_ids: torch.Tensor, position_ids: torch.Tensor, impl
     """Model keyword arguments that keep attention within documents for ``implementation``."""
     if implementation == "flash_attention_2":
         return {"position_ids": position_ids}
-    mask = document_mask(segment_ids)
+    mask = block_causal_mask(segment_ids)
     if implementation == "eager":
         additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
         mask = additive.masked_fill(~mask, torch.finfo(dtype).min)

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
-                         remove_stale_temps, save_checkpoint, set_rng_state)
+                         remove_stale_temps, write_checkpoint, set_rng_state)
 from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
                    token_loss_sum)
 from .settings import PretrainSettings, lr_at, scheduler_state, seq_len_at
@@ -55,8 +55,9 @@ def back_off(micro_batch: int, grad_accum: int, message: str) -> tuple[int, int]
     micro-batch is already 1.
     """
     if micro_batch <= 1:
-        raise RuntimeError(f"out of memory with micro_batch=1 (grad_accum={grad_accum}); cannot back off further: "
-                           f"use a smaller model/sequence length, gradient checkpointing or bfloat16. Last error: {message}")
+        raise RuntimeError(f"out of memory with micro_batch=1 (grad_accum={grad_accum}); cannot back off "
+                           f"further: use a smaller model/sequence length, gradient checkpointing or bfloat16. "
+                           f"Last error: {message}")
     samples = micro_batch * grad_accum
     smaller = (micro_batch + 1) // 2
     return smaller, -(-samples // smaller)
@@ -115,6 +116,7 @@ class Trainer:
         self.recoveries: list[dict] = []
         self.tokens_seen, self.train_seconds = 0, 0.0
         self.resumed_from = None
+        self.saved_step = -1
         if ckpt is not None:
             self._restore(ckpt)
 
@@ -123,7 +125,8 @@ class Trainer:
         load_optimizer_state(ckpt, self.optimizer)
         self.data.load_state_dict(state["data"])
         set_rng_state(state["rng"])
-        self.step = int(state["step"])
+        self.step = self.saved_step = int(state["step"])
+        # keep an OOM back-off in force, unless the configured batch changed so it no longer fits
         if int(state["micro_batch"]) * int(state["grad_accum"]) >= self.samples_per_step >= int(state["micro_batch"]):
             self.micro_batch, self.grad_accum = int(state["micro_batch"]), int(state["grad_accum"])
         self.history, self.val_history = list(state["history"]), list(state["val_history"])
@@ -199,7 +202,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict | None:
-        """Validation loss/perplexity on the first ``eval_batches * micro_batch`` val sequences at the current length."""
+        """Validation loss/perplexity on the first ``eval_batches * micro_batch`` val sequences, current length."""
         seq_len = seq_len_at(max(self.step - 1, 0), self.curriculum)
         val = self.val.get(seq_len)
         if val is None or self.s.eval_batches == 0:
@@ -229,7 +232,9 @@ class Trainer:
                  "history": self.history, "val_history": self.val_history, "recoveries": self.recoveries,
                  "tokens_seen": self.tokens_seen, "train_seconds": self.train_seconds,
                  "curriculum": [list(c) for c in self.curriculum]}
-        return save_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last)
+        path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last)
+        self.saved_step = self.step
+        return path
 
     def run(self) -> None:
         """Train to ``max_steps``: log, report metrics, evaluate and checkpoint on schedule."""
@@ -257,4 +262,5 @@ class Trainer:
             val = self.evaluate()
             if val is not None and self.on_metrics is not None:
                 self.on_metrics(dict(val, kind="eval"))
-        self.save()
+        if self.saved_step != self.step:  # a finished run re-run from its last checkpoint has nothing new
+            self.save()

@@ -35,8 +35,9 @@ def write_final(model, init_dir: Path, final_dir: Path) -> Path:
     from .shapes import generation_config_for
 
     final_dir = Path(final_dir)
+    for stale in final_dir.parent.glob(f".tmp-{final_dir.name}-*"):  # left by a crash mid-write
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = final_dir.with_name(f".tmp-{final_dir.name}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(str(init_dir), local_files_only=True)
     if (Path(init_dir) / "generation_config.json").exists():
         gen = GenerationConfig.from_pretrained(str(init_dir), local_files_only=True)

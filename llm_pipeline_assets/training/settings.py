@@ -69,7 +69,8 @@ class PretrainSettings:
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
-            problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+            problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, "
+                            f"got {self.attn_implementation!r}")
         if self.keep_last < 1:
             problems.append(f"keep_last must be >= 1, got {self.keep_last}")
         if min(self.eval_every, self.save_every, self.eval_batches) < 0 or self.log_every < 1:

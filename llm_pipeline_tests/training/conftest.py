@@ -42,9 +42,20 @@ def build_corpus(root: Path, num_docs: int = 200) -> Corpus:
     return Corpus(root / "tokenizer", root / "packed", root / "init", info)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting made runs ~20x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory) -> Corpus:
-    return build_corpus(tmp_path_factory.mktemp("corpus"))
+def packed_corpus(tmp_path_factory) -> Corpus:
+    return build_corpus(tmp_path_factory.mktemp("packed_corpus"))
 
 
 def quiet(message: str) -> None:

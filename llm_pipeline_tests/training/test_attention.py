@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from llm_pipeline_assets.tokens.packing import document_mask as numpy_document_mask
-from llm_pipeline_assets.training.data import (CurriculumData, attention_kwargs, collate, count_targets,
-                                               document_labels, document_mask, eval_indices, micro_batches,
+from llm_pipeline_assets.training.data import (CurriculumData, attention_kwargs, block_causal_mask, collate,
+                                               count_targets, document_labels, eval_indices, micro_batches,
                                                model_inputs, open_split, token_loss_sum)
 from llm_pipeline_assets.training.shapes import llama_config
 
@@ -69,12 +69,12 @@ def test_mask_forms_per_implementation():
         attention_kwargs(seg, pos, "flex_attention")
 
 
-def test_mask_matches_the_numpy_packing_helper(corpus):
-    packed = open_split(corpus.packed_dir, "train", SEQ_LENS[0])
+def test_mask_matches_the_numpy_packing_helper(packed_corpus):
+    packed = open_split(packed_corpus.packed_dir, "train", SEQ_LENS[0])
     rows = [i for i in range(len(packed)) if len(packed.sequence_segments(i)) > 1][:4]
     assert rows, "the fixture should pack several documents into a row"
     batch = collate(packed, rows)
-    mask = document_mask(batch["segment_ids"])
+    mask = block_causal_mask(batch["segment_ids"])
     for k, i in enumerate(rows):
         expected = numpy_document_mask(packed.sequence_segments(i), packed.seq_len)
         np.testing.assert_array_equal(mask[k, 0].numpy(), expected)
@@ -93,8 +93,8 @@ def test_labels_mask_padding_and_document_starts():
     assert torch.allclose(token_loss_sum(logits, labels), expected)
 
 
-def test_batches_carry_boundary_labels_and_masks(corpus):
-    packed = open_split(corpus.packed_dir, "train", SEQ_LENS[0])
+def test_batches_carry_boundary_labels_and_masks(packed_corpus):
+    packed = open_split(packed_corpus.packed_dir, "train", SEQ_LENS[0])
     batches = micro_batches(packed, [0, 1, 2, 3, 4], micro_batch=2)
     assert [b["input_ids"].shape[0] for b in batches] == [2, 2, 1]
     for b in batches:
@@ -107,12 +107,12 @@ def test_batches_carry_boundary_labels_and_masks(corpus):
         assert b["targets"] == count_targets(labels) and b["tokens"] == int((seg >= 0).sum())
         inputs = model_inputs(b, "cpu", "sdpa", torch.float32)
         assert inputs["use_cache"] is False and inputs["attention_mask"].shape[-1] == SEQ_LENS[0]
-    assert open_split(corpus.packed_dir, "test", SEQ_LENS[0]) is None
+    assert open_split(packed_corpus.packed_dir, "test", SEQ_LENS[0]) is None
     assert eval_indices(packed, 5) == [0, 1, 2, 3, 4] and len(eval_indices(packed, 10**6)) == len(packed)
 
 
-def test_data_order_is_a_seeded_permutation_per_epoch(corpus):
-    data = CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=3)
+def test_data_order_is_a_seeded_permutation_per_epoch(packed_corpus):
+    data = CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=3)
     n = len(data.sets[128])
     first = data.take(128, n)
     assert sorted(first) == list(range(n)) and first != list(range(n))
@@ -120,23 +120,23 @@ def test_data_order_is_a_seeded_permutation_per_epoch(corpus):
     second = data.take(128, n)
     assert sorted(second) == list(range(n)) and second != first  # a fresh order each epoch
     assert data.position[64] == {"epoch": 0, "cursor": 0}  # lengths are independent
-    again = CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=3)
+    again = CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=3)
     assert again.take(128, n) == first
-    assert CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=4).take(128, n) != first
+    assert CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=4).take(128, n) != first
 
 
-def test_data_position_resumes_exactly(corpus):
-    ref = CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=0)
+def test_data_position_resumes_exactly(packed_corpus):
+    ref = CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=0)
     n = len(ref.sets[64])
     expected = [ref.take(64, 48) for _ in range(n // 48 + 3)]  # crosses an epoch boundary
-    run = CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=0)
+    run = CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=0)
     got = [run.take(64, 48) for _ in range(n // 48)]
     state = run.state_dict()
-    resumed = CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=0)
+    resumed = CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=0)
     resumed.load_state_dict(state)
     got += [resumed.take(64, 48) for _ in range(3)]
     assert got == expected
     with pytest.raises(ValueError, match="seed"):
-        CurriculumData(corpus.packed_dir, list(SEQ_LENS), seed=1).load_state_dict(state)
+        CurriculumData(packed_corpus.packed_dir, list(SEQ_LENS), seed=1).load_state_dict(state)
     with pytest.raises(FileNotFoundError, match="no packed train sequences of length 96"):
-        CurriculumData(corpus.packed_dir, [96], seed=0)
+        CurriculumData(packed_corpus.packed_dir, [96], seed=0)

@@ -17,37 +17,38 @@ SETTINGS = dict(max_steps=60, lr=1e-2, min_lr=1e-3, warmup_steps=5, micro_batch=
 
 
 @pytest.fixture(scope="module")
-def run(corpus, tmp_path_factory):
+def tiny_run(packed_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain")
     logs, events = [], []
     settings = PretrainSettings(**SETTINGS)
-    summary = pretrain(settings, corpus.packed_dir, corpus.init_dir, out, log=logs.append, on_metrics=events.append)
+    summary = pretrain(settings, packed_corpus.packed_dir, packed_corpus.init_dir, out, log=logs.append,
+                       on_metrics=events.append)
     return {"out": out, "summary": summary, "logs": logs, "events": events, "settings": settings,
             "metrics": json.loads((out / "metrics.json").read_text())}
 
 
-def test_loss_drops_clearly(run):
-    s = run["summary"]
+def test_loss_drops_clearly(tiny_run):
+    s = tiny_run["summary"]
     assert s["steps"] == 60 and s["first_train_loss"] > 6.0  # ~ln(512) at the start
     assert s["final_train_loss"] < 0.8 * s["first_train_loss"]
-    val = run["metrics"]["val_history"]
+    val = tiny_run["metrics"]["val_history"]
     assert [v["step"] for v in val] == [30, 60] and val[-1]["val_loss"] < val[0]["val_loss"]
     assert s["val_loss"] == val[-1]["val_loss"] and s["val_perplexity"] == pytest.approx(math.exp(s["val_loss"]))
     assert s["val_loss"] < 0.8 * s["first_train_loss"]
 
 
-def test_curriculum_switches_without_stopping(run):
-    history = run["metrics"]["history"]
+def test_curriculum_switches_without_stopping(tiny_run):
+    history = tiny_run["metrics"]["history"]
     assert [r["step"] for r in history] == list(range(1, 61))
     assert {r["seq_len"] for r in history if r["step"] <= 30} == {64}
     assert {r["seq_len"] for r in history if r["step"] > 30} == {128}
-    assert run["metrics"]["seq_lens_trained"] == [64, 128]
-    assert [v["seq_len"] for v in run["metrics"]["val_history"]] == [64, 128]  # evaluated at the current length
-    assert any("curriculum moves from seq_len 64 to 128 at step 31" in m for m in run["logs"])
+    assert tiny_run["metrics"]["seq_lens_trained"] == [64, 128]
+    assert [v["seq_len"] for v in tiny_run["metrics"]["val_history"]] == [64, 128]  # evaluated at the current length
+    assert any("curriculum moves from seq_len 64 to 128 at step 31" in m for m in tiny_run["logs"])
 
 
-def test_metrics_record_schedule_tokens_and_throughput(run):
-    m, settings = run["metrics"], run["settings"]
+def test_metrics_record_schedule_tokens_and_throughput(tiny_run):
+    m, settings = tiny_run["metrics"], tiny_run["settings"]
     for r in m["history"]:
         assert r["lr"] == pytest.approx(lr_at(r["step"], settings))
         assert r["micro_batch"] * r["grad_accum"] == 16 and r["grad_norm"] > 0
@@ -56,14 +57,14 @@ def test_metrics_record_schedule_tokens_and_throughput(run):
     assert m["tokens_seen"] == sum(r["tokens"] for r in m["history"]) > 60 * 16 * 32
     assert m["tokens_per_second"] > 0 and m["train_seconds"] > 0 and m["recoveries"] == []
     assert m["oom_recoveries"] == 0 and m["resumed_from"] is None and m["settings"] == settings.to_dict()
-    train = [e for e in run["events"] if e["kind"] == "train"]
-    evals = [e for e in run["events"] if e["kind"] == "eval"]
+    train = [e for e in tiny_run["events"] if e["kind"] == "train"]
+    evals = [e for e in tiny_run["events"] if e["kind"] == "eval"]
     assert len(train) == 60 and [e["step"] for e in evals] == [30, 60]
     assert train[-1]["loss"] == m["history"][-1]["loss"]
 
 
-def test_checkpoints_are_complete_and_pruned(run):
-    root = run["out"] / "checkpoints"
+def test_checkpoints_are_complete_and_pruned(tiny_run):
+    root = tiny_run["out"] / "checkpoints"
     assert [step for step, _ in complete_checkpoints(root)] == [40, 60]  # keep_last=2 of 20, 40, 60
     assert not list(root.glob(".tmp-*"))
     state = load_trainer_state(latest_checkpoint(root))  # weights_only=True load of plain data
@@ -72,12 +73,12 @@ def test_checkpoints_are_complete_and_pruned(run):
     assert (latest_checkpoint(root) / "model.safetensors").exists()
 
 
-def test_final_model_loads_and_generates(run):
+def test_final_model_loads_and_generates(tiny_run):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    final = run["out"] / "final"
-    assert run["summary"]["final_dir"] == str(final)
+    final = tiny_run["out"] / "final"
+    assert tiny_run["summary"]["final_dir"] == str(final)
     assert (final / "model.safetensors").exists() and not list(final.glob("*.bin"))
     tok = AutoTokenizer.from_pretrained(str(final), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(final), local_files_only=True)
@@ -89,19 +90,20 @@ def test_final_model_loads_and_generates(run):
     assert isinstance(tok.decode(out[0]), str)
 
 
-def test_loss_curve_only_when_matplotlib_is_installed(run):
+def test_loss_curve_only_when_matplotlib_is_installed(tiny_run):
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
-    png = run["out"] / "loss_curve.png"
+    png = tiny_run["out"] / "loss_curve.png"
     assert png.exists() == has_matplotlib
-    assert run["summary"]["loss_curve"] == (str(png) if has_matplotlib else None)
+    assert tiny_run["summary"]["loss_curve"] == (str(png) if has_matplotlib else None)
     if has_matplotlib:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rerunning_a_finished_run_trains_nothing(run, corpus):
+def test_rerunning_a_finished_run_trains_nothing(tiny_run, packed_corpus):
     logs = []
-    again = pretrain(run["settings"], corpus.packed_dir, corpus.init_dir, run["out"], log=logs.append)
+    again = pretrain(tiny_run["settings"], packed_corpus.packed_dir, packed_corpus.init_dir, tiny_run["out"],
+                     log=logs.append)
     assert again["steps"] == 60 and again["resumed_from"].endswith("step-60")
-    assert again["final_train_loss"] == run["summary"]["final_train_loss"]
-    assert again["val_loss"] == pytest.approx(run["summary"]["val_loss"])
+    assert again["final_train_loss"] == tiny_run["summary"]["final_train_loss"]
+    assert again["val_loss"] == pytest.approx(tiny_run["summary"]["val_loss"])
     assert not any("pretrain: step " in m and "/60" in m for m in logs)

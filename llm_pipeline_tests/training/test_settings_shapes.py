@@ -1,15 +1,17 @@
-"""Model shapes, LlamaConfig, parameter counts, the initial model on disk, FLOPs/MFU arithmetic."""
+"""Settings and LR schedule, model shapes, LlamaConfig, parameter counts, the initial model, FLOPs/MFU."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 import sys
 from types import SimpleNamespace
 
 import pytest
 
+from llm_pipeline_assets.training.settings import PretrainSettings, lr_at, scheduler_state, seq_len_at
 from llm_pipeline_assets.training.shapes import (MODEL_SHAPES, count_parameters, init_base_model, llama_config,
                                                  padded_vocab_size)
 from llm_pipeline_assets.training.throughput import (attention_flops_per_token, matmul_parameters, mfu,
@@ -66,20 +68,20 @@ def _safetensors_digest(path) -> str:
     return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
 
 
-def test_init_base_model_is_deterministic_and_loads_offline(corpus, tmp_path):
+def test_init_base_model_is_deterministic_and_loads_offline(packed_corpus, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    info = corpus.init_info
+    info = packed_corpus.init_info
     assert info["vocab_size"] == 512 and info["padded_vocab_size"] == 512 and info["shape"] == "tiny"
-    again = init_base_model("tiny", corpus.tokenizer_dir, tmp_path / "again", seed=0)
-    other = init_base_model("tiny", corpus.tokenizer_dir, tmp_path / "other", seed=1)
+    again = init_base_model("tiny", packed_corpus.tokenizer_dir, tmp_path / "again", seed=0)
+    other = init_base_model("tiny", packed_corpus.tokenizer_dir, tmp_path / "other", seed=1)
     assert again["parameters"] == info["parameters"] == count_parameters(llama_config("tiny", 512))
-    assert _safetensors_digest(tmp_path / "again") == _safetensors_digest(corpus.init_dir)
-    assert _safetensors_digest(tmp_path / "other") != _safetensors_digest(corpus.init_dir)
+    assert _safetensors_digest(tmp_path / "again") == _safetensors_digest(packed_corpus.init_dir)
+    assert _safetensors_digest(tmp_path / "other") != _safetensors_digest(packed_corpus.init_dir)
 
-    tok = AutoTokenizer.from_pretrained(str(corpus.init_dir), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(corpus.init_dir), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(packed_corpus.init_dir), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(packed_corpus.init_dir), local_files_only=True)
     assert tok.eos_token_id == 0 and tok.pad_token_id == 2
     end = tok.convert_tokens_to_ids("<|end|>")
     assert model.generation_config.eos_token_id == [0, end] and model.generation_config.pad_token_id == 2
@@ -87,13 +89,13 @@ def test_init_base_model_is_deterministic_and_loads_offline(corpus, tmp_path):
     ids = tok("the", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert model(input_ids=ids).logits.shape == (1, ids.shape[1], 512)
-    assert json.loads((corpus.init_dir / "init_info.json").read_text())["parameters"] == info["parameters"]
+    assert json.loads((packed_corpus.init_dir / "init_info.json").read_text())["parameters"] == info["parameters"]
 
 
-def test_init_pads_an_odd_vocabulary(corpus, tmp_path):
+def test_init_pads_an_odd_vocabulary(packed_corpus, tmp_path):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(corpus.tokenizer_dir), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(packed_corpus.tokenizer_dir), local_files_only=True)
     tok.add_tokens([f"<extra_{i}>" for i in range(5)])  # 517 tokens
     tok.save_pretrained(str(tmp_path / "tok"))
     info = init_base_model("tiny", tmp_path / "tok", tmp_path / "model", seed=0, max_position_embeddings=256)
@@ -139,3 +141,72 @@ def test_parent_side_modules_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def settings(**kw) -> PretrainSettings:
+    base = dict(max_steps=100, lr=1e-3, min_lr=1e-4, warmup_steps=10)
+    base.update(kw)
+    return PretrainSettings(**base)
+
+
+def test_warmup_is_linear_from_zero_to_peak():
+    s = settings()
+    assert lr_at(0, s) == 0.0
+    for step in range(11):
+        assert lr_at(step, s) == pytest.approx(1e-3 * step / 10)
+    assert lr_at(10, s) == pytest.approx(1e-3)  # the peak
+
+
+def test_cosine_decays_to_a_real_min_lr():
+    s = settings()
+    assert lr_at(100, s) == pytest.approx(1e-4)  # the last update trains at min_lr, not 0 and not lr
+    assert lr_at(55, s) == pytest.approx(1e-4 + 0.5 * (1e-3 - 1e-4))  # half way through the decay
+    x = (70 - 10) / 90
+    assert lr_at(70, s) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi * x)))
+    decay = [lr_at(k, s) for k in range(10, 101)]
+    assert all(a >= b for a, b in zip(decay, decay[1:]))  # monotone after the peak
+    assert min(decay) == pytest.approx(1e-4) and lr_at(150, s) == pytest.approx(1e-4)  # clamped past the end
+
+
+def test_min_lr_is_not_ignored():
+    assert lr_at(100, settings(min_lr=0.0)) == pytest.approx(0.0)
+    assert lr_at(100, settings(min_lr=5e-4)) == pytest.approx(5e-4)
+    assert lr_at(100, settings(min_lr=1e-3)) == pytest.approx(1e-3)  # constant after warmup
+
+
+def test_no_warmup_and_all_warmup():
+    assert lr_at(0, settings(warmup_steps=0)) == pytest.approx(1e-3)
+    s = settings(warmup_steps=100)
+    assert lr_at(50, s) == pytest.approx(5e-4) and lr_at(100, s) == pytest.approx(1e-3)
+
+
+def test_scheduler_state_is_plain_data():
+    state = scheduler_state(40, settings())
+    assert state["step"] == 40 and state["lr"] == pytest.approx(lr_at(40, settings()))
+    json.dumps(state)
+
+
+def test_curriculum_lookup():
+    cur = [(64, 20), (128, 50), (256, 60)]
+    assert [seq_len_at(k, cur) for k in (0, 19, 20, 49, 50, 59, 60, 1000)] == [64, 64, 128, 128, 256, 256, 256, 256]
+    assert seq_len_at(5, [(128, 1)]) == 128  # the last entry runs to the end
+    with pytest.raises(ValueError):
+        seq_len_at(0, [])
+
+
+@pytest.mark.parametrize("bad", [
+    dict(max_steps=0), dict(micro_batch=0), dict(min_lr=2e-3), dict(warmup_steps=101), dict(device="tpu"),
+    dict(dtype="float16"), dict(attn_implementation="flex"), dict(keep_last=0), dict(curriculum=[(128, 50), (64, 20)]),
+    dict(curriculum=[(4, 10)]), dict(log_every=0),
+])
+def test_invalid_settings_are_rejected(bad):
+    with pytest.raises(ValueError, match="invalid PretrainSettings"):
+        settings(**bad)
+
+
+def test_settings_round_trip_through_json():
+    s = settings(curriculum=[(64, 20), (128, 100)], betas=[0.9, 0.99], simulate_oom_above=2)
+    d = json.loads(json.dumps(s.to_dict()))
+    back = PretrainSettings.from_dict(d)
+    assert back == s and back.curriculum == [(64, 20), (128, 100)] and back.betas == (0.9, 0.99)
+    assert s.effective_batch == s.micro_batch * s.grad_accum

@@ -1,0 +1,101 @@
+"""End-to-end: the whole graph with training through Dagster Pipes children, on a tiny configuration."""
+
+import json
+
+import dagster as dg
+import pytest
+import torch
+
+from llm_pipeline_assets.definitions import build_definitions
+from llm_pipeline_assets.materialize import run
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_tests.conftest import small_config
+
+TRAINING = ("base_model", "pretrained_checkpoint", "sft_checkpoint", "dpo_checkpoint", "lora_adapter")
+
+
+def _md(results, asset):
+    for r in results:
+        for e in r.get_asset_materialization_events():
+            if e.materialization.asset_key.to_user_string() == asset:
+                return {k: v.value for k, v in e.materialization.metadata.items()}
+    raise KeyError(asset)
+
+
+def tiny_training_config(**overrides):
+    base = dict(packing={"seq_lens": [64, 128]}, tokenizer={"vocab_size": 1024},
+                pretrain={"max_steps": 24, "eval_every": 12, "save_every": 12, "micro_batch": 4, "lr": 5e-3},
+                sft={"max_steps": 24, "eval_every": 12},
+                dpo={"max_steps": 12, "eval_every": 12, "lr": 2e-3},
+                lora={"max_steps": 12, "eval_every": 12, "examples": 120})
+    base.update(overrides)
+    return small_config(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    instance = dg.DagsterInstance.ephemeral()
+    defs = build_definitions(tiny_training_config(), root=str(root))
+    return ArtifactStore(root=str(root)), run(defs, instance=instance, echo=lambda m: None), defs, instance
+
+
+def test_every_stage_trains_and_passes_its_checks(trained):
+    _, results, _, _ = trained
+    assert all(r.success for r in results)
+    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for r in results
+              for c in r.get_asset_check_evaluations()}
+    for asset in TRAINING[1:]:
+        name = "loss_decreased" if asset == "pretrained_checkpoint" else "val_loss_decreased"
+        assert checks[(asset, name)] is True, asset
+    pre = _md(results, "pretrained_checkpoint")
+    assert pre["final_train_loss"] < pre["first_train_loss"] and pre["steps"] == 24 and pre["oom_recoveries"] == 0
+    assert "data:image/png;base64," in pre["loss_curve"]  # the loss curve is visible in the UI
+    assert _md(results, "dpo_checkpoint")["reward_accuracy"] > 0.5
+    assert _md(results, "base_model")["padded_vocab_size"] % 64 == 0
+
+
+def test_checkpoints_are_standard_hugging_face_directories(trained):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    store, _, _, _ = trained
+    for asset in TRAINING[:4]:
+        path, _ = store.local_dir(asset)
+        assert (path / "model.safetensors").exists() and not list(path.rglob("*.bin")), asset
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        assert tok.chat_template and model.config.vocab_size >= len(tok)
+    lora, _ = store.local_dir("lora_adapter")
+    base = AutoModelForCausalLM.from_pretrained(str(store.local_dir("dpo_checkpoint")[0]))
+    adapted = PeftModel.from_pretrained(base, str(lora / "adapter"))
+    merged = AutoModelForCausalLM.from_pretrained(str(lora / "merged"))
+    x = torch.tensor([[3, 10, 11, 12, 13]])
+    with torch.no_grad():
+        assert torch.allclose(adapted(x).logits, merged(x).logits, atol=1e-4)
+
+
+def test_curriculum_moved_on_by_itself(trained):
+    store, _, _, _ = trained
+    path, _ = store.local_dir("pretrained_checkpoint")
+    metrics = json.loads((path / "metrics.json").read_text())
+    lens = [h["seq_len"] for h in metrics["history"]]
+    assert lens[0] == 64 and lens[-1] == 128 and lens.index(128) == 12  # switched at step 13, no restart
+
+
+def test_training_assets_are_gpu_pool_with_retries_and_code_versions(trained):
+    _, _, defs, _ = trained
+    graph = defs.resolve_asset_graph()
+    for asset in TRAINING + ("sft_checkpoint",):
+        node = graph.get(dg.AssetKey(asset))
+        assert node.pools == {"gpu"} and node.code_version, asset
+        assert node.assets_def.op.retry_policy.max_retries >= 1
+
+
+def test_simulated_oom_recovers_through_the_asset(tmp_path):
+    cfg = tiny_training_config(pretrain={"max_steps": 6, "eval_every": 6, "save_every": 6, "micro_batch": 4,
+                                         "simulate_oom_above": 2})
+    results = run(build_definitions(cfg, root=str(tmp_path)), "*pretrained_checkpoint",
+                  instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    md = _md(results, "pretrained_checkpoint")
+    assert md["oom_recoveries"] == 1 and md["micro_batch"] == 2 and md["grad_accum"] == 2  # effective batch kept
