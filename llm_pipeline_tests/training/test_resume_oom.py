@@ -128,8 +128,7 @@ def test_oom_at_micro_batch_one_gives_up_clearly(packed_corpus, tmp_path):
     logs = []
     with pytest.raises(RuntimeError, match="cannot back off further"):
         pretrain(small(micro_batch=2, simulate_oom_above=0, max_steps=2), packed_corpus.packed_dir,
-                 packed_corpus.init_dir,
-                 tmp_path / "x", log=logs.append)
+                 packed_corpus.init_dir, tmp_path / "x", log=logs.append)
     assert sum("out of memory at step 1" in m for m in logs) == 1  # 2 -> 1, then no further
 
 

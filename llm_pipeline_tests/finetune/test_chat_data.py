@@ -1,0 +1,52 @@
+"""sft_dataset / dpo_dataset library: sources -> formatters -> JSONL splits; nothing lost."""
+
+import json
+
+import pytest
+
+from llm_pipeline_assets.config import ChatDataSource
+from llm_pipeline_assets.finetune.chat_data import build_chat_dataset
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_local_gsm8k_and_synthetic_sources(tmp_path):
+    rows = [{"question": f"What is {i} + {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"} for i in range(30)]
+    rows += [{"question": "no answer"}, {"question": 5, "answer": "#### 5"}]
+    (tmp_path / "gsm.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken json\n")
+    sources = [ChatDataSource(name="gsm", kind="local", format="gsm8k", path=str(tmp_path / "gsm.jsonl")),
+               ChatDataSource(name="synthetic", num=40, seed=3)]
+    stats = build_chat_dataset("sft", sources, tmp_path / "out", 0.2, seed=1, log=lambda m: None)
+    train, val = _read(tmp_path / "out" / "train.jsonl"), _read(tmp_path / "out" / "val.jsonl")
+    rejected = _read(tmp_path / "out" / "rejected.jsonl")
+    assert len(train) + len(val) == 70 and len(rejected) == 3
+    assert stats.kept["gsm"] == 30 and stats.rejected["gsm"] == 3 and stats.rows_in["gsm"] == 33
+    assert {r["source"] for r in rejected} == {"gsm"} and all(r["reason"] for r in rejected)
+    assert {"gsm8k", "math", "choice", "tool", "safety"} == set(stats.tasks)
+    gsm = [r for r in train + val if r["source"] == "gsm"]
+    assert gsm[0]["messages"][-1]["role"] == "assistant" and "####" in gsm[0]["messages"][-1]["content"]
+    again = build_chat_dataset("sft", sources, tmp_path / "again", 0.2, seed=1, log=lambda m: None)
+    assert again.split == stats.split  # deterministic split
+
+
+def test_hh_rlhf_pairs_and_invalid_pairs(tmp_path):
+    good = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Capital of France?\n\nAssistant: Paris.",
+            "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Capital of France?\n\nAssistant: No idea."}
+    same = {"chosen": good["chosen"], "rejected": good["chosen"]}
+    (tmp_path / "hh.jsonl").write_text("\n".join(json.dumps(r) for r in [good] * 12 + [same, {"chosen": "x"}]))
+    src = [ChatDataSource(name="hh", kind="local", format="hh-rlhf", path=str(tmp_path / "hh.jsonl"))]
+    stats = build_chat_dataset("dpo", src, tmp_path / "out", 0.25, seed=0, log=lambda m: None)
+    pairs = _read(tmp_path / "out" / "train.jsonl") + _read(tmp_path / "out" / "val.jsonl")
+    assert len(pairs) == 12 and stats.rejected["hh"] == 2
+    p = pairs[0]
+    assert p["prompt"][-1] == {"role": "user", "content": "Capital of France?"}
+    assert p["chosen"][0]["content"] == "Paris." and p["rejected"][0]["content"] == "No idea."
+    reasons = [r["reason"] for r in _read(tmp_path / "out" / "rejected.jsonl")]
+    assert any("same" in r for r in reasons)
+
+
+def test_empty_split_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="both splits"):
+        build_chat_dataset("sft", [ChatDataSource(name="s", num=1)], tmp_path, 0.01, seed=0, log=lambda m: None)
