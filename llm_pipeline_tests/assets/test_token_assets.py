@@ -100,7 +100,7 @@ def test_rematerializing_unchanged_inputs_keeps_data_versions(token_run):
     _, store, results, defs, instance = token_run
     before = {a: _event(results, a).tags["dagster/data_version"] for a in ("tokenizer", "packed_tokens")}
     tok_json = (store.local_dir("tokenizer")[0] / "tokenizer.json").read_bytes()
-    again = run(defs, "tokenizer or packed_tokens", instance=instance, echo=lambda m: None)
+    again = run(defs, "key:tokenizer or key:packed_tokens", instance=instance, echo=lambda m: None)
     after = {a: _event(again, a).tags["dagster/data_version"] for a in ("tokenizer", "packed_tokens")}
     assert after == before  # deterministic training: an unchanged corpus does not mark training stale
     assert (store.local_dir("tokenizer")[0] / "tokenizer.json").read_bytes() == tok_json
