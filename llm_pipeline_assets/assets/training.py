@@ -76,7 +76,8 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                     "save_every": p.save_every, "keep_last": p.keep_last, "seed": cfg.seed,
                     "device": runtime.device, "dtype": runtime.dtype, "compile": runtime.compile,
                     "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
-                    "simulate_oom_above": p.simulate_oom_above}
+                    "simulate_oom_above": p.simulate_oom_above,
+                    "fp8": "torchao" if runtime.fp8 == "torchao" else None}
         out = store.work_dir("pretrained_checkpoint", run_key(settings, init_m.data_version, packed_m.data_version))
         context.log.info(f"pretraining in {out} with {asdict(runtime)}")
         result = compute.run(context, PRETRAIN_MODULE, {"stage": "pretrain", "settings": settings,

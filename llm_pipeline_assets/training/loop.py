@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from . import distributed
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
                          remove_stale_temps, write_checkpoint, set_rng_state)
 from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
@@ -74,7 +75,22 @@ def load_model(settings: PretrainSettings, path: Path):
     model.config.use_cache = False
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return model.to(settings.device).train()
+    model = model.to(settings.device).train()
+    if settings.fp8 == "torchao":
+        convert_float8(model)
+    return model
+
+
+def convert_float8(model) -> int:
+    """Swap every Linear whose dims are multiples of 16 (not the LM head) for torchao's Float8Linear."""
+    from torchao.float8 import convert_to_float8_training
+
+    def eligible(module, fqn: str) -> bool:
+        return (isinstance(module, torch.nn.Linear) and module.in_features % 16 == 0
+                and module.out_features % 16 == 0 and "lm_head" not in fqn)
+
+    convert_to_float8_training(model, module_filter_fn=eligible)
+    return sum(type(m).__name__ == "Float8Linear" for m in model.modules())
 
 
 def build_optimizer(model, settings: PretrainSettings) -> torch.optim.AdamW:
@@ -93,13 +109,16 @@ class Trainer:
     def __init__(self, settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_dir: Path,
                  log: Callable[[str], None], on_metrics: Callable[[dict], None] | None):
         self.s, self.log, self.on_metrics = settings, log, on_metrics
+        self.dist = distributed.setup(settings.device)
         self.out_dir = Path(out_dir)
         self.curriculum = settings.curriculum or [(packed_seq_lens(packed_dir)[-1], settings.max_steps)]
         lengths = [n for n, _ in self.curriculum]
         self.data = CurriculumData(packed_dir, lengths, settings.seed)
         self.val = {n: open_split(packed_dir, "val", n) for n in set(lengths)}
         self.root = checkpoint_root(self.out_dir)
-        remove_stale_temps(self.root)
+        if self.dist.is_main:
+            remove_stale_temps(self.root)
+        distributed.barrier(self.dist)
         ckpt = latest_checkpoint(self.root)
         torch.manual_seed(settings.seed)
         self.model = load_model(settings, ckpt or init_dir)
@@ -143,21 +162,23 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _accumulate(self, packed, indices: list[int]) -> tuple[float, int]:
-        """Forward/backward of one step's samples; returns (mean token loss, real tokens)."""
-        batches = micro_batches(packed, indices, self.micro_batch)
-        total = max(1, sum(b["targets"] for b in batches))
+        """Forward/backward of this rank's share of one step's samples; (global mean token loss, tokens)."""
+        batches = micro_batches(packed, distributed.shard(indices, self.dist), self.micro_batch)
+        dev = self.s.device
+        total = max(1.0, distributed.all_sum(sum(b["targets"] for b in batches), self.dist, dev))
         self.optimizer.zero_grad(set_to_none=True)
-        loss_sum = torch.zeros((), device=self.s.device)
+        loss_sum = torch.zeros((), device=dev)
         for b in batches:
-            inputs = model_inputs(b, self.s.device, self.s.attn_implementation, torch.float32)
+            inputs = model_inputs(b, dev, self.s.attn_implementation, torch.float32)
             maybe_simulate_oom(int(inputs["input_ids"].shape[0]), self.s.simulate_oom_above)
             with self._autocast():
                 logits = self.forward_model(**inputs).logits
-            loss = token_loss_sum(logits, b["labels"].to(self.s.device))
+            loss = token_loss_sum(logits, b["labels"].to(dev))
             (loss / total).backward()
             loss_sum += loss.detach()
             del logits, loss
-        return float(loss_sum) / total, sum(b["tokens"] for b in batches)
+        tokens = distributed.all_sum(sum(b["tokens"] for b in batches), self.dist, dev)
+        return distributed.all_sum(float(loss_sum), self.dist, dev) / total, int(tokens)
 
     def _recover(self, step: int, message: str) -> None:
         before = (self.micro_batch, self.grad_accum)
@@ -174,14 +195,18 @@ class Trainer:
         indices = self.data.take(seq_len, self.samples_per_step)
         start = time.perf_counter()
         while True:
+            message = None
             try:
                 loss, tokens = self._accumulate(self.data.sets[seq_len], indices)
-                break
             except (RuntimeError, torch.OutOfMemoryError) as exc:
                 if not is_oom(exc):
                     raise
                 message = f"{type(exc).__name__}: {exc}"
-            self._recover(self.step, message)  # outside the except block: the traceback is already freed
+            # collective: if any rank ran out of memory, every rank backs off and redoes the step
+            if not distributed.any_rank(message is not None, self.dist, self.s.device):
+                break
+            self._recover(self.step, message or "out of memory on another rank")
+        distributed.sum_gradients(self.model, self.dist)
         clip = self.s.grad_clip if self.s.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         lr = lr_at(self.step + 1, self.s)
@@ -232,7 +257,10 @@ class Trainer:
                  "history": self.history, "val_history": self.val_history, "recoveries": self.recoveries,
                  "tokens_seen": self.tokens_seen, "train_seconds": self.train_seconds,
                  "curriculum": [list(c) for c in self.curriculum]}
-        path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last)
+        path = self.root
+        if self.dist.is_main:  # one writer; the others wait so nobody resumes from a half-written folder
+            path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last)
+        distributed.barrier(self.dist)
         self.saved_step = self.step
         return path
 

@@ -113,6 +113,12 @@ def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_d
         f"dtype {settings.dtype}, attention {settings.attn_implementation}"
         + (f", resuming at step {trainer.step}" if trainer.resumed_from else ""))
     trainer.run()
+    from . import distributed
+
+    if not trainer.dist.is_main:  # rank 0 writes the final model and metrics
+        distributed.barrier(trainer.dist)
+        distributed.teardown(trainer.dist)
+        return {"final_dir": str(out_dir / FINAL_DIR), "steps": trainer.step, "rank": trainer.dist.rank}
     final_dir = write_final(trainer.model, init_dir, out_dir / FINAL_DIR)
     history, val_history = trainer.history, trainer.val_history
     last_val = val_history[-1] if val_history else {}
@@ -126,7 +132,7 @@ def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_d
         "steps_per_second": len(history) / max(trainer.train_seconds, 1e-9),
         "oom_recoveries": len(trainer.recoveries), "micro_batch": trainer.micro_batch,
         "grad_accum": trainer.grad_accum, "resumed_from": trainer.resumed_from,
-        "parameters": count_parameters(trainer.model),
+        "parameters": count_parameters(trainer.model), "world_size": trainer.dist.world,
     }
     metrics = {**summary, "settings": settings.to_dict(), "curriculum": [list(c) for c in trainer.curriculum],
                "seq_lens_trained": sorted({r["seq_len"] for r in history}), "train_seconds": trainer.train_seconds,
@@ -135,6 +141,8 @@ def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_d
     curve = plot_loss_curve(history, val_history, out_dir / LOSS_CURVE)
     summary["metrics_path"] = str(out_dir / METRICS_FILE)
     summary["loss_curve"] = str(curve) if curve else None
+    distributed.barrier(trainer.dist)
+    distributed.teardown(trainer.dist)
     log(f"pretrain: done at step {trainer.step}: train loss {summary['first_train_loss']:.4f} -> "
         f"{summary['final_train_loss']:.4f}, val loss {summary['val_loss']}, {tokens_per_second:.0f} tok/s, "
         f"{len(trainer.recoveries)} OOM recoveries" if history else f"pretrain: nothing to do at step {trainer.step}")

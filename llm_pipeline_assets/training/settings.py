@@ -49,6 +49,7 @@ class PretrainSettings:
     compile: bool = False
     attn_implementation: str = "sdpa"
     fused_adamw: bool = False  # honoured on CUDA only
+    fp8: str | None = None  # None | "torchao": float8 training of the Linear layers (emulated on CPU)
     simulate_oom_above: int | None = None  # test hook: forward raises OutOfMemoryError above this micro-batch
     log_every: int = 10
 
@@ -71,6 +72,8 @@ class PretrainSettings:
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, "
                             f"got {self.attn_implementation!r}")
+        if self.fp8 not in (None, "torchao"):
+            problems.append(f"fp8 must be None or 'torchao' (Transformer Engine runs through accelerate), got {self.fp8!r}")
         if self.keep_last < 1:
             problems.append(f"keep_last must be >= 1, got {self.keep_last}")
         if min(self.eval_every, self.save_every, self.eval_batches) < 0 or self.log_every < 1:
