@@ -290,6 +290,18 @@ class LoraTrainConfig(FinetuneConfig):
         return v
 
 
+class EvalConfig(_Strict):
+    items_per_task: int = Field(default=24, ge=1)  # held-out synthetic items per task (math, choice, tool, safety)
+    seed: int = 7
+    window: int = Field(default=128, ge=8)  # sliding-window perplexity on the packed val split
+    stride: int = Field(default=64, ge=1)
+    max_val_tokens: int = Field(default=20_000, ge=64)
+    max_new_tokens: int = Field(default=48, ge=1)
+    contamination_ngram: int = Field(default=8, ge=3)
+    gates_preset: str | None = None  # None = the config's own name (tiny, 124m, 1b, 7b)
+    gate_overrides: dict[str, dict[str, dict]] = {}  # gate -> metric -> {op: ">=" | "<=", value: float}
+
+
 class PipelineConfig(_Strict):
     name: str
     seed: int = 42
@@ -306,6 +318,7 @@ class PipelineConfig(_Strict):
     dpo: DpoTrainConfig = DpoTrainConfig(lr=2e-3, max_steps=40,
                                          sources=(ChatDataSource(name="synthetic", format="synthetic"),))
     lora: LoraTrainConfig = LoraTrainConfig(max_steps=40)
+    eval: EvalConfig = EvalConfig()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> "PipelineConfig":

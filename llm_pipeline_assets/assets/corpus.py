@@ -1,5 +1,7 @@
 """raw_corpus and cleaned_shards: per-source partitions (static, from the pipeline config)."""
 
+import json
+
 import dagster as dg
 
 from llm_pipeline_assets.assets.checks import pii_sample_check, schema_check
@@ -53,6 +55,8 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
         with store.publish("cleaned_shards", name) as staging:
             stats = clean_shards(shard_files(in_dir), staging, cfg.cleaning, cfg.shards.max_docs,
                                  cfg.shards.max_bytes, cfg.shards.read_batch_docs, log=context.log.info)
+            (staging / "funnel.json").write_text(json.dumps({"funnel": stats.funnel, "pii": dict(stats.pii),
+                                                             "reasons": dict(stats.reasons)}, indent=1))
         out_dir, manifest = store.local_dir("cleaned_shards", name)
         files = shard_files(out_dir)
         return dg.MaterializeResult(

@@ -1,5 +1,6 @@
 """dedup_index (global, across every source) and deduped_shards (per source)."""
 
+import json
 
 import dagster as dg
 
@@ -29,6 +30,9 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
             inputs.append((name, shard_files(directory)))
         with store.publish("dedup_index") as staging:
             stats = build_dedup_index(inputs, staging, cfg.dedup, log=context.log.info)
+            (staging / "stats.json").write_text(json.dumps(
+                {"cluster_sizes": {str(k): v for k, v in stats.cluster_sizes.items()}, "docs": stats.docs,
+                 "exact_removed": stats.exact_removed, "fuzzy_removed": stats.fuzzy_removed}, indent=1))
         _, manifest = store.local_dir("dedup_index")
         return dg.MaterializeResult(
             metadata={

@@ -1,0 +1,1 @@
+"""Checkpoint evaluation: text metrics (``metrics``), model scoring (``scoring``) and the suite (``suite``)."""

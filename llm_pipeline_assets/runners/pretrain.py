@@ -6,8 +6,9 @@ import json
 import math
 from pathlib import Path
 
-from llm_pipeline_assets.runners.session import pipes_session
+from llm_pipeline_assets.runners.gating import gate_metrics, metric_metadata
 from llm_pipeline_assets.runners.report import loss_curve_markdown
+from llm_pipeline_assets.runners.session import pipes_session
 
 
 def run_init(pipes, x: dict) -> None:
@@ -37,10 +38,12 @@ def run_pretrain(pipes, x: dict) -> None:
     history = json.loads(metrics_file.read_text()).get("history", []) if metrics_file.exists() else []
     scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None
                and not (isinstance(v, float) and math.isnan(v))}
-    pipes.report_asset_materialization(metadata={
-        **scalars, "checkpoint_uri": summary["final_dir"],
-        "loss_curve": {"raw_value": loss_curve_markdown(history, "pretraining loss"), "type": "md"},
-    })
+    metadata = {**scalars, "checkpoint_uri": summary["final_dir"],
+                "loss_curve": {"raw_value": loss_curve_markdown(history, "pretraining loss"), "type": "md"}}
+    if x.get("evaluate"):
+        metadata.update(metric_metadata(gate_metrics(pipes, summary["final_dir"], x["evaluate"],
+                                                     "pretrained_checkpoint")))
+    pipes.report_asset_materialization(metadata=metadata)
     first, last = summary.get("first_train_loss"), summary.get("final_train_loss")
     pipes.report_asset_check(check_name="loss_decreased", asset_key="pretrained_checkpoint",
                              passed=bool(first is not None and last is not None and last < first),

@@ -1,0 +1,196 @@
+"""Pure-python scoring of generated text: answers, function calls, refusals, loops, constraints, contamination.
+
+Every judgement here looks at the text it is given and nothing else; callers pass the model's
+continuation (not prompt + continuation), so words in a prompt never decide a refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+
+FUNCTION_CALL = "<|function_call|>"
+END_OF_TURN = "<|end|>"
+EOS = "<|endoftext|>"
+
+_GSM8K = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_WORD = re.compile(r"\w+(?:'\w+)?")
+
+REFUSAL_PATTERNS = (
+    r"\bi\s*(?:can't|cannot|can not|won't|will not|am not able to|'m not able to|am unable to|'m unable to)"
+    r"\s+(?:help|assist|provide|do that|support|comply|give)",
+    r"\bi\s*(?:must|have to)\s+(?:decline|refuse)",
+    r"\bi'?m sorry,? but\b",
+    r"\bsorry,? (?:i|but i) (?:can't|cannot)",
+    r"\bnot able to help with\b",
+    r"\bi (?:do not|don't) (?:help|assist) with\b",
+    r"\bas an ai\b[^.]*\b(?:can't|cannot)\b",
+)
+_REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
+
+
+def _normalise_number(raw: str) -> str:
+    s = raw.replace(",", "").strip().rstrip(".")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".") if s.split(".", 1)[1] else s
+    if s in ("", "-"):
+        return s
+    if s.startswith("-."):
+        s = "-0" + s[1:]
+    elif s.startswith("."):
+        s = "0" + s
+    return "0" if s in ("-0", "0") else s
+
+
+def extract_final_answer(text: str | None) -> str | None:
+    """The ``#### n`` answer (GSM8K), else the last number in ``text``; commas and trailing ``.0`` dropped."""
+    if not text:
+        return None
+    m = _GSM8K.search(text)
+    if m:
+        return _normalise_number(m.group(1))
+    numbers = _NUMBER.findall(text)
+    return _normalise_number(numbers[-1]) if numbers else None
+
+
+def math_correct(generated: str, reference_answer: str) -> bool:
+    """Exact match of the final numbers of the generation and of the reference solution."""
+    got, want = extract_final_answer(generated), extract_final_answer(reference_answer)
+    return got is not None and want is not None and got == want
+
+
+def parse_function_call(text: str | None) -> dict | None:
+    """The JSON object after ``<|function_call|>`` (up to ``<|end|>``/EOS/end of text), or None."""
+    if not text or FUNCTION_CALL not in text:
+        return None
+    body = text.split(FUNCTION_CALL, 1)[1]
+    for stop in (END_OF_TURN, EOS, FUNCTION_CALL):
+        body = body.split(stop, 1)[0]
+    try:
+        value = json.loads(body.strip())
+    except (json.JSONDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _norm_value(value):
+    if isinstance(value, dict):
+        return {str(k): _norm_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_norm_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
+
+def function_call_scores(generated: str, expected_name: str, expected_arguments: dict | str) -> dict:
+    """``valid_json`` (a parseable call), ``right_name``, ``right_arguments`` (values compared as text)."""
+    call = parse_function_call(generated)
+    if isinstance(expected_arguments, str):
+        expected_arguments = json.loads(expected_arguments)
+    if call is None:
+        return {"valid_json": False, "right_name": False, "right_arguments": False}
+    args = call.get("arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except (json.JSONDecodeError, ValueError):
+            args = None
+    right_args = isinstance(args, dict) and _norm_value(args) == _norm_value(expected_arguments or {})
+    return {"valid_json": True, "right_name": call.get("name") == expected_name, "right_arguments": bool(right_args)}
+
+
+def is_refusal(continuation: str | None) -> bool:
+    """Whether the model's continuation (ONLY the generated text, never the prompt) declines the request."""
+    if not continuation:
+        return False
+    text = continuation.replace("\u2019", "'")
+    return bool(_REFUSAL.search(text[:300]))
+
+
+def is_repetitive(text: str | None, n: int = 3, threshold: float = 0.5) -> bool:
+    """True when the share of repeated word ``n``-grams exceeds ``threshold`` or a line/phrase loops."""
+    if not text:
+        return False
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) >= 3 and len(set(lines)) <= len(lines) / 2:
+        return True
+    words = _WORD.findall(text.lower())
+    if len(words) >= n + 1:
+        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+        if 1 - len(set(grams)) / len(grams) > threshold:
+            return True
+    # a short phrase (possibly without spaces, e.g. "!!!!" or "abcabcabc") looping at least 4 times
+    loop = re.search(r"(.{2,30}?)\1{3,}", re.sub(r"\s+", " ", text.strip()))
+    return bool(loop) and len(loop.group(0)) >= 16
+
+
+def check_instruction(text: str, constraint: dict) -> bool:
+    """Simple verifiable constraints (IFEval-style): ``{"type": ..., "value": ...}``."""
+    kind, value = constraint["type"], constraint.get("value")
+    text = text or ""
+    stripped = text.strip()
+    if kind == "max_words":
+        return len(_WORD.findall(text)) <= int(value)
+    if kind == "min_words":
+        return len(_WORD.findall(text)) >= int(value)
+    if kind == "contains_keyword":
+        keywords = [value] if isinstance(value, str) else list(value)
+        return all(re.search(rf"\b{re.escape(k)}\b", text, re.IGNORECASE) for k in keywords)
+    if kind == "starts_with":
+        return stripped.lower().startswith(str(value).lower())
+    if kind == "ends_with":
+        return stripped.lower().endswith(str(value).lower())
+    if kind == "all_lowercase":
+        return bool(stripped) and stripped == stripped.lower()
+    if kind == "json":
+        body = re.sub(r"^```(?:json)?\s*|\s*```$", "", stripped)
+        try:
+            json.loads(body)
+        except (json.JSONDecodeError, ValueError):
+            return False
+        return True
+    raise ValueError(f"unknown constraint type: {kind!r}")
+
+
+def _hash(gram: tuple[str, ...]) -> int:
+    return int.from_bytes(hashlib.blake2b(" ".join(gram).encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def hashed_ngrams(text: str, n: int = 8) -> set[int]:
+    """64-bit hashes of the lower-cased word ``n``-grams of ``text`` (the whole text when shorter)."""
+    words = _WORD.findall((text or "").lower())
+    if not words:
+        return set()
+    if len(words) < n:
+        return {_hash(tuple(words))}
+    return {_hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
+
+
+def ngram_overlap(eval_text: str, train_ngrams: set, n: int = 8) -> float:
+    """Share of ``eval_text``'s hashed word ``n``-grams found in ``train_ngrams`` (0 for empty text)."""
+    grams = hashed_ngrams(eval_text, n)
+    return len(grams & train_ngrams) / len(grams) if grams else 0.0
+
+
+def contamination_report(eval_items_texts: Iterable[str] | dict, train_texts_iter: Iterable[str], n: int = 8,
+                         flag_threshold: float = 0.5) -> dict:
+    """Flag eval items whose ``n``-grams appear in the training texts.
+
+    Memory is bounded by what is kept: one 64-bit hash per distinct training ``n``-gram (streamed),
+    never the texts. ``eval_items_texts`` is a list (ids are indices) or a dict ``{id: text}``.
+    """
+    items = dict(eval_items_texts) if isinstance(eval_items_texts, dict) else dict(enumerate(eval_items_texts))
+    train: set[int] = set()
+    for text in train_texts_iter:
+        train |= hashed_ngrams(text, n)
+    flagged, max_overlap = [], 0.0
+    for item_id, text in items.items():
+        overlap = ngram_overlap(text, train, n)
+        max_overlap = max(max_overlap, overlap)
+        if overlap >= flag_threshold:
+            flagged.append(item_id)
+    return {"checked": len(items), "flagged": len(flagged), "flagged_ids": flagged, "max_overlap": max_overlap}
