@@ -71,7 +71,7 @@ def _fmt(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _as_number(value: Any) -> float | None:
+def metric_value(value: Any) -> float | None:
     """The metric as a float, or None when it is missing (None, NaN, or not a number at all)."""
     if value is None or isinstance(value, bool):
         return None
@@ -89,7 +89,7 @@ def evaluate_gate(gate: str, metrics: Mapping[str, float | None], thresholds: li
     checked: dict[str, float | None] = {}
     for threshold in thresholds:
         raw = metrics.get(threshold.metric) if metrics is not None else None
-        value = _as_number(raw)
+        value = metric_value(raw)
         checked[threshold.metric] = value
         if value is None:
             missing.append(threshold.metric)
@@ -194,7 +194,7 @@ def thresholds_table_markdown(thresholds: list[Threshold], metrics: Mapping[str,
         return "\n".join(lines) + "\n"
     lines = ["| metric | op | threshold | value | status |", "|---|---|---|---|---|"]
     for t in thresholds:
-        value = _as_number(metrics.get(t.metric))
+        value = metric_value(metrics.get(t.metric))
         if value is None:
             shown, status = "—", "MISSING"
         else:

@@ -16,6 +16,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .gates import metric_value
+
 STAGES = ("base", "pretrained", "sft", "dpo", "lora_merged")
 MISSING = "—"
 FIGSIZE = (6, 3)
@@ -63,16 +65,6 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, data)]
 
 
-def _numeric(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 # ---------------------------------------------------------------- plots
 
 
@@ -104,7 +96,7 @@ def _grouped_bars(ax, labels: list[str], series: dict[str, list[float]], ylabel:
 def _loss_plot(curves: Mapping[str, Any]):
     def draw(ax):
         for stage, points in curves.items():
-            pts = [(float(s), float(v)) for s, v in points if _numeric(v) is not None]
+            pts = [(float(s), float(v)) for s, v in points if metric_value(v) is not None]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=str(stage), linewidth=1)
         ax.set_xlabel("step", fontsize=8)
@@ -116,13 +108,13 @@ def _loss_plot(curves: Mapping[str, Any]):
 
 def _metrics_plot(metrics: Mapping[str, Mapping[str, Any]], names: list[str]):
     stages = [s for s in _stages(metrics) if s in metrics]
-    series = {s: [_numeric(metrics[s].get(m)) or 0.0 for m in names] for s in stages}
+    series = {s: [metric_value(metrics[s].get(m)) or 0.0 for m in names] for s in stages}
     return lambda ax: _grouped_bars(ax, names, series, "value")
 
 
 def _funnel_plot(funnel: Mapping[str, Mapping[str, Mapping[str, Any]]]):
     steps = list(dict.fromkeys(step for source in funnel.values() for step in source))
-    series = {str(src): [_numeric(funnel[src].get(st, {}).get("out")) or 0.0 for st in steps] for src in funnel}
+    series = {str(src): [metric_value(funnel[src].get(st, {}).get("out")) or 0.0 for st in steps] for src in funnel}
     return lambda ax: _grouped_bars(ax, [str(s) for s in steps], series, "docs out")
 
 
@@ -157,7 +149,7 @@ def _blocks(sections: Mapping[str, Any], plots: bool) -> list[tuple]:
         rows = [[m] + [_cell((metrics.get(s) or {}).get(m)) for s in stages] for m in names]
         blocks.append(("table", ["metric"] + stages, rows))
         bounded = [m for m in names if all(abs(v) <= 1.0 for v in (
-            _numeric((metrics.get(s) or {}).get(m)) for s in metrics) if v is not None)]
+            metric_value((metrics.get(s) or {}).get(m)) for s in metrics) if v is not None)]
         if bounded:
             image("Eval metrics per stage", _metrics_plot({s: v or {} for s, v in metrics.items()}, bounded))
     else:
@@ -185,7 +177,7 @@ def _blocks(sections: Mapping[str, Any], plots: bool) -> list[tuple]:
         rows = []
         for source, steps in funnel.items():
             for step, counts in (steps or {}).items():
-                n_in, n_out = _numeric(counts.get("in")), _numeric(counts.get("out"))
+                n_in, n_out = metric_value(counts.get("in")), metric_value(counts.get("out"))
                 kept = f"{100 * n_out / n_in:.1f}%" if n_in and n_out is not None else MISSING
                 rows.append([str(source), str(step), _cell(counts.get("in")), _cell(counts.get("out")), kept])
         blocks.append(("table", ["source", "step", "in", "out", "kept"], rows))
@@ -206,7 +198,7 @@ def _blocks(sections: Mapping[str, Any], plots: bool) -> list[tuple]:
     if curves:
         rows = []
         for stage, points in curves.items():
-            losses = [v for v in (_numeric(p[1]) for p in points) if v is not None]
+            losses = [v for v in (metric_value(p[1]) for p in points) if v is not None]
             rows.append([str(stage), str(len(points)), _cell(losses[0] if losses else None),
                          _cell(losses[-1] if losses else None), _cell(min(losses) if losses else None)])
         blocks.append(("table", ["stage", "points", "first", "last", "min"], rows))
