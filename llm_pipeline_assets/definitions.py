@@ -12,6 +12,7 @@ import dagster as dg
 
 from llm_pipeline_assets.assets.corpus import build_corpus_assets
 from llm_pipeline_assets.assets.dedup import build_dedup_assets
+from llm_pipeline_assets.assets.evaluation import build_evaluation_assets
 from llm_pipeline_assets.assets.finetune import build_finetune_assets
 from llm_pipeline_assets.assets.tokens import build_token_assets
 from llm_pipeline_assets.assets.training import build_training_assets
@@ -30,7 +31,7 @@ def source_partitions(cfg: PipelineConfig) -> dg.StaticPartitionsDefinition:
 def build_assets(cfg: PipelineConfig) -> list:
     partitions = source_partitions(cfg)
     return (build_corpus_assets(cfg, partitions) + build_dedup_assets(cfg, partitions) + build_token_assets(cfg)
-            + build_training_assets(cfg) + build_finetune_assets(cfg))
+            + build_training_assets(cfg) + build_finetune_assets(cfg) + build_evaluation_assets(cfg))
 
 
 def default_resources(root: str | None = None) -> dict:

@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-from llm_pipeline_assets.runners.gating import gate_metrics, metric_metadata
 from llm_pipeline_assets.runners.report import loss_curve_markdown
 from llm_pipeline_assets.runners.session import pipes_session
 
@@ -51,34 +50,10 @@ def main() -> None:
         (final / "train_metrics.json").write_text(json.dumps(summary, indent=1, default=str))
         metadata = {**_scalars(summary), "checkpoint_uri": uri,
                     "loss_curve": {"raw_value": loss_curve_markdown(history, f"{stage} training loss"), "type": "md"}}
-        if x.get("evaluate"):
-            metadata.update(metric_metadata(gate_metrics(pipes, evaluated_dir(stage, summary), x["evaluate"], asset,
-                                                         stage_extra(stage, summary, x))))
         pipes.report_asset_materialization(metadata=metadata)
         pipes.report_asset_check(check_name="val_loss_decreased", asset_key=asset,
                                  passed=bool(summary["val_loss"] < summary["val_loss_start"]),
                                  metadata={"before": summary["val_loss_start"], "after": summary["val_loss"]})
-
-
-def evaluated_dir(stage: str, summary: dict) -> str:
-    return summary["merged_dir"] if stage == "lora" else summary["final_dir"]
-
-
-def stage_extra(stage: str, summary: dict, x: dict) -> dict:
-    """Metrics the gate needs beyond the evaluation suite: DPO's reward accuracy, LoRA's regression."""
-    if stage == "dpo":
-        return {"reward_accuracy": summary["reward_accuracy"]}
-    if stage == "lora":
-        before = Path(x["model_dir"]) / "eval_metrics.json"
-        if before.exists():
-            from llm_pipeline_assets.runners.gating import evaluate_model
-
-            ref = json.loads(before.read_text())
-            now = evaluate_model(summary["merged_dir"], x["evaluate"], lambda m: None)
-            keys = [k for k in ("gsm8k_accuracy", "mc_accuracy") if k in ref and k in now]
-            if keys:
-                return {"general_delta": sum(now[k] - ref[k] for k in keys) / len(keys)}
-    return {}
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-from llm_pipeline_assets.runners.gating import gate_metrics, metric_metadata
 from llm_pipeline_assets.runners.report import loss_curve_markdown
 from llm_pipeline_assets.runners.session import pipes_session
 
@@ -40,9 +39,6 @@ def run_pretrain(pipes, x: dict) -> None:
                and not (isinstance(v, float) and math.isnan(v))}
     metadata = {**scalars, "checkpoint_uri": summary["final_dir"],
                 "loss_curve": {"raw_value": loss_curve_markdown(history, "pretraining loss"), "type": "md"}}
-    if x.get("evaluate"):
-        metadata.update(metric_metadata(gate_metrics(pipes, summary["final_dir"], x["evaluate"],
-                                                     "pretrained_checkpoint")))
     pipes.report_asset_materialization(metadata=metadata)
     first, last = summary.get("first_train_loss"), summary.get("final_train_loss")
     pipes.report_asset_check(check_name="loss_decreased", asset_key="pretrained_checkpoint",

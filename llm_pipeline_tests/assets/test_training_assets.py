@@ -99,3 +99,21 @@ def test_simulated_oom_recovers_through_the_asset(tmp_path):
                   instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
     md = _md(results, "pretrained_checkpoint")
     assert md["oom_recoveries"] == 1 and md["micro_batch"] == 2 and md["grad_accum"] == 2  # effective batch kept
+
+
+def test_eval_report_compares_stages_and_reports_gates(trained):
+    store, results, _, _ = trained
+    md = _md(results, "eval_report")
+    assert md["stages_evaluated"] == 5 and md["gates"] == 5
+    assert md["base_fails_pretrain_gate"] is True  # the untrained model fails the perplexity gate
+    assert "base/perplexity" in md and md["base/perplexity"] > md["pretrained/perplexity"]
+    report = md["report"]
+    for stage in ("base", "pretrained", "sft", "dpo", "lora_merged"):
+        assert stage in report
+    assert "data:image/png;base64," in report
+    path, _ = store.local_dir("eval_report")
+    assert (path / "evaluation_report.html").read_text().startswith("<!DOCTYPE html>")
+    sets, _ = store.local_dir("eval_sets")
+    assert {p.stem for p in (sets / "tasks").glob("*.jsonl")} >= {"math", "choice", "tool", "safety"}
+    sets_md = _md(results, "eval_sets")
+    assert sets_md["items"] == 4 * 24 and sets_md["contamination"]["checked"] == sets_md["items"]

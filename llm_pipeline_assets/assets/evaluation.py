@@ -1,0 +1,166 @@
+"""eval_sets (held-out task files + contamination check) and eval_report (all stages side by side).
+
+eval_report evaluates every stage in one Pipes child (the untrained base model included), evaluates the
+promotion gates of the config's preset on those metrics (a missing metric fails its gate) and renders a
+Markdown + HTML report with plots, attached to the asset's metadata so the UI shows it. The gates are
+reported here, not yet enforced as blocking checks on the checkpoints: the tiny preset's thresholds still
+need calibrating against a longer tiny SFT run (see the session note).
+"""
+
+import json
+
+import dagster as dg
+
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.compute import ComputeResource
+from llm_pipeline_assets.resources.store import ArtifactStore, ArtifactMissing
+from llm_pipeline_assets.shards import iter_batches, shard_files
+
+EVAL_MODULE = "llm_pipeline_assets.runners.evaluate"
+STAGES = {"base": "base_model", "pretrained": "pretrained_checkpoint", "sft": "sft_checkpoint",
+          "dpo": "dpo_checkpoint", "lora_merged": "lora_adapter"}
+
+
+def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[dict]]:
+    """{gate: [{metric, op, value}]} for the config's preset (plus overrides), as plain data for the children."""
+    from llm_pipeline_assets.evaluation.gates import available_presets, load_gates, merge_overrides
+
+    preset = cfg.eval.gates_preset or (cfg.name if cfg.name in available_presets() else "tiny")
+    gates = merge_overrides(load_gates(preset), cfg.eval.gate_overrides)
+    return {g: [{"metric": t.metric, "op": t.op, "value": t.value} for t in ts] for g, ts in gates.items()}
+
+
+def evaluate_extras(cfg: PipelineConfig, store: ArtifactStore, asset: str) -> dict:
+    """What a training child needs to evaluate its checkpoint and report the asset's gate."""
+    from llm_pipeline_assets.evaluation.gates import gate_for_asset
+
+    gate = gate_for_asset[asset]
+    eval_dir, _ = store.local_dir("eval_sets")
+    packed_dir, _ = store.local_dir("packed_tokens")
+    e = cfg.eval
+    return {"gate": gate, "thresholds": gate_thresholds(cfg)[gate], "eval_dir": str(eval_dir / "tasks"),
+            "packed_dir": str(packed_dir), "window": e.window, "stride": e.stride, "max_val_tokens": e.max_val_tokens}
+
+
+def _training_texts(cfg: PipelineConfig, store: ArtifactStore):
+    for name in cfg.source_names:
+        directory, _ = store.local_dir("deduped_shards", name)
+        for batch in iter_batches(shard_files(directory), 1000, columns=("text",)):
+            yield from (r["text"] for r in batch)
+    sft_dir, _ = store.local_dir("sft_dataset")
+    for line in (sft_dir / "train.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield " ".join(m.get("content") or "" for m in json.loads(line)["messages"])
+
+
+def _item_text(item: dict) -> str:
+    if "messages" in item:
+        return " ".join(m.get("content") or "" for m in item["messages"])
+    return str(item.get("question") or item.get("prompt") or "")
+
+
+def build_evaluation_assets(cfg: PipelineConfig) -> list:
+    deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
+
+    @dg.asset(deps=[deduped_all, "sft_dataset"], group_name="evaluation", code_version="eval-sets-1",
+              kinds={"json"})
+    def eval_sets(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+        """Held-out task files (lm-evaluation-harness-readable JSONL) and their n-gram contamination check."""
+        from llm_pipeline_assets.evaluation.metrics import contamination_report
+        from llm_pipeline_assets.evaluation.suite import write_eval_jsonl
+        from llm_pipeline_assets.formatters.synthetic_sft import synthetic_eval_items
+
+        items = synthetic_eval_items(cfg.eval.items_per_task * 4, cfg.eval.seed)
+        report = contamination_report({i: _item_text(it) for i, it in enumerate(items)},
+                                      _training_texts(cfg, store), n=cfg.eval.contamination_ngram)
+        with store.publish("eval_sets") as staging:
+            write_eval_jsonl(items, staging / "tasks")
+            (staging / "contamination.json").write_text(json.dumps(report, indent=1, default=str))
+        _, manifest = store.local_dir("eval_sets")
+        counts = {}
+        for it in items:
+            counts[it["task"]] = counts.get(it["task"], 0) + 1
+        if report.get("flagged"):
+            context.log.warning(f"eval_sets: {report['flagged']} items overlap the training data")
+        return dg.MaterializeResult(
+            metadata={"items": len(items), "items_per_task": dg.MetadataValue.json(counts),
+                      "contaminated_items": int(report.get("flagged", 0)),
+                      "max_ngram_overlap": float(report.get("max_overlap", 0.0)),
+                      "contamination": dg.MetadataValue.json(report)},
+            data_version=dg.DataVersion(manifest.data_version))
+
+    @dg.asset(deps=[eval_sets, *STAGES.values(), "dedup_index",
+                    dg.AssetDep("cleaned_shards", partition_mapping=dg.AllPartitionMapping())],
+              group_name="evaluation", code_version="eval-report-1", kinds={"pytorch"}, pool="gpu")
+    def eval_report(context: dg.AssetExecutionContext, store: ArtifactStore,
+                    compute: ComputeResource) -> dg.MaterializeResult:
+        """Every checkpoint evaluated side by side, gate results, curation funnel, dedup clusters, loss curves."""
+        from llm_pipeline_assets.evaluation.gates import Threshold, evaluate_gate, gate_for_asset
+
+        dirs = {}
+        for stage, asset in STAGES.items():
+            path, _ = store.local_dir(asset)
+            dirs[stage] = str(path / "merged") if stage == "lora_merged" else str(path)
+        extras = {"stages": dirs, **evaluate_extras(cfg, store, "pretrained_checkpoint")}
+        with store.publish("eval_report") as staging:
+            result = compute.run(context, EVAL_MODULE, {**extras, "out_dir": str(staging)},
+                                 compute.runtime(cfg.compute), required=("stages_evaluated",))
+            metrics = json.loads((staging / "metrics.json").read_text())
+            thresholds = gate_thresholds(cfg)
+            gates = {}
+            for stage, asset in STAGES.items():
+                gate = gate_for_asset.get(asset)
+                if gate:
+                    res = evaluate_gate(gate, metrics.get(stage, {}), [Threshold(**t) for t in thresholds[gate]])
+                    gates[f"{stage}: {gate}"] = res
+            base_gate = evaluate_gate("pretrain_to_sft", metrics.get("base", {}),
+                                      [Threshold(**t) for t in thresholds["pretrain_to_sft"]])
+            gates["base: pretrain_to_sft"] = base_gate
+            sections = {"metrics": metrics, "gates": gates, "funnel": _funnels(cfg, store),
+                        "cluster_sizes": _cluster_sizes(store), "loss_curves": _loss_curves(store),
+                        "contamination": json.loads((store.local_dir("eval_sets")[0] / "contamination.json")
+                                                    .read_text())}
+            from llm_pipeline_assets.evaluation.report import write_report
+
+            md_path, _ = write_report(sections, staging)
+            markdown = md_path.read_text(encoding="utf-8")
+        return dg.MaterializeResult(
+            metadata={**(result.metadata or {}), "report": dg.MetadataValue.md(markdown),
+                      "gates_passed": sum(1 for r in gates.values() if r.passed), "gates": len(gates),
+                      "base_fails_pretrain_gate": not base_gate.passed,
+                      "uri": dg.MetadataValue.path(store.partition_dir("eval_report"))})
+
+    return [eval_sets, eval_report]
+
+
+def _funnels(cfg: PipelineConfig, store: ArtifactStore) -> dict:
+    out = {}
+    for name in cfg.source_names:
+        try:
+            path, _ = store.local_dir("cleaned_shards", name)
+            out[name] = json.loads((path / "funnel.json").read_text())["funnel"]
+        except (ArtifactMissing, FileNotFoundError):
+            continue
+    return out
+
+
+def _cluster_sizes(store: ArtifactStore) -> dict:
+    try:
+        path, _ = store.local_dir("dedup_index")
+        return {int(k): v for k, v in json.loads((path / "stats.json").read_text())["cluster_sizes"].items()}
+    except (ArtifactMissing, FileNotFoundError):
+        return {}
+
+
+def _loss_curves(store: ArtifactStore) -> dict:
+    curves = {}
+    for stage, asset in STAGES.items():
+        try:
+            path, _ = store.local_dir(asset)
+        except ArtifactMissing:
+            continue
+        if (path / "metrics.json").exists():
+            curves[stage] = [(h["step"], h["loss"]) for h in json.loads((path / "metrics.json").read_text())["history"]]
+        elif (path / "train_metrics.json").exists():
+            curves[stage] = [tuple(x) for x in json.loads((path / "train_metrics.json").read_text())["loss_history"]]
+    return curves
