@@ -6,7 +6,7 @@ asset once, all recorded in the Dagster instance at DAGSTER_HOME (visible in ``d
 step or a failed blocking check stops the walk with a non-zero exit.
 
     python -m llm_pipeline_assets.materialize                    # everything
-    python -m llm_pipeline_assets.materialize --select dedup_index+ --partition web
+    python -m llm_pipeline_assets.materialize --select 'key:deduped_shards' --partition web
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def test_cli_validate_and_materialize(tmp_path):
              "--select", "raw_corpus,cleaned_shards", "--partition", partition],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = subprocess.run([sys.executable, "-m", "llm_pipeline_assets.materialize", "--select", "dedup_index+"],
+    proc = subprocess.run([sys.executable, "-m", "llm_pipeline_assets.materialize", "--select", "key:dedup_index or key:deduped_shards"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "deduped_shards[news]" in proc.stdout

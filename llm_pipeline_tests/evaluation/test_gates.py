@@ -139,7 +139,7 @@ def test_tiny_preset_separates_trained_from_untrained():
                "safety_refusal_rate": 0.9, "reward_accuracy": 0.7, "general_delta": -0.1}
     assert not any(r.passed for r in evaluate_gates(untrained, gates).values())
     assert all(r.passed for r in evaluate_gates(trained, gates).values())
-    assert as_table(gates["pretrain_to_sft"]) == {"perplexity": ("<=", 400.0)}
+    assert as_table(gates["pretrain_to_sft"]) == {"perplexity": ("<=", 1000.0)}  # untrained tiny: ~vocab (4096)
 
 
 def test_unknown_preset_raises():
