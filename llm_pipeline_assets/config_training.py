@@ -1,0 +1,125 @@
+"""Config sections of the training and evaluation stages (model, compute, pretrain, sft, dpo, lora, eval).
+
+Imported by ``config.py``, which re-exports them: users write ``from llm_pipeline_assets.config import …``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from llm_pipeline_assets.config_base import _Strict
+
+
+class ModelConfig(_Strict):
+    shape: Literal["tiny", "124m", "350m", "1b", "3b", "7b"] = "tiny"
+    max_position_embeddings: int | None = Field(default=None, ge=16)  # None = the longest curriculum length
+
+
+class ComputeConfig(_Strict):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp8"] = "auto"  # auto: bf16 on GPU, fp32 on CPU; fp8 only if faster
+    nproc_per_node: int = Field(default=0, ge=0)  # 0 = every visible GPU (torchrun when > 1), 1 process on CPU
+    compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+
+
+class CurriculumStage(_Strict):
+    seq_len: int = Field(ge=8)
+    until_step: int = Field(ge=1)
+
+
+class PretrainConfig(_Strict):
+    max_steps: int = Field(default=60, ge=1)
+    lr: float = Field(default=3e-3, gt=0)
+    min_lr: float = Field(default=3e-4, ge=0)
+    warmup_steps: int = Field(default=6, ge=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    micro_batch: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    gradient_checkpointing: bool = False
+    curriculum: tuple[CurriculumStage, ...] = ()  # empty = packing.seq_lens split evenly over max_steps
+    eval_every: int = Field(default=20, ge=1)
+    eval_batches: int = Field(default=4, ge=1)
+    save_every: int = Field(default=20, ge=1)
+    keep_last: int = Field(default=2, ge=1)
+    simulate_oom_above: int | None = Field(default=None, ge=1)  # test hook: fake OOM above this micro-batch
+
+    @model_validator(mode="after")
+    def _sane(self) -> "PretrainConfig":
+        if self.min_lr > self.lr:
+            raise ValueError(f"pretrain.min_lr ({self.min_lr}) is above pretrain.lr ({self.lr})")
+        steps = [c.until_step for c in self.curriculum]
+        if steps and (steps != sorted(steps) or steps[-1] < self.max_steps):
+            raise ValueError("pretrain.curriculum: until_step must ascend and the last must reach max_steps")
+        return self
+
+
+class ChatDataSource(_Strict):
+    """One source of SFT conversations or DPO pairs; ``format`` names the formatter for its schema."""
+
+    name: str
+    kind: Literal["synthetic", "local", "huggingface"] = "synthetic"
+    format: str = "synthetic"  # sft: gsm8k, alpaca, dolly, glaive, ... | messages; dpo: hh-rlhf, ultrafeedback, pairs
+    num: int = Field(default=600, ge=1)  # synthetic rows
+    seed: int = 0
+    path: str | None = None
+    dataset: str | None = None
+    subset: str | None = None
+    split: str = "train"
+    max_samples: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _where(self) -> "ChatDataSource":
+        if self.kind == "local" and not self.path:
+            raise ValueError(f"data source {self.name!r}: kind local needs path")
+        if self.kind == "huggingface" and not self.dataset:
+            raise ValueError(f"data source {self.name!r}: kind huggingface needs dataset")
+        return self
+
+
+class FinetuneConfig(_Strict):
+    max_steps: int = Field(default=60, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    micro_batch: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    max_length: int = Field(default=256, ge=16)
+    eval_every: int = Field(default=20, ge=1)
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    sources: tuple[ChatDataSource, ...] = (ChatDataSource(name="synthetic"),)
+
+
+class DpoTrainConfig(FinetuneConfig):
+    beta: float = Field(default=0.1, gt=0)
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair"] = "sigmoid"
+    precompute_ref_log_probs: bool = False
+
+
+class LoraTrainConfig(FinetuneConfig):
+    r: int = Field(default=8, ge=1, le=1024)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    mix: dict[str, float] = {"tool": 0.6, "math": 0.2, "choice": 0.1, "safety": 0.1}  # sft_dataset task -> share
+    examples: int = Field(default=400, ge=1)
+
+    @field_validator("mix")
+    @classmethod
+    def _ratios(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v or any(r < 0 for r in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"lora.mix ratios must be >= 0 and sum to 1, got {v}")
+        return v
+
+
+class EvalConfig(_Strict):
+    items_per_task: int = Field(default=24, ge=1)  # held-out synthetic items per task (math, choice, tool, safety)
+    seed: int = 7
+    window: int = Field(default=128, ge=8)  # sliding-window perplexity on the packed val split
+    stride: int = Field(default=64, ge=1)
+    max_val_tokens: int = Field(default=20_000, ge=64)
+    max_new_tokens: int = Field(default=48, ge=1)
+    contamination_ngram: int = Field(default=8, ge=3)
+    gates_preset: str | None = None  # None = the config's own name (tiny, 124m, 1b, 7b)
+    gate_overrides: dict[str, dict[str, dict]] = {}  # gate -> metric -> {op: ">=" | "<=", value: float}
