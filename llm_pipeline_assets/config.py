@@ -165,7 +165,6 @@ class DedupConfig(_Strict):
     seed: int = 42
     verify: Literal["signature", "jaccard", "none"] = "signature"
     batch_docs: int = Field(default=5000, ge=1)
-    backend: Literal["auto", "cpu", "gpu"] = "auto"
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "DedupConfig":

@@ -39,7 +39,8 @@ def evaluate_extras(cfg: PipelineConfig, store: ArtifactStore, asset: str) -> di
     packed_dir, _ = store.local_dir("packed_tokens")
     e = cfg.eval
     return {"gate": gate, "thresholds": gate_thresholds(cfg)[gate], "eval_dir": str(eval_dir / "tasks"),
-            "packed_dir": str(packed_dir), "window": e.window, "stride": e.stride, "max_val_tokens": e.max_val_tokens}
+            "packed_dir": str(packed_dir), "window": e.window, "stride": e.stride, "max_val_tokens": e.max_val_tokens,
+            "max_new_tokens": e.max_new_tokens}
 
 
 def _training_texts(cfg: PipelineConfig, store: ArtifactStore):

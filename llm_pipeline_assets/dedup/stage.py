@@ -53,7 +53,7 @@ class DedupIndexStats:
 
 def params_from_config(cfg) -> DedupParams:
     return DedupParams(threshold=cfg.threshold, num_perm=cfg.num_perm, bands=cfg.bands, rows=cfg.rows,
-                       ngram=cfg.ngram, seed=cfg.seed, verify=cfg.verify)
+                       ngram=cfg.ngram, seed=cfg.seed, verify=cfg.verify, exact=cfg.exact)
 
 
 def s_curve_table(bands: int, rows: int, threshold: float) -> str:
