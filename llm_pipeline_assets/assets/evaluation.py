@@ -30,17 +30,13 @@ def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[dict]]:
     return {g: [{"metric": t.metric, "op": t.op, "value": t.value} for t in ts] for g, ts in gates.items()}
 
 
-def evaluate_extras(cfg: PipelineConfig, store: ArtifactStore, asset: str) -> dict:
-    """What a training child needs to evaluate its checkpoint and report the asset's gate."""
-    from llm_pipeline_assets.evaluation.gates import gate_for_asset
-
-    gate = gate_for_asset[asset]
+def eval_params(cfg: PipelineConfig, store: ArtifactStore) -> dict:
+    """What an evaluation child needs: the held-out task files, the packed val split and the eval settings."""
     eval_dir, _ = store.local_dir("eval_sets")
     packed_dir, _ = store.local_dir("packed_tokens")
     e = cfg.eval
-    return {"gate": gate, "thresholds": gate_thresholds(cfg)[gate], "eval_dir": str(eval_dir / "tasks"),
-            "packed_dir": str(packed_dir), "window": e.window, "stride": e.stride, "max_val_tokens": e.max_val_tokens,
-            "max_new_tokens": e.max_new_tokens}
+    return {"eval_dir": str(eval_dir / "tasks"), "packed_dir": str(packed_dir), "window": e.window,
+            "stride": e.stride, "max_val_tokens": e.max_val_tokens, "max_new_tokens": e.max_new_tokens}
 
 
 def _training_texts(cfg: PipelineConfig, store: ArtifactStore):
@@ -102,7 +98,7 @@ def build_evaluation_assets(cfg: PipelineConfig) -> list:
         for stage, asset in STAGES.items():
             path, _ = store.local_dir(asset)
             dirs[stage] = str(path / "merged") if stage == "lora_merged" else str(path)
-        extras = {"stages": dirs, **evaluate_extras(cfg, store, "pretrained_checkpoint")}
+        extras = {"stages": dirs, **eval_params(cfg, store)}
         with store.publish("eval_report") as staging:
             result = compute.run(context, EVAL_MODULE, {**extras, "out_dir": str(staging)},
                                  compute.runtime(cfg.compute), required=("stages_evaluated",))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from typing import Iterator
@@ -20,7 +19,7 @@ class _RankLog:
 
 
 class NullPipes:
-    """What non-zero ranks (or a run outside Dagster) get: extras from the environment, logs to stderr."""
+    """What non-zero ranks get: the same extras as rank 0 (read, not opened), logs to stderr, no reports."""
 
     def __init__(self, extras: dict, rank: int):
         self.extras = extras
@@ -37,14 +36,25 @@ def global_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _extras_without_opening() -> dict:
+    """The Pipes context's extras, read without opening a message writer (only rank 0 may write)."""
+    from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader
+
+    params = PipesEnvVarParamsLoader().load_context_params()
+    with PipesDefaultContextLoader().load_context(params) as data:
+        return dict(data.get("extras") or {})
+
+
 @contextlib.contextmanager
 def pipes_session() -> Iterator[object]:
-    """The Pipes context on rank 0; a NullPipes elsewhere (extras read from LLM_PIPELINE_EXTRAS if set)."""
+    """The Pipes context on rank 0; a NullPipes with the same extras on the other torchrun ranks."""
     rank = global_rank()
-    if rank == 0 and os.environ.get("DAGSTER_PIPES_CONTEXT"):
+    if not os.environ.get("DAGSTER_PIPES_CONTEXT"):
+        raise RuntimeError("this module runs as a Dagster Pipes child; launch it through ComputeResource.run")
+    if rank == 0:
         from dagster_pipes import open_dagster_pipes
 
         with open_dagster_pipes() as pipes:
             yield pipes
     else:
-        yield NullPipes(json.loads(os.environ.get("LLM_PIPELINE_EXTRAS", "{}")), rank)
+        yield NullPipes(_extras_without_opening(), rank)

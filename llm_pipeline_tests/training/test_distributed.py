@@ -46,3 +46,28 @@ def test_fp8_torchao_path_trains(packed_corpus, tmp_path):
     assert convert_float8(model) > 0
     summary = pretrain(settings, packed_corpus.packed_dir, packed_corpus.init_dir, tmp_path / "fp8", log=quiet)
     assert summary["final_train_loss"] < summary["first_train_loss"]
+
+
+def test_torchrun_child_under_pipes_every_rank_gets_its_extras(packed_corpus, tmp_path):
+    """The real launch path: ComputeResource -> torchrun (2 ranks) -> runners.pretrain, Pipes on rank 0 only."""
+    import dataclasses
+
+    import dagster as dg
+
+    from llm_pipeline_assets.config import ComputeConfig
+    from llm_pipeline_assets.resources.compute import ComputeResource, DeviceInfo, select_runtime
+
+    cpu = select_runtime(DeviceInfo(cuda=False, gpus=0, names=(), capability=None), ComputeConfig())
+    runtime = dataclasses.replace(cpu, nproc=2)
+    extras = {"stage": "pretrain", "settings": {**SETTINGS, "save_every": 0}, "packed_dir": str(packed_corpus.packed_dir),
+              "init_dir": str(packed_corpus.init_dir), "out_dir": str(tmp_path / "out")}
+
+    @dg.asset(name="pretrained_checkpoint", check_specs=[dg.AssetCheckSpec("loss_decreased", asset="pretrained_checkpoint")])
+    def two_ranks(context: dg.AssetExecutionContext, compute: ComputeResource) -> dg.MaterializeResult:
+        return compute.run(context, "llm_pipeline_assets.runners.pretrain", extras, runtime)
+
+    result = dg.materialize([two_ranks], resources={"compute": ComputeResource()},
+                            instance=dg.DagsterInstance.ephemeral())
+    md = result.asset_materializations_for_node("pretrained_checkpoint")[0].metadata
+    assert md["world_size"].value == 2 and md["steps"].value == 4
+    assert (tmp_path / "out" / "final" / "model.safetensors").exists()
