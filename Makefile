@@ -23,7 +23,7 @@ $(DAGSTER_HOME):
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml.example $(DAGSTER_HOME)/dagster.yaml
 
 run: install $(DAGSTER_HOME)
-	$(BIN)/dagster asset materialize -m llm_pipeline_assets.definitions --select '*'
+	$(BIN)/python -m llm_pipeline_assets.materialize
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from llm_pipeline_assets.config_base import _Strict
+from llm_pipeline_assets.config_base import MAX_RECORD_BYTES, _Strict, load_yaml
 from llm_pipeline_assets.config_training import (  # noqa: F401  (re-exported: one config namespace)
     ChatDataSource,
     ComputeConfig,
@@ -26,6 +26,8 @@ from llm_pipeline_assets.config_training import (  # noqa: F401  (re-exported: o
     ModelConfig,
     PretrainConfig,
 )
+from llm_pipeline_assets.config_orchestration import OrchestrationConfig
+from llm_pipeline_assets.config_scaleout import ExecutorConfig, LocalExecutorConfig, TrainingLauncherConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 CONFIG_ENV = "LLM_PIPELINE_CONFIG"
@@ -47,7 +49,7 @@ class _SourceBase(_Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        if not SAFE_NAME.match(v):
+        if not SAFE_NAME.fullmatch(v):  # fullmatch: "$" alone would accept a trailing newline
             raise ValueError(
                 f"source name {v!r} must match {SAFE_NAME.pattern} (it becomes a partition key and a path segment)"
             )
@@ -64,8 +66,9 @@ class SyntheticSource(_SourceBase):
 class LocalSource(_SourceBase):
     kind: Literal["local"]
     path: str = Field(min_length=1)
-    text_field: str = "text"
+    text_field: str = Field(default="text", min_length=1)
     id_field: str | None = "id"
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)  # larger lines/files are quarantined
 
 
 class HuggingFaceSource(_SourceBase):
@@ -74,8 +77,9 @@ class HuggingFaceSource(_SourceBase):
     subset: str | None = None
     split: str = "train"
     streaming: bool = True
-    text_field: str = "text"
+    text_field: str = Field(default="text", min_length=1)
     id_field: str | None = "id"
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)  # larger texts are quarantined
     retries: int = Field(default=3, ge=0, le=20)
     backoff_seconds: float = Field(default=2.0, ge=0.0)
 
@@ -96,7 +100,7 @@ class NormalizeConfig(_Strict):
 
 class LanguageConfig(_Strict):
     enabled: bool = True
-    languages: tuple[str, ...] = ("en",)
+    languages: tuple[str, ...] = Field(default=("en",), min_length=1)
     min_score: float = Field(default=0.65, ge=0.0, le=1.0)
 
 
@@ -108,6 +112,12 @@ class GopherQualityConfig(_Strict):
     max_avg_word_length: float = Field(default=10, ge=0)
     max_symbol_word_ratio: float = Field(default=0.1, ge=0, le=1)
     min_stop_words: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "GopherQualityConfig":
+        if self.min_doc_words > self.max_doc_words or self.min_avg_word_length > self.max_avg_word_length:
+            raise ValueError("min_doc_words / min_avg_word_length must not exceed their max_ counterparts")
+        return self
 
 
 class GopherRepetitionConfig(_Strict):
@@ -153,6 +163,7 @@ class CleaningConfig(_Strict):
     toxicity: ToxicityConfig = ToxicityConfig()
     pii_check_sample: int = Field(default=500, ge=1)
     workers: int = Field(default=0, ge=0, le=256)  # processes cleaning shards in parallel; 0 = one per CPU
+    executor: ExecutorConfig = LocalExecutorConfig()  # local (workers above) | slurm | ray: config_scaleout.py
 
 
 class DedupConfig(_Strict):
@@ -165,6 +176,7 @@ class DedupConfig(_Strict):
     seed: int = 42
     verify: Literal["signature", "jaccard", "none"] = "signature"
     batch_docs: int = Field(default=5000, ge=1)
+    backend: Literal["auto", "cpu", "gpu"] = "auto"  # auto: the GPU (torch/cuGraph) when CUDA is visible; same result
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "DedupConfig":
@@ -214,6 +226,8 @@ class PipelineConfig(_Strict):
                                          sources=(ChatDataSource(name="synthetic", format="synthetic"),))
     lora: LoraTrainConfig = LoraTrainConfig(max_steps=40)
     eval: EvalConfig = EvalConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
+    launcher: TrainingLauncherConfig = TrainingLauncherConfig()  # where training children run: config_scaleout.py
 
     @model_validator(mode="after")
     def _unique_sources(self) -> "PipelineConfig":
@@ -247,7 +261,7 @@ def _key_path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("synthetic", "local", "huggingface"):
+        elif part in ("synthetic", "local", "huggingface", "slurm", "ray"):
             continue  # discriminated-union branch name, not a key the user wrote
         else:
             out += f".{part}" if out else str(part)
@@ -284,8 +298,8 @@ def load_config(name_or_path: str | None = None) -> PipelineConfig:
     if not path.exists():
         raise ConfigError(f"{CONFIG_ENV}: config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(data, origin=str(path))
 

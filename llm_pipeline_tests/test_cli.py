@@ -8,6 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.shards import count_rows, shard_files
+
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
@@ -33,18 +36,31 @@ def _config(tmp_path) -> Path:
 
 
 @pytest.mark.slow
-def test_cli_validate_and_materialize(tmp_path):
-    env, home = _env(tmp_path, _config(tmp_path))
-    validate = subprocess.run([DAGSTER, "definitions", "validate", "-m", "llm_pipeline_assets.definitions"],
+@pytest.mark.parametrize("target, location", [
+    (["-m", "llm_pipeline_assets.definitions"], "llm_pipeline_assets.definitions"),  # `dagster asset materialize`
+    (["-w", "workspace.yaml"], "llm_pipeline"),  # what dagster dev, the webserver and the daemon read
+    ([], "llm_pipeline"),  # no flags: pyproject's [tool.dagster], which dagster dev prefers over workspace.yaml
+])
+def test_cli_validate_every_way_the_location_is_named(tmp_path, target, location):
+    env, _ = _env(tmp_path, _config(tmp_path))
+    validate = subprocess.run([DAGSTER, "definitions", "validate", *target],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert validate.returncode == 0, validate.stderr[-3000:]
+    # workspace.yaml and pyproject agree on the location name, so the UI shows one location however it starts.
+    assert f"Validation successful for code location {location}." in validate.stderr + validate.stdout
+
+
+@pytest.mark.slow
+def test_cli_materialize(tmp_path):
+    env, home = _env(tmp_path, _config(tmp_path))
     for partition in ("web", "news"):
         proc = subprocess.run(
             [DAGSTER, "asset", "materialize", "-m", "llm_pipeline_assets.definitions",
              "--select", "raw_corpus,cleaned_shards", "--partition", partition],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = subprocess.run([sys.executable, "-m", "llm_pipeline_assets.materialize", "--select", "key:dedup_index or key:deduped_shards"],
+    proc = subprocess.run([sys.executable, "-m", "llm_pipeline_assets.materialize",
+                           "--select", "key:dedup_index or key:deduped_shards"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "deduped_shards[news]" in proc.stdout
@@ -53,6 +69,11 @@ def test_cli_validate_and_materialize(tmp_path):
             ev = inst.get_latest_materialization_event(dg.AssetKey(key))
             assert ev is not None, key
         assert inst.get_latest_materialization_event(dg.AssetKey("dedup_index")) is not None
+        # The CLI run recorded the web partition's document count into DAGSTER_HOME, equal to what is on disk.
+        web = inst.fetch_materializations(dg.AssetRecordsFilter(dg.AssetKey("raw_corpus"), asset_partitions=["web"]),
+                                          limit=1).records[0].asset_materialization
+        raw_dir, _ = ArtifactStore(root=env["LLM_PIPELINE_ROOT"]).local_dir("raw_corpus", "web")
+        assert web.partition == "web" and web.metadata["docs"].value == count_rows(shard_files(raw_dir)) == 120
     assert (tmp_path / "artifacts" / "deduped_shards" / "web" / "_MANIFEST.json").exists()
 
 

@@ -6,6 +6,8 @@ import dagster as dg
 
 from llm_pipeline_assets.assets.checks import pii_sample_check, schema_check
 from llm_pipeline_assets.assets.metadata import count_table, funnel_markdown, funnel_table, preview_table
+from llm_pipeline_assets.assets.policies import (code_version, derived_data_condition, shard_layout,
+                                                  source_data_condition)
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
@@ -15,8 +17,12 @@ CLEAN_VERSION = "clean-1"
 
 
 def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
-    @dg.asset(partitions_def=partitions, group_name="data", code_version=RAW_VERSION, kinds={"parquet"},
-              automation_condition=dg.AutomationCondition.on_cron("0 3 * * 1"))
+    # Cleaning output depends on the rules, the shard layout and the seed; not on workers or the check sample.
+    cleaning_rules = cfg.cleaning.model_dump(mode="json", exclude={"workers", "pii_check_sample", "executor"})
+
+    @dg.asset(partitions_def=partitions, group_name="data", kinds={"parquet"},
+              code_version=code_version(RAW_VERSION, shards=shard_layout(cfg), seed=cfg.seed),
+              automation_condition=source_data_condition(cfg))
     def raw_corpus(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Documents of one data source (synthetic, local files or a Hugging Face dataset) as Parquet shards."""
         from llm_pipeline_assets.sources.ingest import ingest_source
@@ -40,23 +46,29 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
             data_version=dg.DataVersion(manifest.data_version),
         )
 
-    @dg.asset(partitions_def=partitions, group_name="data", code_version=CLEAN_VERSION, kinds={"parquet"},
-              deps=[raw_corpus],
-              automation_condition=dg.AutomationCondition.eager()
-              & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    @dg.asset(partitions_def=partitions, group_name="data", kinds={"parquet"}, deps=[raw_corpus],
+              code_version=code_version(CLEAN_VERSION, cleaning=cleaning_rules, shards=shard_layout(cfg)),
+              automation_condition=derived_data_condition(),
               check_specs=[dg.AssetCheckSpec("no_pii_in_sample", asset="cleaned_shards", blocking=True),
                            dg.AssetCheckSpec("cleaned_schema_valid", asset="cleaned_shards", blocking=True)])
     def cleaned_shards(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Normalized, PII-scrubbed, language/quality/toxicity-filtered documents; rejects kept with reasons."""
         from llm_pipeline_assets.curation.stage import clean_shards
+        from llm_pipeline_assets.work_units import discard_work, work_key
 
         name = context.partition_key
-        in_dir, _ = store.local_dir("raw_corpus", name)
+        in_dir, in_manifest = store.local_dir("raw_corpus", name)
+        in_files = shard_files(in_dir)
+        # Shards cleaned by an interrupted run of the same inputs and rules are kept here and reused.
+        work = store.work_dir("cleaned_shards", work_key(name, CLEAN_VERSION, in_manifest.data_version,
+                                                         cleaning_rules, shard_layout(cfg)))
         with store.publish("cleaned_shards", name) as staging:
-            stats = clean_shards(shard_files(in_dir), staging, cfg.cleaning, cfg.shards.max_docs,
-                                 cfg.shards.max_bytes, cfg.shards.read_batch_docs, log=context.log.info)
+            stats = clean_shards(in_files, staging, cfg.cleaning, cfg.shards.max_docs,
+                                 cfg.shards.max_bytes, cfg.shards.read_batch_docs, log=context.log.info,
+                                 work_dir=work)
             (staging / "funnel.json").write_text(json.dumps({"funnel": stats.funnel, "pii": dict(stats.pii),
                                                              "reasons": dict(stats.reasons)}, indent=1))
+        discard_work(work, name)
         out_dir, manifest = store.local_dir("cleaned_shards", name)
         files = shard_files(out_dir)
         return dg.MaterializeResult(
@@ -69,6 +81,7 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
                 "pii_replacements": count_table(stats.pii, key="type"),
                 "pii_replacements_total": sum(stats.pii.values()), "docs_with_pii": stats.docs_with_pii,
                 "docs_per_second": round(stats.docs_in / max(stats.seconds, 1e-9), 1),
+                "resumed_units": stats.resumed_shards, "units": len(in_files),
                 "uri": dg.MetadataValue.path(store.partition_dir("cleaned_shards", name)),
             },
             data_version=dg.DataVersion(manifest.content_version("part-")),

@@ -6,7 +6,10 @@ import dagster as dg
 
 from llm_pipeline_assets.assets.checks import exact_dup_check, schema_check
 from llm_pipeline_assets.assets.metadata import count_table, histogram_markdown
+from llm_pipeline_assets.assets.policies import (after_index_condition, code_version, derived_data_condition,
+                                                  shard_layout)
 from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
@@ -16,23 +19,36 @@ DEDUPED_VERSION = "deduped-1"
 
 def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
     @dg.asset(deps=[dg.AssetDep("cleaned_shards", partition_mapping=dg.AllPartitionMapping())],
-              group_name="data", code_version=INDEX_VERSION, kinds={"parquet", "numpy"},
-              automation_condition=dg.AutomationCondition.eager()
-              & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+              group_name="data", kinds={"parquet", "numpy"}, automation_condition=derived_data_condition(),
+              code_version=code_version(INDEX_VERSION, sources=cfg.source_names,  # the backend gives the same index
+                                        dedup=cfg.dedup.model_dump(mode="json", exclude={"batch_docs", "backend"})),
               check_specs=[dg.AssetCheckSpec("no_exact_duplicates_kept", asset="dedup_index", blocking=True)])
-    def dedup_index(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+    def dedup_index(context: dg.AssetExecutionContext, store: ArtifactStore,
+                    compute: ComputeResource) -> dg.MaterializeResult:
         """Exact + MinHash-LSH near-duplicate clusters over ALL sources; one deterministic survivor per cluster."""
         from llm_pipeline_assets.dedup.stage import build_dedup_index
+        from llm_pipeline_assets.gpu.dedup_backend import backend_from_config
+        from llm_pipeline_assets.work_units import discard_work, work_key
 
-        inputs = []
+        # dedup.backend: auto = the GPU when the compute resource sees CUDA (probed only where NVIDIA devices exist)
+        backend = backend_from_config(cfg.dedup, lambda: compute.device_info().cuda)
+        context.log.info(f"dedup backend: {backend.describe()}")
+
+        inputs, versions = [], []
         for name in cfg.source_names:
-            directory, _ = store.local_dir("cleaned_shards", name)
+            directory, in_manifest = store.local_dir("cleaned_shards", name)
             inputs.append((name, shard_files(directory)))
+            versions.append((name, in_manifest.content_version("part-")))
+        # Shards hashed by an interrupted run of the same inputs and hashing parameters are reused from here.
+        d = cfg.dedup
+        work = store.work_dir("dedup_index", work_key("all", INDEX_VERSION, versions, d.num_perm, d.ngram, d.seed,
+                                                      d.verify == "jaccard"))
         with store.publish("dedup_index") as staging:
-            stats = build_dedup_index(inputs, staging, cfg.dedup, log=context.log.info)
+            stats = build_dedup_index(inputs, staging, cfg.dedup, log=context.log.info, work_dir=work, backend=backend)
             (staging / "stats.json").write_text(json.dumps(
                 {"cluster_sizes": {str(k): v for k, v in stats.cluster_sizes.items()}, "docs": stats.docs,
                  "exact_removed": stats.exact_removed, "fuzzy_removed": stats.fuzzy_removed}, indent=1))
+        discard_work(work, "all")
         _, manifest = store.local_dir("dedup_index")
         return dg.MaterializeResult(
             metadata={
@@ -44,6 +60,9 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
                 "cluster_sizes": dg.MetadataValue.md(histogram_markdown(stats.cluster_sizes)),
                 "removed_by_source": count_table(stats.removed_by_source, key="source"),
                 "docs_per_second": round(stats.docs / max(stats.seconds, 1e-9), 1),
+                "units": stats.units, "resumed_units": stats.resumed_units,
+                # which dedup backend hashed and clustered (gpu/dedup_backend.py)
+                "dedup_backend": stats.backend,
                 "uri": dg.MetadataValue.path(store.partition_dir("dedup_index")),
             },
             data_version=dg.DataVersion(manifest.data_version),
@@ -51,9 +70,8 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
         )
 
     @dg.asset(partitions_def=partitions, deps=[dg.AssetDep("cleaned_shards"), dedup_index], group_name="data",
-              code_version=DEDUPED_VERSION, kinds={"parquet"},
-              automation_condition=dg.AutomationCondition.eager()
-              & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+              code_version=code_version(DEDUPED_VERSION, shards=shard_layout(cfg)), kinds={"parquet"},
+              automation_condition=after_index_condition("dedup_index"),
               check_specs=[dg.AssetCheckSpec("deduped_schema_valid", asset="deduped_shards", blocking=True),
                            dg.AssetCheckSpec("no_exact_duplicates", asset="deduped_shards", blocking=True)])
     def deduped_shards(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:

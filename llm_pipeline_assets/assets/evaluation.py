@@ -1,16 +1,17 @@
 """eval_sets (held-out task files + contamination check) and eval_report (all stages side by side).
 
-eval_report evaluates every stage in one Pipes child (the untrained base model included), evaluates the
-promotion gates of the config's preset on those metrics (a missing metric fails its gate) and renders a
-Markdown + HTML report with plots, attached to the asset's metadata so the UI shows it. The gates are
-reported here, not yet enforced as blocking checks on the checkpoints: the tiny preset's thresholds still
-need calibrating against a longer tiny SFT run (see the session note).
+The promotion gates themselves are blocking checks on the checkpoints (see ``assets/gating.py``): each
+training child evaluates its checkpoint and stores ``eval_metrics.json`` beside it. eval_report reuses those
+metrics, evaluates what has none (the untrained base model), shows every gate's verdict side by side (the
+base model against the pretraining gate, as the reference that must fail) and renders a Markdown + HTML
+report with plots, attached to the asset's metadata so the UI shows it.
 """
 
 import json
 
 import dagster as dg
 
+from llm_pipeline_assets.assets.gating import eval_params, gate_thresholds
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore, ArtifactMissing
@@ -19,24 +20,6 @@ from llm_pipeline_assets.shards import iter_batches, shard_files
 EVAL_MODULE = "llm_pipeline_assets.runners.evaluate"
 STAGES = {"base": "base_model", "pretrained": "pretrained_checkpoint", "sft": "sft_checkpoint",
           "dpo": "dpo_checkpoint", "lora_merged": "lora_adapter"}
-
-
-def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[dict]]:
-    """{gate: [{metric, op, value}]} for the config's preset (plus overrides), as plain data for the children."""
-    from llm_pipeline_assets.evaluation.gates import available_presets, load_gates, merge_overrides
-
-    preset = cfg.eval.gates_preset or (cfg.name if cfg.name in available_presets() else "tiny")
-    gates = merge_overrides(load_gates(preset), cfg.eval.gate_overrides)
-    return {g: [{"metric": t.metric, "op": t.op, "value": t.value} for t in ts] for g, ts in gates.items()}
-
-
-def eval_params(cfg: PipelineConfig, store: ArtifactStore) -> dict:
-    """What an evaluation child needs: the held-out task files, the packed val split and the eval settings."""
-    eval_dir, _ = store.local_dir("eval_sets")
-    packed_dir, _ = store.local_dir("packed_tokens")
-    e = cfg.eval
-    return {"eval_dir": str(eval_dir / "tasks"), "packed_dir": str(packed_dir), "window": e.window,
-            "stride": e.stride, "max_val_tokens": e.max_val_tokens, "max_new_tokens": e.max_new_tokens}
 
 
 def _training_texts(cfg: PipelineConfig, store: ArtifactStore):

@@ -6,7 +6,9 @@ import shutil
 
 import dagster as dg
 
+from llm_pipeline_assets.assets.gating import gate_extras, gate_spec
 from llm_pipeline_assets.assets.metadata import count_table
+from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.assets.training import FINETUNE_MODULE, RETRY, publish_dir, run_key
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
@@ -14,7 +16,9 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 
 
 def _dataset_asset(kind: str, cfg_section, seed: int):
-    @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=f"{kind}-data-1", kinds={"json"},
+    version = code_version(f"{kind}-data-1", data=cfg_section.sources, val_fraction=cfg_section.val_fraction, seed=seed)
+
+    @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=version, kinds={"json"},
               check_specs=[dg.AssetCheckSpec("both_splits_non_empty", asset=f"{kind}_dataset", blocking=True)])
     def dataset(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         from llm_pipeline_assets.finetune.chat_data import build_chat_dataset
@@ -58,6 +62,9 @@ def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) 
 def build_finetune_assets(cfg: PipelineConfig) -> list:
     gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
     sft_dataset, dpo_dataset = _dataset_asset("sft", cfg.sft, cfg.seed), _dataset_asset("dpo", cfg.dpo, cfg.seed)
+    # logic version + the trainer settings (the data they read carries its own DataVersion)
+    versions = {k: code_version(f"{k}-2", settings=getattr(cfg, k).model_dump(exclude={"sources", "val_fraction"}))
+                for k in ("sft", "dpo", "lora")}
 
     def launch(context, store, compute, asset, stage, model_asset, data_dir, settings) -> dg.MaterializeResult:
         runtime = compute.runtime(cfg.compute)
@@ -70,15 +77,18 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         out = store.work_dir(asset, run_key(settings, model_m.data_version, str(data_dir)))
         shutil.rmtree(out / "final", ignore_errors=True)
         result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),
-                                                         "model_dir": str(model_dir), "out_dir": str(out)}, runtime)
+                                                         "model_dir": str(model_dir), "out_dir": str(out),
+                                                         **gate_extras(cfg, store, asset)}, runtime)
         return publish_dir(store, asset, out / "final", result)
 
     def sft_settings(section) -> dict:
         return {"max_steps": section.max_steps, "lr": section.lr, "micro_batch": section.micro_batch,
-                "grad_accum": section.grad_accum, "max_length": section.max_length, "eval_every": section.eval_every}
+                "grad_accum": section.grad_accum, "max_length": section.max_length, "eval_every": section.eval_every,
+                "extra": {"gradient_checkpointing": section.gradient_checkpointing}}
 
-    @dg.asset(deps=["pretrained_checkpoint", sft_dataset], code_version="sft-1",
-              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="sft_checkpoint", blocking=True)], **gpu)
+    @dg.asset(deps=["pretrained_checkpoint", sft_dataset, "eval_sets"], code_version=versions["sft"],
+              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="sft_checkpoint", blocking=True),
+                           gate_spec("sft_checkpoint")], **gpu)
     def sft_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                        compute: ComputeResource) -> dg.MaterializeResult:
         """TRL SFTTrainer on sft_dataset: chat template, loss on assistant tokens only, padding-free packing."""
@@ -86,8 +96,9 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         return launch(context, store, compute, "sft_checkpoint", "sft", "pretrained_checkpoint", data_dir,
                       sft_settings(cfg.sft))
 
-    @dg.asset(deps=[sft_checkpoint, dpo_dataset], code_version="dpo-1",
-              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="dpo_checkpoint", blocking=True)], **gpu)
+    @dg.asset(deps=[sft_checkpoint, dpo_dataset, "eval_sets"], code_version=versions["dpo"],
+              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="dpo_checkpoint", blocking=True),
+                           gate_spec("dpo_checkpoint")], **gpu)
     def dpo_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                        compute: ComputeResource) -> dg.MaterializeResult:
         """TRL DPOTrainer against an explicit frozen reference (the SFT checkpoint); β and loss type from config."""
@@ -97,8 +108,9 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
                     "precompute_ref_log_probs": d.precompute_ref_log_probs}
         return launch(context, store, compute, "dpo_checkpoint", "dpo", "sft_checkpoint", data_dir, settings)
 
-    @dg.asset(deps=[dpo_checkpoint, sft_dataset], code_version="lora-1",
-              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="lora_adapter", blocking=True)], **gpu)
+    @dg.asset(deps=[dpo_checkpoint, sft_dataset, "eval_sets"], code_version=versions["lora"],
+              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="lora_adapter", blocking=True),
+                           gate_spec("lora_adapter")], **gpu)
     def lora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore,
                      compute: ComputeResource) -> dg.MaterializeResult:
         """PEFT LoRA on a task mix with real ratios (lora.mix); the adapter plus a merged model."""

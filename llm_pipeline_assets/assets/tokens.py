@@ -6,13 +6,13 @@ import json
 import dagster as dg
 
 from llm_pipeline_assets.assets.metadata import count_table
+from llm_pipeline_assets.assets.policies import code_version, derived_data_condition
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
 TOKENIZER_VERSION = "tokenizer-1"
 PACKED_VERSION = "packed-1"
-_DATA_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
 def _deduped_files(cfg: PipelineConfig, store: ArtifactStore) -> list:
@@ -36,9 +36,15 @@ def inputs_hash(cfg: PipelineConfig, store: ArtifactStore) -> str:
 
 def build_token_assets(cfg: PipelineConfig) -> list:
     deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
+    tokenizer_settings = {"tokenizer": cfg.tokenizer.model_dump(mode="json", exclude={"check_docs"}),
+                          "val_fraction": cfg.packing.val_fraction, "seed": cfg.seed,
+                          "max_seq_len": max(cfg.packing.seq_lens), "sources": cfg.source_names}
+    packing_settings = {"packing": cfg.packing.model_dump(mode="json", exclude={"batch_docs"}), "seed": cfg.seed,
+                        "sources": cfg.source_names}
 
-    @dg.asset(deps=[deduped_all], group_name="tokens", code_version=TOKENIZER_VERSION, kinds={"huggingface"},
-              automation_condition=_DATA_AUTOMATION,
+    @dg.asset(deps=[deduped_all], group_name="tokens", kinds={"huggingface"},
+              code_version=code_version(TOKENIZER_VERSION, **tokenizer_settings),
+              automation_condition=derived_data_condition(),
               check_specs=[dg.AssetCheckSpec("roundtrip_lossless", asset="tokenizer", blocking=True),
                            dg.AssetCheckSpec("specials_single_id", asset="tokenizer", blocking=True)])
     def tokenizer(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
@@ -70,8 +76,9 @@ def build_token_assets(cfg: PipelineConfig) -> list:
             ],
         )
 
-    @dg.asset(deps=[deduped_all, tokenizer], group_name="tokens", code_version=PACKED_VERSION,
-              kinds={"numpy"}, automation_condition=_DATA_AUTOMATION,
+    @dg.asset(deps=[deduped_all, tokenizer], group_name="tokens", kinds={"numpy"},
+              code_version=code_version(PACKED_VERSION, **packing_settings),
+              automation_condition=derived_data_condition(),
               check_specs=[dg.AssetCheckSpec(n, asset="packed_tokens", blocking=True)
                            for n in ("no_tokens_dropped", "eos_between_documents", "splits_disjoint")])
     def packed_tokens(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:

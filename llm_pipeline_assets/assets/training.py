@@ -13,6 +13,8 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from llm_pipeline_assets.assets.gating import gate_extras, gate_spec
+from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
@@ -48,7 +50,8 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
 def build_training_assets(cfg: PipelineConfig) -> list:
     gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
 
-    @dg.asset(deps=["tokenizer", "packed_tokens"], code_version="base-1", **gpu)
+    @dg.asset(deps=["tokenizer", "packed_tokens"], code_version=code_version("base-1", model=cfg.model, seed=cfg.seed),
+              **gpu)
     def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    compute: ComputeResource) -> dg.MaterializeResult:
         """A Llama model initialised from the preset's shape; vocab from the tokenizer, padded to a multiple of 64."""
@@ -60,8 +63,12 @@ def build_training_assets(cfg: PipelineConfig) -> list:
         result = compute.run(context, PRETRAIN_MODULE, {**extras, "out_dir": str(work)}, compute.runtime(cfg.compute))
         return publish_dir(store, "base_model", work, result)
 
-    @dg.asset(deps=[base_model, "packed_tokens"], code_version="pretrain-1",
-              check_specs=[dg.AssetCheckSpec("loss_decreased", asset="pretrained_checkpoint", blocking=True)], **gpu)
+    pretrain_version = code_version("pretrain-2", pretrain=cfg.pretrain, curriculum=curriculum(cfg),
+                                    compute=cfg.compute, seed=cfg.seed)
+
+    @dg.asset(deps=[base_model, "packed_tokens", "eval_sets"], code_version=pretrain_version,
+              check_specs=[dg.AssetCheckSpec("loss_decreased", asset="pretrained_checkpoint", blocking=True),
+                           gate_spec("pretrained_checkpoint")], **gpu)
     def pretrained_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                               compute: ComputeResource) -> dg.MaterializeResult:
         """Causal-LM pretraining over the packed curriculum (resumes from its latest checkpoint on retry)."""
@@ -82,7 +89,8 @@ def build_training_assets(cfg: PipelineConfig) -> list:
         context.log.info(f"pretraining in {out} with {asdict(runtime)}")
         result = compute.run(context, PRETRAIN_MODULE, {"stage": "pretrain", "settings": settings,
                                                         "packed_dir": str(packed_dir), "init_dir": str(init_dir),
-                                                        "out_dir": str(out)}, runtime)
+                                                        "out_dir": str(out),
+                                                        **gate_extras(cfg, store, "pretrained_checkpoint")}, runtime)
         for extra in ("metrics.json", "loss_curve.png"):
             if (out / extra).exists():
                 shutil.copy2(out / extra, out / "final" / extra)

@@ -3,6 +3,10 @@
 Every removal is kept: ``rejected/<step>-NNNNN.parquet`` holds the removed documents (already
 PII-scrubbed, so the rejects leak nothing) with their reason. The funnel counts documents in and out
 of each step; PII replacements are counted per type.
+
+Each input shard is one resumable work unit (``llm_pipeline_assets.work_units``): cleaned as it finishes
+into the work folder with its stats, so a rerun after a crash cleans only the shards that were not done
+and the published result is byte-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import shutil
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,6 +31,7 @@ from llm_pipeline_assets.curation.pii import scrub_pii_with_counts
 from llm_pipeline_assets.curation.quality import build_quality_filters, run_quality_filters
 from llm_pipeline_assets.curation.toxicity import ToxicityScorer
 from llm_pipeline_assets.shards import ShardWriter, iter_batches
+from llm_pipeline_assets.work_units import WorkUnits
 
 Logger = Callable[[str], None]
 _REASON_SCORE = re.compile(r"_[0-9.]+$")  # "language_fr_0.98" counts as "language_fr"
@@ -45,11 +51,22 @@ class CleaningStats:
     docs_with_pii: int = 0
     seconds: float = 0.0
     shards: int = 0
+    resumed_shards: int = 0  # input shards a rerun took from the work folder instead of cleaning them again
 
     def count(self, step: str, n_in: int, n_out: int) -> None:
         entry = self.funnel.setdefault(step, {"in": 0, "out": 0})
         entry["in"] += n_in
         entry["out"] += n_out
+
+    def to_dict(self) -> dict:
+        """JSON-able; key order (funnel steps, reasons, PII types) is kept, so merged stats keep it too."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict(): it mangles Counters
+        return {**out, "funnel": {k: dict(v) for k, v in self.funnel.items()}, "reasons": dict(self.reasons),
+                "pii": dict(self.pii)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CleaningStats":
+        return cls(**{**data, "reasons": Counter(data["reasons"]), "pii": Counter(data["pii"])})
 
 
 class DocumentCleaner:
@@ -157,37 +174,65 @@ def _merge(total: CleaningStats, part: CleaningStats) -> None:
     total.pii.update(part.pii)
 
 
+def clean_unit(in_file: Path, units_root: Path, tag: str, cfg, max_docs: int, max_bytes: int,
+               batch_docs: int = 1000) -> dict:
+    """Clean one input shard as work unit ``tag`` of ``units_root``; returns its done-marker (with stats)."""
+    units = WorkUnits(units_root)
+    scratch = units.scratch(tag)
+    stats = clean_one_shard(in_file, scratch, tag, cfg, max_docs, max_bytes, batch_docs)
+    return units.commit(tag, scratch, stats.to_dict())
+
+
 def clean_shards(in_files: Sequence[Path], out_dir: Path, cfg, max_docs: int, max_bytes: int,
-                 batch_docs: int = 1000, log: Logger = print) -> CleaningStats:
+                 batch_docs: int = 1000, log: Logger = print, work_dir: Path | None = None) -> CleaningStats:
     """Clean every shard of ``in_files`` (in parallel over ``cleaning.workers`` processes) into ``out_dir``.
 
     Output shard names carry the input shard's index, so the result is identical whatever the number
-    of workers and the order in which they finish.
+    of workers and the order in which they finish. With ``work_dir`` (persistent, keyed by the inputs and
+    settings), shards already cleaned there by an interrupted run are reused instead of cleaned again.
     """
     start = time.perf_counter()
-    workers = min(cfg.workers or os.cpu_count() or 1, max(len(in_files), 1))
-    jobs = [(f, out_dir, f"{i:05d}", cfg, max_docs, max_bytes, batch_docs) for i, f in enumerate(in_files)]
-    stats = CleaningStats()
-    parts: dict[int, CleaningStats] = {}
+    own = work_dir is None
+    units = WorkUnits(Path(out_dir) / ".units" if own else work_dir)
+    units.remove_temps()
+    tags = [f"{i:05d}" for i in range(len(in_files))]
+    markers = {i: m for i, m in ((i, units.done(t)) for i, t in enumerate(tags)) if m is not None}
+    resumed = len(markers)
+    if resumed:
+        log(f"resuming: {resumed}/{len(tags)} shards were already cleaned in {units.root}")
+    todo = [i for i in range(len(tags)) if i not in markers]
+    jobs = {i: (in_files[i], units.root, tags[i], cfg, max_docs, max_bytes, batch_docs) for i in todo}
+    workers = min(cfg.workers or os.cpu_count() or 1, max(len(todo), 1))
 
-    def done(i: int, part: CleaningStats) -> None:
-        parts[i] = part
-        n = sum(p.docs_in for p in parts.values())
-        log(f"cleaned shard {i + 1}/{len(jobs)}: {n} docs ({n / max(time.perf_counter() - start, 1e-9):.0f} docs/s)")
+    def done(i: int, marker: dict) -> None:
+        markers[i] = marker
+        n = sum(m["stats"]["docs_in"] for m in markers.values())
+        log(f"cleaned shard {i + 1}/{len(tags)}: {n} docs ({n / max(time.perf_counter() - start, 1e-9):.0f} docs/s)")
 
-    if workers > 1:
+    executor = getattr(cfg, "executor", None)
+    if executor is not None and executor.kind != "local":  # datatrove Slurm/Ray: the same units elsewhere
+        from llm_pipeline_assets.curation.executors import run_on_executor
+
+        for i, marker in run_on_executor(executor, jobs, log).items():
+            done(i, marker)
+    elif workers > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded Dagster process
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(clean_one_shard, *job): i for i, job in enumerate(jobs)}
+                futures = {pool.submit(clean_unit, *job): i for i, job in jobs.items()}
                 for fut in as_completed(futures):
                     done(futures[fut], fut.result())
         except BrokenProcessPool as exc:  # e.g. a __main__ that spawn cannot re-import, or a killed worker
             log(f"worker pool failed ({exc}); cleaning the remaining shards in this process")
-    for i, job in enumerate(jobs):
-        if i not in parts:
-            done(i, clean_one_shard(*job))  # same function, same output names: the result is identical
-    for i in sorted(parts):
-        _merge(stats, parts[i])
+    for i, job in jobs.items():
+        if i not in markers:
+            done(i, clean_unit(*job))  # same function, same output names: the result is identical
+    stats = CleaningStats()
+    for i in sorted(markers):
+        units.place(markers[i], out_dir)
+        _merge(stats, CleaningStats.from_dict(markers[i]["stats"]))
+    if own:
+        shutil.rmtree(units.root, ignore_errors=True)
+    stats.resumed_shards = resumed
     stats.seconds = time.perf_counter() - start
     return stats

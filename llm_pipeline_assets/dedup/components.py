@@ -18,11 +18,14 @@ practice; each round is a few numpy passes over the remaining edges.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Callable, Dict
 
 import numpy as np
 
-__all__ = ["connected_components", "cluster_size_histogram"]
+__all__ = ["connected_components", "cluster_size_histogram", "check_edges", "ComponentsFn"]
+
+#: ``components(n, edges) -> int64 labels``: the hook a dedup backend (``gpu/``) plugs into ``dedup_arrays``.
+ComponentsFn = Callable[[int, np.ndarray], np.ndarray]
 
 
 def _compress(parent: np.ndarray) -> np.ndarray:
@@ -34,18 +37,24 @@ def _compress(parent: np.ndarray) -> np.ndarray:
         parent = grand
 
 
+def check_edges(n: int, edges) -> np.ndarray:
+    """``edges`` as an ``(E, 2)`` int64 array; ValueError for ``n < 0`` or endpoints outside ``[0, n)``."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    if edges.size and (edges.min() < 0 or edges.max() >= n):
+        raise ValueError(f"edge endpoints must be in [0, {n})")
+    return edges
+
+
 def connected_components(n: int, edges: np.ndarray) -> np.ndarray:
     """Label each of ``n`` nodes with the lowest index of its component.
 
     ``edges`` is an ``(E, 2)`` integer array (any order, duplicates and
     self-loops allowed).  Returns an int64 array of shape ``(n,)``.
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    edges = check_edges(n, edges)
     parent = np.arange(n, dtype=np.int64)
-    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    if edges.size and (edges.min() < 0 or edges.max() >= n):
-        raise ValueError(f"edge endpoints must be in [0, {n})")
     u, v = edges[:, 0], edges[:, 1]
     while u.size:
         parent = _compress(parent)

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from .components import cluster_size_histogram, connected_components
+from .components import ComponentsFn, cluster_size_histogram, connected_components
 from .lsh import band_keys, lsh_edges
 from .normalize import first_occurrence
 from .params import DedupParams
@@ -105,12 +105,15 @@ def dedup_arrays(
     params: DedupParams,
     shingle_provider: Optional[ShingleProvider] = None,
     workdir: Optional[str] = None,
+    components: ComponentsFn = connected_components,
 ) -> DedupResult:
     """Exact + MinHash-LSH dedup of ``len(keys)`` documents.
 
     ``keys``: exact keys (``EXACT_KEY_DTYPE`` or any sortable 1-D array);
     ``signatures``: uint32 ``(N, num_perm)`` array or memmap;
-    ``shingle_provider``: required for ``verify="jaccard"``.
+    ``shingle_provider``: required for ``verify="jaccard"``;
+    ``components``: connected-components function (a GPU backend's; it must return the union-find's
+    lowest-index labels).
     """
     n = len(keys)
     if signatures.shape != (n, params.num_perm):
@@ -136,7 +139,7 @@ def dedup_arrays(
         os.remove(spill)  # band keys are scratch space
 
     cluster = np.empty(n, dtype=np.int64)
-    cluster[surv] = surv[connected_components(surv.size, edges)]
+    cluster[surv] = surv[components(surv.size, edges)]
     dups = exact_dup_of >= 0
     cluster[dups] = cluster[exact_dup_of[dups]]
     keep = cluster == idx

@@ -19,6 +19,7 @@ every document are also spilled to ``shingles.u64`` (+ 8 bytes/doc offsets).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -28,7 +29,18 @@ from .minhash import MinHasher, minhash_signatures, split_shingle_sets
 from .normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from .params import DedupParams
 
-__all__ = ["DedupIndexBuilder"]
+__all__ = ["DedupIndexBuilder", "HashedDocs"]
+
+
+@dataclass
+class HashedDocs:
+    """What dedup needs of a run of documents: 16-byte exact keys, ``(n, num_perm)`` uint32 signatures and,
+    for ``verify="jaccard"`` only, the size of each distinct-shingle set and the sets concatenated."""
+
+    keys: np.ndarray
+    signatures: np.ndarray
+    set_sizes: Optional[np.ndarray] = None
+    shingles: Optional[np.ndarray] = None
 
 
 class DedupIndexBuilder:
@@ -37,8 +49,9 @@ class DedupIndexBuilder:
     SIGNATURES_FILE = "signatures.u32"
     SHINGLES_FILE = "shingles.u64"
 
-    def __init__(self, workdir: str, params: Optional[DedupParams] = None):
+    def __init__(self, workdir: str, params: Optional[DedupParams] = None, backend=None):
         self.workdir = os.fspath(workdir)
+        self.backend = backend  # None: numpy signatures + union-find; else a gpu/dedup_backend.py backend
         os.makedirs(self.workdir, exist_ok=True)
         self.params = params if params is not None else DedupParams()
         p = self.params
@@ -61,23 +74,46 @@ class DedupIndexBuilder:
 
     def add_batch(self, texts: Sequence[str]) -> None:
         """Hash a batch; its documents get the next consecutive global indices."""
-        if self._finished:
-            raise RuntimeError("add_batch() after finish()")
         step = self.params.batch_size
         for s in range(0, len(texts), step):
-            words = [normalized_words(t) for t in texts[s : s + step]]
-            digests = [exact_key_from_normalized(" ".join(w)) for w in words]
-            self._keys.append(exact_keys_from_digests(digests, len(words)))
-            shingles, counts = self.hasher.shingles_from_words(words)
-            h = self.hasher
-            sig = minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles)
-            self._sig_file.write(np.ascontiguousarray(sig, dtype="<u4").tobytes())
-            if self._shingle_file is not None:
-                sets = split_shingle_sets(shingles, counts)
-                self._set_sizes.append(np.fromiter(map(len, sets), dtype=np.int64, count=len(sets)))
-                if sets:
-                    self._shingle_file.write(np.concatenate(sets).astype("<u8").tobytes())
-            self._n += len(words)
+            self.add_hashed(self.hash_texts(texts[s : s + step]))
+
+    def hash_texts(self, texts: Sequence[str]) -> HashedDocs:
+        """Exact keys, MinHash signatures (and shingle sets for ``verify="jaccard"``) of ``texts``.
+
+        Pure: depends only on the texts and ``num_perm``/``ngram``/``seed``, so hashes computed once
+        (e.g. per input shard, kept across a crash) can be added later with :meth:`add_hashed`.
+        """
+        words = [normalized_words(t) for t in texts]
+        digests = [exact_key_from_normalized(" ".join(w)) for w in words]
+        keys = exact_keys_from_digests(digests, len(words))
+        shingles, counts = self.hasher.shingles_from_words(words)
+        h = self.hasher
+        raw = (minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles) if self.backend is None
+               else self.backend.signatures(shingles, counts, h, words))
+        sig = np.ascontiguousarray(raw, dtype="<u4")
+        sizes = sets = None
+        if self.params.verify == "jaccard":
+            parts = split_shingle_sets(shingles, counts)
+            sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+            sets = np.concatenate(parts).astype("<u8") if parts else np.zeros(0, "<u8")
+        return HashedDocs(keys, sig, sizes, sets)
+
+    def add_hashed(self, docs: HashedDocs) -> None:
+        """Append documents hashed by :meth:`hash_texts` (of a builder with the same parameters)."""
+        if self._finished:
+            raise RuntimeError("add_batch() after finish()")
+        n = len(docs.keys)
+        if docs.signatures.shape != (n, self.params.num_perm):
+            raise ValueError(f"signatures shape {docs.signatures.shape} != ({n}, {self.params.num_perm})")
+        self._keys.append(np.asarray(docs.keys))
+        self._sig_file.write(np.ascontiguousarray(docs.signatures, dtype="<u4").tobytes())
+        if self._shingle_file is not None:
+            if docs.set_sizes is None or docs.shingles is None:
+                raise ValueError('verify="jaccard" needs the shingle sets of every document')
+            self._set_sizes.append(np.asarray(docs.set_sizes, dtype=np.int64))
+            self._shingle_file.write(np.asarray(docs.shingles, dtype="<u8").tobytes())
+        self._n += n
 
     def signatures(self) -> np.ndarray:
         """Read-only memmap (N, num_perm) uint32 of the signatures written so far."""
@@ -120,4 +156,5 @@ class DedupIndexBuilder:
         self.close()
         keys = np.concatenate(self._keys) if self._keys else np.zeros(0, dtype=EXACT_KEY_DTYPE)
         self._keys = [keys]
-        return dedup_arrays(keys, self.signatures(), self.params, self._shingle_provider(), self.workdir)
+        extra = {} if self.backend is None else {"components": self.backend.components}
+        return dedup_arrays(keys, self.signatures(), self.params, self._shingle_provider(), self.workdir, **extra)

@@ -6,6 +6,9 @@ through ``DedupIndexBuilder`` and writes ``index.parquet``: one row per document
 position in its source, ``keep``, why it was dropped and which document survived in its place.
 ``filter_source`` then keeps one source's survivors; ``count_exact_duplicates`` re-derives exact keys
 from the output so the blocking checks do not trust the index's own bookkeeping.
+
+Hashing (exact keys + MinHash signatures) is the expensive part and is done per input shard as a resumable
+work unit (``llm_pipeline_assets.work_units``): a rerun after a crash hashes only the shards not yet done.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llm_pipeline_assets.dedup.components import cluster_size_histogram
-from llm_pipeline_assets.dedup.index import DedupIndexBuilder
+from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs
 from llm_pipeline_assets.dedup.lsh import s_curve
-from llm_pipeline_assets.dedup.normalize import exact_keys
+from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_keys
 from llm_pipeline_assets.dedup.params import DedupParams
 from llm_pipeline_assets.shards import ShardWriter, iter_batches
+from llm_pipeline_assets.work_units import WorkUnits
 
 INDEX_FILE = "index.parquet"
 Logger = Callable[[str], None]
@@ -46,6 +50,9 @@ class DedupIndexStats:
     bands: int = 0
     rows: int = 0
     seconds: float = 0.0
+    units: int = 0  # input shards, each hashed as one resumable work unit
+    resumed_units: int = 0  # of them, loaded from an interrupted run's work folder
+    backend: str = "cpu"  # which dedup backend hashed and clustered (gpu/dedup_backend.py)
     cluster_sizes: dict = field(default_factory=dict)
     removed_by_source: Counter = field(default_factory=Counter)
     s_curve_markdown: str = ""
@@ -64,22 +71,70 @@ def s_curve_table(bands: int, rows: int, threshold: float) -> str:
     return "\n".join([head, "|---|" + "---:|" * len(sims), probs]) + note
 
 
+def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder, batch_docs: int) -> dict:
+    """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets)."""
+    scratch = units.scratch(tag)
+    size = max(1, min(batch_docs, builder.params.batch_size))  # bounds the shingles held at once
+    parts = [builder.hash_texts([r["text"] for r in batch]) for batch in iter_batches([path], size, ("text",))]
+    n = sum(len(p.keys) for p in parts)
+    np.save(scratch / "keys.npy", np.concatenate([p.keys for p in parts]) if parts else
+            np.zeros(0, EXACT_KEY_DTYPE))
+    with open(scratch / "signatures.u32", "wb") as fh:
+        for p in parts:
+            fh.write(p.signatures.tobytes())
+    if builder.params.verify == "jaccard":
+        np.save(scratch / "set_sizes.npy", np.concatenate([p.set_sizes for p in parts]) if parts else
+                np.zeros(0, np.int64))
+        with open(scratch / "shingles.u64", "wb") as fh:
+            for p in parts:
+                fh.write(p.shingles.tobytes())
+    return units.commit(tag, scratch, {"docs": n, "file": Path(path).name})
+
+
+def load_unit(units: WorkUnits, marker: dict, params: DedupParams) -> HashedDocs:
+    unit = units.unit_dir(marker["tag"])
+    n = int(marker["stats"]["docs"])
+    sig = np.fromfile(unit / "signatures.u32", dtype="<u4").reshape(n, params.num_perm)
+    if params.verify != "jaccard":
+        return HashedDocs(np.load(unit / "keys.npy"), sig)
+    return HashedDocs(np.load(unit / "keys.npy"), sig, np.load(unit / "set_sizes.npy"),
+                      np.fromfile(unit / "shingles.u64", dtype="<u8"))
+
+
 def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Path, cfg,
-                      log: Logger = print) -> DedupIndexStats:
+                      log: Logger = print, work_dir: Path | None = None, backend=None) -> DedupIndexStats:
+    """Hash every shard (one resumable work unit each, kept in ``work_dir`` when given), then dedup them all.
+
+    With ``work_dir`` (persistent, keyed by the inputs and the hashing parameters) the shards an interrupted
+    run already hashed are loaded instead of hashed again; the index is the same either way.
+    """
     start = time.perf_counter()
     params = params_from_config(cfg)
     sources, ids, positions = [], [], []
+    resumed = 0
     with tempfile.TemporaryDirectory(prefix="dedup-") as work:
-        builder = DedupIndexBuilder(work, params)
+        units = WorkUnits(Path(work) / "units" if work_dir is None else work_dir)
+        units.remove_temps()
+        builder = DedupIndexBuilder(work, params, backend=backend)
         for name, files in inputs:
             pos = 0
-            for batch in iter_batches(files, cfg.batch_docs, columns=("id", "text")):
-                builder.add_batch([r["text"] for r in batch])
-                ids.extend(r["id"] for r in batch)
-                positions.extend(range(pos, pos + len(batch)))
-                sources.extend([name] * len(batch))
-                pos += len(batch)
+            for j, path in enumerate(files):
+                tag = f"{name}-{j:05d}"
+                marker = units.done(tag)
+                resumed += marker is not None
+                marker = marker or hash_unit(units, tag, path, builder, cfg.batch_docs)
+                builder.add_hashed(load_unit(units, marker, params))
+                for batch in iter_batches([path], cfg.batch_docs, columns=("id",)):
+                    ids.extend(r["id"] for r in batch)
+                    positions.extend(range(pos, pos + len(batch)))
+                    sources.extend([name] * len(batch))
+                    pos += len(batch)
+                if len(ids) != builder.n_docs:
+                    raise RuntimeError(f"dedup work unit {tag} holds {marker['stats']['docs']} documents, "
+                                       f"{path} has a different number: remove {units.root} and rerun")
             log(f"dedup_index: hashed {name} ({pos} docs), {builder.n_docs} in total")
+        if resumed:
+            log(f"dedup_index: {resumed} shards were already hashed in {units.root} (resumed)")
         result = builder.finish()
     n = len(ids)
     # The document kept in each one's place: exact copies point at their first copy's fuzzy cluster.
@@ -95,7 +150,9 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
     })
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     pq.write_table(table, Path(out_dir) / INDEX_FILE, compression="zstd")
-    stats = DedupIndexStats(docs=n, kept=int(result.keep.sum()), bands=params.bands, rows=params.rows)
+    stats = DedupIndexStats(docs=n, kept=int(result.keep.sum()), bands=params.bands, rows=params.rows,
+                            units=sum(len(files) for _, files in inputs), resumed_units=resumed,
+                            backend=getattr(backend, "name", "cpu"))
     stats.exact_removed = int((reason == "exact").sum())
     stats.fuzzy_removed = int((reason == "fuzzy").sum())
     removed = ~result.keep

@@ -30,23 +30,24 @@ class ChatDataStats:
 
 
 def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
-    """Rows of .jsonl/.json/.parquet files (a file, directory or glob); malformed lines are rejected."""
+    """Rows of .jsonl(.gz)/.json(.gz)/.parquet files (a file, directory or glob).
+
+    Bad lines, oversized lines, truncated files and damaged Parquet row groups become rejected rows with
+    their reason (the same readers as the corpus sources); the good rows around them are kept.
+    """
+    from llm_pipeline_assets.sources.file_rows import iter_json_lines, iter_parquet_rows, open_parquet
     from llm_pipeline_assets.sources.local_files import resolve_files
+
+    def reject(reason: str, origin: str, raw: object = None, **extra) -> None:
+        rejects.append({"source": source, "reason": reason, "row": origin, **extra})
 
     for f in resolve_files(path, f"{source}.path"):
         if f.name.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            yield from pq.read_table(f).to_pylist()
+            pf = open_parquet(f, f.name, reject)
+            if pf is not None:
+                yield from (row for _, row in iter_parquet_rows(pf, f.name, reject))
             continue
-        with open(f, "rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    rejects.append({"source": source, "reason": f"malformed_json: {exc}", "row": f"{f.name}:{n}"})
+        yield from (row for _, row, _ in iter_json_lines(f, f.name, reject))
 
 
 def iter_source_rows(src, rejects: list) -> Iterator[dict]:
@@ -72,6 +73,7 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
     from llm_pipeline_assets.formatters import dpo as dpo_fmt
     from llm_pipeline_assets.formatters import sft as sft_fmt
     from llm_pipeline_assets.formatters import synthetic_sft
+    from llm_pipeline_assets.formatters.common import partition, validate_messages
 
     if src.kind == "synthetic":
         if kind == "sft":
@@ -84,15 +86,16 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
     rows = list(iter_source_rows(src, rejects))
     if kind == "sft":
         if src.format == "messages":  # rows already hold chat messages: validate them only
-            from llm_pipeline_assets.formatters.common import partition, validate_messages
-
             good, bad = partition(rows, lambda r: validate_messages(r.get("messages") if isinstance(r, dict) else r))
         else:
             good, bad = sft_fmt.format_rows(src.format, rows)
         examples = ({"messages": m, "task": src.format} for m in good)
     else:
-        good, bad = dpo_fmt.format_dpo_rows(src.format, rows)
-        examples = ({**dpo_fmt.to_conversational(p), "task": src.format} for p in good)
+        pairs, bad = dpo_fmt.format_dpo_rows(src.format, rows)
+        # Conversion can still fail (an hh-style prompt that opens with an Assistant turn): a rejected row too.
+        good, unconvertible = partition(pairs, dpo_fmt.to_conversational)
+        bad += unconvertible
+        examples = ({**p, "task": src.format} for p in good)
     rejects.extend({"source": src.name, **r} for r in bad)
     yield from examples
 

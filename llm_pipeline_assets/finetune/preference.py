@@ -34,6 +34,7 @@ class DpoSettings:
     seed: int = 42
     device: str = "cpu"
     dtype: str = "float32"
+    extra: dict = field(default_factory=dict)  # passed through to DPOConfig (e.g. gradient_checkpointing)
 
 
 @dataclass
@@ -78,7 +79,7 @@ def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: 
         max_length=settings.max_length, precompute_ref_log_probs=settings.precompute_ref_log_probs,
         eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
         save_strategy="no", report_to="none", seed=settings.seed, disable_tqdm=True,
-        **trainer_precision(settings.device, settings.dtype),
+        **trainer_precision(settings.device, settings.dtype), **settings.extra,
     )
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_pairs(train),
                          eval_dataset=_pairs(val), processing_class=tok)

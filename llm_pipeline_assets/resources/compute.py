@@ -6,6 +6,11 @@ process, ``torchrun --nproc-per-node N -m …`` for N GPUs (FSDP through acceler
 opened on global rank 0 only). CUDA memory is freed when the child exits, and a retry starts a fresh child
 that resumes from the latest checkpoint. Hardware is probed in a short child too, so the code location
 never imports torch or initialises CUDA.
+
+``launcher`` (the pipeline config's ``launcher`` section) moves the child elsewhere: ``ecs`` runs it as one
+ECS task through dagster-aws's ``PipesECSClient``, ``k8s`` as one pod through dagster-k8s's ``PipesK8sClient``
+(``launchers.py``). The remote hardware is declared there (``gpus``, ``gpu_compute_capability``,
+``image_features``) instead of probed, and the same device/precision policy applies to it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
+
+from llm_pipeline_assets.config_scaleout import IMAGE_FEATURES, TrainingLauncherConfig
 
 _PROBE = r"""
 import importlib.util, json
@@ -75,6 +82,15 @@ def probe_device(python: str = sys.executable) -> DeviceInfo:
                       raw["flash_attn"], raw["liger_kernel"])
 
 
+def declared_device(launcher: TrainingLauncherConfig) -> DeviceInfo:
+    """The hardware a remote launcher promises (it cannot be probed from the step's machine)."""
+    cap = launcher.gpu_compute_capability
+    capability = (int(cap), round((cap - int(cap)) * 10)) if cap is not None else None
+    features = {name: name in launcher.image_features for name in IMAGE_FEATURES}
+    names = (f"{launcher.kind}-declared GPU",) * launcher.gpus
+    return DeviceInfo(launcher.gpus > 0, launcher.gpus, names, capability, **features)
+
+
 def select_runtime(info: DeviceInfo, cfg) -> Runtime:
     """Pure policy from the hardware and ``compute`` config (unit-tested with fake DeviceInfo)."""
     want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and info.cuda)
@@ -113,8 +129,11 @@ class ComputeResource(dg.ConfigurableResource):
 
     python: str = sys.executable
     torchrun: str | None = None  # default: the torchrun next to `python`
+    launcher: TrainingLauncherConfig = TrainingLauncherConfig()  # subprocess (default) | ecs | k8s
 
     def device_info(self) -> DeviceInfo:
+        if self.launcher.kind != "subprocess":
+            return declared_device(self.launcher)
         return probe_device(self.python)
 
     def runtime(self, cfg) -> Runtime:
@@ -131,12 +150,21 @@ class ComputeResource(dg.ConfigurableResource):
     def run(self, context: dg.AssetExecutionContext, module: str, extras: dict, runtime: Runtime,
             required: tuple[str, ...] = ("checkpoint_uri",)) -> dg.MaterializeResult:
         """Run ``module`` under Pipes; fail the step if the child reported none of ``required`` metadata."""
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root(),
-                                                                         os.environ.get("PYTHONPATH")]))}
-        env.setdefault("HF_HUB_OFFLINE", "1")
-        client = dg.PipesSubprocessClient(env=env, forward_termination=True)
-        invocation = client.run(context=context, command=self.command(module, runtime.nproc),
-                                extras={**extras, "runtime": asdict(runtime)})
+        extras = {**extras, "runtime": asdict(runtime)}
+        if self.launcher.kind == "subprocess":
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root(),
+                                                                             os.environ.get("PYTHONPATH")]))}
+            env.setdefault("HF_HUB_OFFLINE", "1")
+            client = dg.PipesSubprocessClient(env=env, forward_termination=True)
+            invocation = client.run(context=context, command=self.command(module, runtime.nproc), extras=extras)
+        else:
+            from llm_pipeline_assets.resources import launchers
+
+            launcher = self.launcher
+            launchers.check_shared_paths(extras, launcher.shared_dir)
+            python = getattr(launcher, launcher.kind).python
+            launch = {"ecs": launchers.launch_ecs, "k8s": launchers.launch_k8s}[launcher.kind]
+            invocation = launch(context, launcher, launchers.remote_command(python, module, runtime.nproc), extras)
         result = invocation.get_materialize_result()
         missing = [k for k in required if k not in (result.metadata or {})]
         if missing:

@@ -3,7 +3,13 @@
 Publishing is atomic on local disks and on S3 alike: files are written to a fresh version folder
 (``<root>/<asset>/<partition>/v-<id>/``) and become visible only when ``_MANIFEST.json`` — one small
 object written last (local: temp file + rename; S3: one PUT) — names that version. A crash mid-write
-leaves an orphan version folder that no reader ever sees; the next publish removes it.
+leaves an orphan version folder that no reader ever sees; the next publish removes it. A disk error while
+publishing (full disk, read-only mount, failed upload) raises :class:`ArtifactPublishError`, which names the
+asset and the folder; the version folder and temporary manifest of the failed attempt are removed.
+
+On S3 the bytes move through fsspec/s3fs and the manifest, the completeness check and the clean-up through
+dagster-aws's ``S3Resource`` (see ``s3_objects.py``). An unreachable or failing endpoint is reported as
+:class:`ArtifactPublishError` or :class:`ArtifactUnavailable`, naming the asset and the S3 path.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from llm_pipeline_assets.resources.s3_objects import S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error
 
 MANIFEST = "_MANIFEST.json"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -32,9 +41,21 @@ class ArtifactMissing(FileNotFoundError):
     """An asset's artifact was never published; the message says which asset to materialize."""
 
 
+class ArtifactPublishError(OSError):
+    """Publishing failed (disk full, read-only, upload error); nothing new became visible."""
+
+
+class ArtifactUnavailable(OSError):
+    """A published artifact could not be read (storage unreachable, download failed); nothing partial is used."""
+
+
+class ArtifactCorrupt(ValueError):
+    """A manifest that cannot be parsed or names paths outside its version folder."""
+
+
 def safe_segment(value: str, what: str) -> str:
-    """Reject path segments that could escape the artifact root (``..``, ``/``, absolute paths)."""
-    if not _SEGMENT.match(value) or ".." in value:
+    """Reject path segments that could escape the artifact root (``..``, ``/``, absolute paths, newlines)."""
+    if not isinstance(value, str) or not _SEGMENT.fullmatch(value) or ".." in value:
         raise ValueError(f"{what} {value!r} is not a safe path segment (allowed: {_SEGMENT.pattern}, no '..')")
     return value
 
@@ -73,11 +94,15 @@ def content_hash(files: dict) -> str:
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """Local directory or ``s3://bucket/prefix`` (through fsspec/s3fs; credentials from the environment)."""
+    """Local directory or ``s3://bucket/prefix`` (bytes through fsspec/s3fs, manifests and listings through
+    dagster-aws's ``S3Resource``; credentials from the environment)."""
 
     root: str
     s3_endpoint_url: str | None = None  # for S3-compatible servers; None = AWS
     cache_dir: str | None = None  # where S3 artifacts are downloaded for reading; default: a temp dir
+    # Manifests, listings and deletes on S3 go through this boto3 client (definitions.py passes the code
+    # location's "s3" resource); None = an S3Resource for s3_endpoint_url with credentials from the environment.
+    s3: S3Resource | None = None
 
     # ---- locations -------------------------------------------------------------------------------
     @property
@@ -94,6 +119,11 @@ class ArtifactStore(dg.ConfigurableResource):
         if protocol == "s3" and self.s3_endpoint_url:
             kwargs["client_kwargs"] = {"endpoint_url": self.s3_endpoint_url}
         return fsspec.filesystem(protocol, **kwargs)
+
+    def _objects(self) -> S3Objects:
+        if not self.root.startswith("s3://"):
+            raise ValueError(f"artifact root {self.root!r}: remote roots must be s3://bucket/prefix")
+        return S3Objects(client_for(self.s3 or S3Resource(endpoint_url=self.s3_endpoint_url)))
 
     def _base(self) -> str:
         return self.root[len("file://"):] if self.root.startswith("file://") else self.root.rstrip("/")
@@ -113,13 +143,28 @@ class ArtifactStore(dg.ConfigurableResource):
 
     # ---- reading ---------------------------------------------------------------------------------
     def read_manifest(self, asset: str, partition: str | None = None) -> Manifest:
-        fs, path = self._fs(), f"{self.partition_dir(asset, partition)}/{MANIFEST}"
-        if not fs.exists(path):
-            what = f"{asset}[{partition}]" if partition else asset
+        path = f"{self.partition_dir(asset, partition)}/{MANIFEST}"
+        what = f"{asset}[{partition}]" if partition else asset
+        if self.is_remote:
+            try:
+                body = self._objects().get_text(path)
+            except S3_TRANSPORT_ERRORS as exc:
+                raise ArtifactUnavailable(f"{what}: cannot read its manifest {path}: {describe_error(exc)}") from None
+        else:
+            fs = self._fs()
+            body = fs.read_text(path, encoding="utf-8") if fs.exists(path) else None
+        if body is None:
             raise ArtifactMissing(f"no published artifact for {what} under {self.root!r}: materialize {asset} first")
-        with fs.open(path, "r") as fh:
-            data = json.load(fh)
-        return Manifest(**data)
+        try:
+            manifest = Manifest(**json.loads(body))
+            safe_segment(manifest.version, "manifest version")
+            for name in manifest.files:  # a tampered manifest must not point readers outside the version
+                parts = name.replace("\\", "/").split("/")
+                if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                    raise ValueError(f"unsafe file name {name!r}")
+        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise ArtifactCorrupt(f"{path}: unusable manifest of {what} ({exc}); materialize {asset} again") from None
+        return manifest
 
     def has(self, asset: str, partition: str | None = None) -> bool:
         try:
@@ -137,11 +182,23 @@ class ArtifactStore(dg.ConfigurableResource):
         cache = Path(self.cache_dir or Path(tempfile.gettempdir()) / "llm_pipeline_cache")
         target = cache / asset / (partition or UNPARTITIONED) / manifest.version
         if not (target / ".complete").exists():
-            fs = self._fs()
+            names = sorted(manifest.files)
             tmp = target.with_name(target.name + f".dl-{uuid.uuid4().hex[:8]}")
-            for name in manifest.files:
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                fs.get(f"{remote}/{name}", str(tmp / name))
+            try:
+                tmp.mkdir(parents=True, exist_ok=True)
+                for name in names:
+                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                if names:
+                    self._fs().get([f"{remote}/{n}" for n in names], [str(tmp / n) for n in names])
+                for name in names:  # a short read must not become the cached copy
+                    if (tmp / name).stat().st_size != manifest.files[name]["bytes"]:
+                        raise OSError(f"{remote}/{name}: downloaded size differs from the manifest")
+            except S3_TRANSPORT_ERRORS as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                what = f"{asset}[{partition}]" if partition else asset
+                raise ArtifactUnavailable(f"{what}: downloading version {manifest.version} from {remote} failed; "
+                                          f"nothing was cached, a retry downloads it again: {describe_error(exc)}"
+                                          ) from None
             (tmp / ".complete").touch()
             shutil.rmtree(target, ignore_errors=True)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -151,16 +208,22 @@ class ArtifactStore(dg.ConfigurableResource):
     # ---- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def publish(self, asset: str, partition: str | None = None, extra: dict | None = None) -> Iterator[Path]:
-        """Yield a local staging folder; on normal exit its files become the partition's new version."""
+        """Yield a local staging folder; on normal exit its files become the partition's new version.
+
+        An ``OSError`` or S3 transport error on the way (the caller's writes, the upload, the commit) is re-raised as
+        :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.
+        """
         dest = self.partition_dir(asset, partition)
+        what = f"{asset}[{partition}]" if partition else asset
         version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        if self.is_remote:
-            staging = Path(tempfile.mkdtemp(prefix="llm-stage-"))
-        else:
-            Path(dest).mkdir(parents=True, exist_ok=True)
-            staging = Path(dest) / f".staging-{version}"
-            staging.mkdir()
+        staging = None
         try:
+            if self.is_remote:
+                staging = Path(tempfile.mkdtemp(prefix="llm-stage-"))
+            else:
+                Path(dest).mkdir(parents=True, exist_ok=True)
+                staging = Path(dest) / f".staging-{version}"
+                staging.mkdir()
             yield staging
             files = {
                 str(p.relative_to(staging)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
@@ -170,36 +233,65 @@ class ArtifactStore(dg.ConfigurableResource):
             manifest = Manifest(asset, partition or UNPARTITIONED, version, files, content_hash(files), time.time(),
                                 dict(extra or {}))
             self._commit(staging, dest, manifest)
+        except (ArtifactMissing, ArtifactUnavailable):
+            raise  # an input that is missing or unreadable: its own message says what happened
+        except S3_TRANSPORT_ERRORS as exc:
+            raise ArtifactPublishError(
+                f"{what}: publishing a new version under {dest} failed; nothing was published and the previous "
+                f"version (if any) is still the current one: {type(exc).__name__}: {exc}") from exc
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def _commit(self, staging: Path, dest: str, manifest: Manifest) -> None:
         body = json.dumps(manifest.__dict__, indent=1, sort_keys=True)
-        fs = self._fs()
+        version_dir = f"{dest}/{manifest.version}"
         if self.is_remote:
-            fs.put(str(staging), f"{dest}/{manifest.version}", recursive=True)
-            for name in manifest.files:  # refuse to point readers at a version that is not all there
-                if not fs.exists(f"{dest}/{manifest.version}/{name}"):
-                    raise OSError(f"upload of {dest}/{manifest.version}/{name} did not complete")
-            with fs.open(f"{dest}/{MANIFEST}", "w") as fh:
-                fh.write(body)
+            objects = self._objects()
+            names = sorted(manifest.files)
+            try:
+                self._fs().put([str(staging / n) for n in names], [f"{version_dir}/{n}" for n in names])
+                uploaded = objects.sizes(version_dir)  # refuse to point readers at a version that is not all there
+                for name in names:
+                    if uploaded.get(name) != manifest.files[name]["bytes"]:
+                        raise OSError(f"upload of {version_dir}/{name} did not complete")
+                objects.put_text(f"{dest}/{MANIFEST}", body)  # one PUT: either the old or the new manifest
+            except BaseException:
+                with contextlib.suppress(Exception):  # the endpoint may be gone: the next publish removes it
+                    objects.delete_tree(version_dir)
+                raise
         else:
-            os.replace(staging, Path(dest) / manifest.version)
             tmp = Path(dest) / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
-            tmp.write_text(body, encoding="utf-8")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, Path(dest) / MANIFEST)
+            try:
+                os.replace(staging, version_dir)
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(body)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, Path(dest) / MANIFEST)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                shutil.rmtree(version_dir, ignore_errors=True)
+                raise
         self._remove_old_versions(dest, keep=manifest.version)
 
     def _remove_old_versions(self, dest: str, keep: str) -> None:
+        """Best effort: the new version is already current, so a failure here only leaves garbage behind."""
+        def stale(name: str) -> bool:
+            return name.startswith(("v-", ".staging-", f".{MANIFEST}.")) and name != keep
+
+        if self.is_remote:
+            with contextlib.suppress(*S3_TRANSPORT_ERRORS):
+                objects = self._objects()
+                for name in filter(stale, objects.children(dest)):
+                    objects.delete_tree(f"{dest}/{name}")
+            return
         fs = self._fs()
         try:
             entries = fs.ls(dest, detail=False)
-        except FileNotFoundError:
+        except OSError:
             return
         for entry in entries:
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if (name.startswith("v-") or name.startswith(".staging-")) and name != keep:
-                with contextlib.suppress(FileNotFoundError):
+            if stale(entry.rstrip("/").rsplit("/", 1)[-1]):
+                with contextlib.suppress(OSError):
                     fs.rm(entry, recursive=True)

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from llm_pipeline_assets.runners.gating import general_score, metric_metadata, run_gate, saved_metrics
 from llm_pipeline_assets.runners.report import loss_curve_markdown
 from llm_pipeline_assets.runners.session import pipes_session
 
@@ -18,6 +19,21 @@ def read_jsonl(path: Path) -> list:
 def _scalars(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None
             and not (isinstance(v, float) and math.isnan(v))}
+
+
+def _derived(stage: str, summary: dict, base_dir: Path):
+    """Gate metrics that are not generation scores: DPO's held-out reward accuracy, and LoRA's change on
+    the general suite against the checkpoint it adapted (that checkpoint's stored gate metrics; missing
+    base metrics leave ``general_delta`` missing, which fails the gate)."""
+    def derive(metrics: dict) -> dict:
+        if stage == "dpo":
+            return {"reward_accuracy": summary.get("reward_accuracy")}
+        if stage != "lora":
+            return {}
+        base, now = general_score(saved_metrics(base_dir)), general_score(metrics)
+        return {"general_score": now, "general_score_base": base,
+                "general_delta": None if base is None or now is None else now - base}
+    return derive
 
 
 def main() -> None:
@@ -48,7 +64,9 @@ def main() -> None:
         history = [{"step": s, "loss": loss} for s, loss in summary.get("loss_history", [])]
         final = Path(summary["merged_dir"]).parent if stage == "lora" else Path(summary["final_dir"])
         (final / "train_metrics.json").write_text(json.dumps(summary, indent=1, default=str))
-        metadata = {**_scalars(summary), "checkpoint_uri": uri,
+        evaluated = Path(summary["merged_dir"]) if stage == "lora" else final
+        metrics = run_gate(pipes, x["gate"], evaluated, _derived(stage, summary, Path(x["model_dir"])))
+        metadata = {**_scalars(summary), **metric_metadata(metrics), "checkpoint_uri": uri,
                     "loss_curve": {"raw_value": loss_curve_markdown(history, f"{stage} training loss"), "type": "md"}}
         pipes.report_asset_materialization(metadata=metadata)
         pipes.report_asset_check(check_name="val_loss_decreased", asset_key=asset,

@@ -6,8 +6,9 @@ import json
 import math
 from pathlib import Path
 
+from llm_pipeline_assets.runners.gating import metric_metadata, run_gate
 from llm_pipeline_assets.runners.report import loss_curve_markdown
-from llm_pipeline_assets.runners.session import pipes_session
+from llm_pipeline_assets.runners.session import global_rank, pipes_session
 
 
 def run_init(pipes, x: dict) -> None:
@@ -24,7 +25,13 @@ def run_pretrain(pipes, x: dict) -> None:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
+    from llm_pipeline_assets.gpu.fp8 import resolve_fp8
+
     settings = PretrainSettings(**x["settings"])
+    # FP8 only where it measured faster on this shape (bf16 otherwise); cached in out_dir so a resume keeps it
+    longest = max((length for length, _ in settings.curriculum), default=0)
+    settings, fp8_check = resolve_fp8(settings, Path(x["init_dir"]), longest, pipes.log.info,
+                                      cache_dir=Path(x["out_dir"]))
     every = max(1, settings.log_every)
 
     def on_metrics(m: dict) -> None:
@@ -37,7 +44,11 @@ def run_pretrain(pipes, x: dict) -> None:
     history = json.loads(metrics_file.read_text()).get("history", []) if metrics_file.exists() else []
     scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None
                and not (isinstance(v, float) and math.isnan(v))}
-    metadata = {**scalars, "checkpoint_uri": summary["final_dir"],
+    if global_rank() != 0:  # rank 0 evaluates and reports; the others only trained
+        return
+    metrics = run_gate(pipes, x["gate"], summary["final_dir"])
+    metadata = {**scalars, **metric_metadata(metrics), "checkpoint_uri": summary["final_dir"],
+                "precision": fp8_check.get("precision"), "precision_reason": str(fp8_check.get("reason")),
                 "loss_curve": {"raw_value": loss_curve_markdown(history, "pretraining loss"), "type": "md"}}
     pipes.report_asset_materialization(metadata=metadata)
     first, last = summary.get("first_train_loss"), summary.get("final_train_loss")

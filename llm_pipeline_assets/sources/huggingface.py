@@ -43,7 +43,7 @@ def iter_hf_records(spec, q: Quarantine, key: str, log: Logger = print,
             for obj in rows:
                 taken += 1
                 origin = f"{spec.dataset}:{spec.split}:{taken}"
-                record = make_record(obj, origin, spec.text_field, spec.id_field, q, None)
+                record = make_record(obj, origin, spec.text_field, spec.id_field, q, None, spec.max_record_bytes)
                 if record is not None:
                     yield record
             return

@@ -8,11 +8,14 @@ the same documents on every run.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from llm_pipeline_assets.curation.pii import scrub_pii
 from llm_pipeline_assets.shards import QUARANTINE_FILE, Quarantine, ShardWriter
 from llm_pipeline_assets.sources.huggingface import iter_hf_records
 from llm_pipeline_assets.sources.local_files import SourceError, iter_local_records
@@ -57,7 +60,8 @@ def iter_source_records(spec, q: Quarantine, key: str, log: Logger) -> Iterator[
     if spec.kind == "synthetic":
         return _iter_synthetic(spec)
     if spec.kind == "local":
-        return iter_local_records(spec.path, spec.text_field, spec.id_field, q, key=f"{key}.path")
+        return iter_local_records(spec.path, spec.text_field, spec.id_field, q, key=f"{key}.path",
+                                  max_bytes=spec.max_record_bytes)
     if spec.kind == "huggingface":
         return iter_hf_records(spec, q, key=key, log=log)
     raise SourceError(f"{key}.kind: unknown source kind {spec.kind!r} (synthetic, local, huggingface)")
@@ -81,8 +85,8 @@ def ingest_source(spec, out_dir: Path, max_docs: int, max_bytes: int, seed: int 
                 continue
             record["source"] = spec.name
             writer.write(record)
-            if len(stats.preview) < 5:
-                stats.preview.append({"id": record["id"], "text": record["text"][:160]})
+            if len(stats.preview) < 5:  # shown in Dagster's event log: scrubbed, since raw text may hold secrets
+                stats.preview.append({"id": scrub_pii(record["id"]), "text": scrub_pii(record["text"])[:160]})
             if writer.docs % PROGRESS_EVERY == 0:
                 log(f"{spec.name}: {writer.docs} documents read, {q.total} quarantined")
     finally:
@@ -91,9 +95,17 @@ def ingest_source(spec, out_dir: Path, max_docs: int, max_bytes: int, seed: int 
     stats.docs, stats.text_bytes, stats.shards = writer.docs, writer.text_bytes, len(files)
     stats.quarantined = dict(q.counts)
     stats.seconds = time.perf_counter() - start
-    if stats.docs == 0:
+    if stats.docs == 0:  # the staging folder (and its quarantine file) is rolled back: quote the rejects
         raise SourceError(
             f"{key}: source {spec.name!r} produced no documents ({stats.quarantined_total} quarantined: "
-            f"{stats.quarantined}); see {Path(out_dir) / QUARANTINE_FILE}"
+            f"{stats.quarantined}){_first_rejects(q.path)}"
         )
     return stats
+
+
+def _first_rejects(path: Path, n: int = 5) -> str:
+    if not path.exists():
+        return ""
+    with open(path, encoding="utf-8") as fh:
+        entries = [json.loads(line) for line in itertools.islice(fh, n)]
+    return "; first quarantined records:" + "".join(f"\n  {e['origin']}: {e['reason']}" for e in entries)

@@ -1,20 +1,20 @@
 """Read documents from local files: .jsonl, .jsonl.gz, .parquet and .txt (one document per file).
 
 Every record either becomes a document or goes to the quarantine with its reason — malformed JSON,
-invalid UTF-8, a missing or non-string text field, an empty file, a truncated .gz, a Parquet file
-without the text column. Good records around a bad one are never lost.
+invalid UTF-8, NUL bytes, a missing or non-string text field, a record over ``max_record_bytes``, an
+empty file, a truncated .gz, a Parquet file without the text column or with a damaged row group. Good
+records around a bad one are never lost. The line and row-group readers live in ``file_rows``.
 """
 
 from __future__ import annotations
 
 import glob
-import gzip
-import json
-import zlib
 from pathlib import Path
 from typing import Iterator
 
 from llm_pipeline_assets.shards import Quarantine
+from llm_pipeline_assets.config_base import MAX_RECORD_BYTES
+from llm_pipeline_assets.sources.file_rows import iter_json_lines, iter_parquet_rows, open_parquet
 
 SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".txt")
 
@@ -44,7 +44,8 @@ def resolve_files(pattern: str, key: str) -> list[Path]:
 
 
 def make_record(obj: object, origin: str, text_field: str, id_field: str | None, q: Quarantine,
-                 raw: object) -> dict | None:
+                raw: object, max_bytes: int = MAX_RECORD_BYTES) -> dict | None:
+    """``{"id", "text"}`` from one parsed record, or None after quarantining it with its reason."""
     if not isinstance(obj, dict):
         q.add("not_an_object", origin, raw)
         return None
@@ -56,81 +57,77 @@ def make_record(obj: object, origin: str, text_field: str, id_field: str | None,
         q.add(f"non_string_text: {text_field!r} is {type(text).__name__}", origin, raw)
         return None
     try:
-        text.encode("utf-8")
+        size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         q.add("invalid_unicode: lone surrogate in text", origin, raw)
+        return None
+    if size > max_bytes:
+        q.add(f"oversized_record: text of {size} bytes > max_record_bytes {max_bytes}", origin, text[:2000])
         return None
     if not text.strip():
         q.add("empty_text", origin, raw)
         return None
     doc_id = obj.get(id_field) if id_field else None
-    return {"id": str(doc_id) if doc_id is not None else origin, "text": text}
-
-
-def _iter_jsonl(path: Path, rel: str, text_field: str, id_field: str | None, q: Quarantine) -> Iterator[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    lineno, seen_any = 0, False
+    doc_id = str(doc_id) if doc_id is not None else origin
     try:
-        with opener(path, "rb") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                seen_any = True
-                origin = f"{rel}:{lineno}"
-                if not line.strip():
-                    continue
-                try:
-                    decoded = line.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    q.add(f"invalid_utf8: {exc.reason} at byte {exc.start}", origin, line)
-                    continue
-                try:
-                    obj = json.loads(decoded)
-                except json.JSONDecodeError as exc:
-                    q.add(f"malformed_json: {exc.msg}", origin, decoded)
-                    continue
-                record = make_record(obj, origin, text_field, id_field, q, decoded)
-                if record is not None:
-                    yield record
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        q.add(f"truncated_or_corrupt_file: {type(exc).__name__}: {exc} after line {lineno}", rel)
-        return
-    if not seen_any:
-        q.add("empty_file", rel)
+        doc_id.encode("utf-8")
+    except UnicodeEncodeError:  # Parquet cannot store it: the whole shard write would fail
+        q.add(f"invalid_unicode: lone surrogate in {id_field!r}", origin, raw)
+        return None
+    return {"id": doc_id, "text": text}
 
 
-def _iter_parquet(path: Path, rel: str, text_field: str, id_field: str | None, q: Quarantine) -> Iterator[dict]:
+def _iter_jsonl(path: Path, rel: str, text_field: str, id_field: str | None, q: Quarantine,
+                max_bytes: int) -> Iterator[dict]:
+    for origin, obj, line in iter_json_lines(path, rel, q.add, max_bytes):
+        record = make_record(obj, origin, text_field, id_field, q, line, max_bytes)
+        if record is not None:
+            yield record
+
+
+def _is_text_type(t) -> bool:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        q.add(f"unreadable_parquet: {type(exc).__name__}: {exc}", rel)
+    if pa.types.is_dictionary(t):  # pandas categoricals arrive dictionary-encoded
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _iter_parquet(path: Path, rel: str, text_field: str, id_field: str | None, q: Quarantine,
+                  max_bytes: int) -> Iterator[dict]:
+    pf = open_parquet(path, rel, q.add)
+    if pf is None:
         return
     schema = pf.schema_arrow
     if text_field not in schema.names:
         q.add(f"wrong_schema: no column {text_field!r} (columns: {schema.names})", rel)
         return
-    if not (pa.types.is_string(schema.field(text_field).type) or pa.types.is_large_string(schema.field(text_field).type)):
+    if not _is_text_type(schema.field(text_field).type):
         q.add(f"wrong_schema: column {text_field!r} is {schema.field(text_field).type}, expected string", rel)
         return
-    if pf.metadata.num_rows == 0:
-        q.add("empty_file", rel)
-        return
     columns = [text_field] + ([id_field] if id_field and id_field in schema.names else [])
-    row = 0
-    for batch in pf.iter_batches(columns=columns, batch_size=2000):
-        for obj in batch.to_pylist():
-            row += 1
-            origin = f"{rel}:{row}"
-            record = make_record(obj, origin, text_field, id_field, q, None)
-            if record is not None:
-                yield record
+    for origin, obj in iter_parquet_rows(pf, rel, q.add, columns):
+        record = make_record(obj, origin, text_field, id_field, q, None, max_bytes)
+        if record is not None:
+            yield record
 
 
-def _iter_txt(path: Path, rel: str, q: Quarantine) -> Iterator[dict]:
-    data = path.read_bytes()
+def _iter_txt(path: Path, rel: str, q: Quarantine, max_bytes: int) -> Iterator[dict]:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            q.add(f"oversized_record: file of {size} bytes > max_record_bytes {max_bytes}", rel)
+            return
+        data = path.read_bytes()
+    except OSError as exc:
+        q.add(f"unreadable_file: {type(exc).__name__}: {exc}", rel)
+        return
     if not data.strip():
         q.add("empty_file", rel)
+        return
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        q.add(f"nul_byte: NUL at byte {nul} (binary data?)", rel, data)
         return
     try:
         text = data.decode("utf-8")
@@ -141,7 +138,7 @@ def _iter_txt(path: Path, rel: str, q: Quarantine) -> Iterator[dict]:
 
 
 def iter_local_records(pattern: str, text_field: str, id_field: str | None, q: Quarantine,
-                       key: str = "path") -> Iterator[dict]:
+                       key: str = "path", max_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict]:
     """Records ``{"id", "text"}`` from every supported file matching ``pattern``, in sorted file order."""
     files = resolve_files(pattern, key)
     base = Path(pattern).expanduser()
@@ -152,8 +149,8 @@ def iter_local_records(pattern: str, text_field: str, id_field: str | None, q: Q
         except ValueError:
             rel = path.name
         if path.name.endswith(".parquet"):
-            yield from _iter_parquet(path, rel, text_field, id_field, q)
+            yield from _iter_parquet(path, rel, text_field, id_field, q, max_bytes)
         elif path.name.endswith(".txt"):
-            yield from _iter_txt(path, rel, q)
+            yield from _iter_txt(path, rel, q, max_bytes)
         else:
-            yield from _iter_jsonl(path, rel, text_field, id_field, q)
+            yield from _iter_jsonl(path, rel, text_field, id_field, q, max_bytes)

@@ -115,6 +115,7 @@ def init_base_model(shape: str, tokenizer_dir: Path, out_dir: Path, seed: int,
     model.generation_config = gen
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
+    tokenizer.model_max_length = config.max_position_embeddings  # the model's context, not the tokenizer's default
     tokenizer.save_pretrained(str(out_dir))
     info = {
         "shape": shape, "seed": int(seed), "parameters": count_parameters(model),

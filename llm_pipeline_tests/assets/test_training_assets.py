@@ -8,37 +8,7 @@ import torch
 
 from llm_pipeline_assets.definitions import build_definitions
 from llm_pipeline_assets.materialize import run
-from llm_pipeline_assets.resources.store import ArtifactStore
-from llm_pipeline_tests.conftest import small_config
-
-TRAINING = ("base_model", "pretrained_checkpoint", "sft_checkpoint", "dpo_checkpoint", "lora_adapter")
-
-
-def _md(results, asset):
-    for r in results:
-        for e in r.get_asset_materialization_events():
-            if e.materialization.asset_key.to_user_string() == asset:
-                return {k: v.value for k, v in e.materialization.metadata.items()}
-    raise KeyError(asset)
-
-
-def tiny_training_config(**overrides):
-    base = dict(packing={"seq_lens": [64, 128]}, tokenizer={"vocab_size": 1024},
-                pretrain={"max_steps": 24, "eval_every": 12, "save_every": 12, "micro_batch": 4, "lr": 5e-3},
-                sft={"max_steps": 24, "eval_every": 12},
-                dpo={"max_steps": 12, "eval_every": 12, "lr": 2e-3},
-                lora={"max_steps": 12, "eval_every": 12, "examples": 120})
-    base.update(overrides)
-    return small_config(**base)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    instance = dg.DagsterInstance.ephemeral()
-    defs = build_definitions(tiny_training_config(), root=str(root))
-    return ArtifactStore(root=str(root)), run(defs, instance=instance, echo=lambda m: None), defs, instance
-
+from llm_pipeline_tests.assets.conftest import TRAINING, asset_metadata as _md, tiny_training_config
 
 def test_every_stage_trains_and_passes_its_checks(trained):
     _, results, _, _ = trained
@@ -116,4 +86,4 @@ def test_eval_report_compares_stages_and_reports_gates(trained):
     sets, _ = store.local_dir("eval_sets")
     assert {p.stem for p in (sets / "tasks").glob("*.jsonl")} >= {"math", "choice", "tool", "safety"}
     sets_md = _md(results, "eval_sets")
-    assert sets_md["items"] == 4 * 24 and sets_md["contamination"]["checked"] == sets_md["items"]
+    assert sets_md["items"] == 4 * 12 and sets_md["contamination"]["checked"] == sets_md["items"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+import re
+
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from llm_pipeline_assets.curation.pii import PII_KINDS, find_pii, scrub_pii, scrub_pii_with_counts
@@ -89,3 +91,30 @@ def test_huge_repetitive_input(unit):
     text = unit * (400_000 // len(unit))
     out = scrub_pii(text)
     assert scrub_pii(out) == out
+
+
+# Prose that cannot hold PII: no digits, "@", "-", ":", "=", "_" or capitals (tokens, keys, numbers, addresses).
+PROSE = st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz      \n.,;!?'()")), max_size=120)
+# Kinds that no context word can veto (phones/cards after "order", IPs after "version" stay by design).
+CONTEXT_FREE = {"john.doe@example.com": "EMAIL", "123-45-6789": "SSN", "AKIAIOSFODNN7EXAMPLE": "AWS_KEY",
+                "ghp_" + "a1" * 18: "GITHUB_TOKEN", "xoxb-1234567890-abc": "SLACK_TOKEN",
+                "-----BEGIN PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----": "PRIVATE_KEY"}
+
+
+@PROPS
+@given(PROSE)
+def test_text_without_pii_is_returned_unchanged(text):
+    assert scrub_pii_with_counts(text) == (text, {})
+
+
+@PROPS
+@given(PROSE, st.sampled_from(sorted(CONTEXT_FREE)), PROSE)
+@example("a bearer", "AKIAIOSFODNN7EXAMPLE", "")
+@example("contact me", "john.doe@example.com", "today.")
+def test_exactly_the_planted_value_is_replaced(before, sample, after):
+    # Nothing around the value is removed or altered: the output is the input with one placeholder.
+    # (The kind may follow the context: "bearer AKIA..." is a bearer token; the span is the same.)
+    out, counts = scrub_pii_with_counts(f"{before} {sample} {after}")
+    kind = out[len(before) + 2: len(out) - len(after) - 2]
+    assert out == f"{before} [{kind}] {after}" and counts == {kind: 1}
+    assert kind == CONTEXT_FREE[sample] or re.search(r"(?<!\w)bearer *$", before)  # the only relabelling word

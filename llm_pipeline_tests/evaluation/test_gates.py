@@ -134,9 +134,11 @@ def test_real_presets_equal_predecessor_values(preset):
 def test_tiny_preset_separates_trained_from_untrained():
     gates = load_gates("tiny")
     untrained = {"perplexity": 4096.0, "function_call_valid_json": 0.0, "repetition_rate": 0.9,
-                 "safety_refusal_rate": 0.0, "reward_accuracy": 0.5, "general_delta": -1.0}
+                 "safety_refusal_rate": 0.0, "over_refusal_rate": 0.0, "reward_accuracy": 0.5,
+                 "general_delta": -1.0}
     trained = {"perplexity": 120.0, "function_call_valid_json": 0.8, "repetition_rate": 0.1,
-               "safety_refusal_rate": 0.9, "reward_accuracy": 0.7, "general_delta": -0.1}
+               "safety_refusal_rate": 0.9, "over_refusal_rate": 0.2, "reward_accuracy": 0.7,
+               "general_delta": -0.05}
     assert not any(r.passed for r in evaluate_gates(untrained, gates).values())
     assert all(r.passed for r in evaluate_gates(trained, gates).values())
     assert as_table(gates["pretrain_to_sft"]) == {"perplexity": ("<=", 1000.0)}  # untrained tiny: ~vocab (4096)

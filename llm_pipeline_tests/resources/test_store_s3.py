@@ -1,23 +1,25 @@
-"""ArtifactStore and the data assets against a real S3-compatible server on loopback."""
+"""ArtifactStore, its S3 control plane (dagster-aws S3Resource / boto3) and the data assets against a real
+S3-compatible server on loopback."""
 
-import boto3
+import json
+
 import dagster as dg
 import pytest
+import s3fs
+from dagster_aws.s3 import S3Resource
 
 from llm_pipeline_assets.definitions import build_definitions
 from llm_pipeline_assets.materialize import run
-from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.resources.s3_objects import S3Objects, client_for, split_s3
+from llm_pipeline_assets.resources.store import ArtifactPublishError, ArtifactStore
 from llm_pipeline_tests.conftest import small_config
-from llm_pipeline_tests.s3server import KEY, SECRET, rclone_s3
+from llm_pipeline_tests.s3server import bucket_objects, s3_environment
 
 
 @pytest.fixture
 def s3(tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with rclone_s3(tmp_path / "s3data") as endpoint:
-        yield endpoint, boto3.client("s3", endpoint_url=endpoint)
+    with s3_environment(tmp_path, monkeypatch) as (server, client):
+        yield server.endpoint, client
 
 
 def test_publish_read_and_replace_on_s3(s3, tmp_path):
@@ -57,3 +59,64 @@ def test_data_assets_with_s3_root(s3, tmp_path, monkeypatch):
         assert f"pipeline/{asset}/web/_MANIFEST.json" in keys and f"pipeline/{asset}/news/_MANIFEST.json" in keys
     assert "pipeline/dedup_index/all/_MANIFEST.json" in keys
     assert "pipeline/packed_tokens/all/_MANIFEST.json" in keys and "pipeline/tokenizer/all/_MANIFEST.json" in keys
+
+
+def test_split_s3():
+    assert split_s3("s3://llm/a/b/") == ("llm", "a/b") and split_s3("llm") == ("llm", "")
+    with pytest.raises(ValueError, match="names no bucket"):
+        split_s3("s3:///a")
+
+
+def test_get_put_list_and_delete(s3):
+    endpoint, client = s3
+    objects = S3Objects(client_for(S3Resource(endpoint_url=endpoint)))
+    assert objects.get_text("s3://llm/p/x/_MANIFEST.json") is None  # missing is not an error
+    objects.put_text("s3://llm/p/x/_MANIFEST.json", '{"a": 1}')
+    for key in ("p/x/v-1/a.bin", "p/x/v-1/sub/b.bin", "p/x/v-2/a.bin", "p/xy/v-9/a.bin"):
+        client.put_object(Bucket="llm", Key=key, Body=b"12345")
+    assert json.loads(objects.get_text("s3://llm/p/x/_MANIFEST.json")) == {"a": 1}
+    assert sorted(objects.children("s3://llm/p/x")) == ["_MANIFEST.json", "v-1", "v-2"]  # not p/xy
+    assert objects.sizes("s3://llm/p/x/v-1") == {"a.bin": 5, "sub/b.bin": 5}
+    assert objects.delete_tree("s3://llm/p/x/v-1") == 2
+    assert sorted(bucket_objects(client)) == ["p/x/_MANIFEST.json", "p/x/v-2/a.bin", "p/xy/v-9/a.bin"]
+
+
+def test_one_client_per_settings_and_credentials(s3, monkeypatch):
+    endpoint, _ = s3
+    resource = S3Resource(endpoint_url=endpoint)
+    assert client_for(resource) is client_for(S3Resource(endpoint_url=endpoint))
+    assert client_for(resource) is not client_for(S3Resource(endpoint_url=endpoint, max_attempts=2))
+    before = client_for(resource)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rotated-key")  # new credentials: never a stale client
+    assert client_for(resource) is not before
+
+
+def test_only_s3_remote_roots(tmp_path):
+    with pytest.raises(ValueError, match="remote roots must be s3://"):
+        ArtifactStore(root="gs://bucket/x").read_manifest("raw_corpus", "web")
+
+
+def test_a_short_upload_is_never_committed(s3, monkeypatch, tmp_path):
+    """An object that arrives shorter than the local file (a proxy cut it) fails the size check before the commit."""
+    endpoint, client = s3
+    store = ArtifactStore(root="s3://llm/p", s3_endpoint_url=endpoint, cache_dir=str(tmp_path / "c"))
+    with store.publish("tokenizer") as staging:
+        (staging / "tokenizer.json").write_text("v1")
+    first = store.read_manifest("tokenizer")
+
+    original = s3fs.S3FileSystem._put_file
+
+    async def truncating_put(self, lpath, rpath, *args, **kwargs):
+        if rpath.endswith("vocab.bin"):
+            return await self._pipe_file(rpath, b"short")
+        return await original(self, lpath, rpath, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_put_file", truncating_put)
+    with pytest.raises(ArtifactPublishError, match=r"tokenizer: publishing .*/vocab.bin did not complete"):
+        with store.publish("tokenizer") as staging:
+            (staging / "tokenizer.json").write_text("v2")
+            (staging / "vocab.bin").write_bytes(b"x" * 100)
+    assert store.read_manifest("tokenizer") == first  # still the previous version
+    # ... and the rejected version's objects were deleted right away (the endpoint was reachable)
+    assert sorted(bucket_objects(client)) == ["p/tokenizer/all/_MANIFEST.json",
+                                              f"p/tokenizer/all/{first.version}/tokenizer.json"]

@@ -57,12 +57,21 @@ def test_torchrun_child_under_pipes_every_rank_gets_its_extras(packed_corpus, tm
     from llm_pipeline_assets.config import ComputeConfig
     from llm_pipeline_assets.resources.compute import ComputeResource, DeviceInfo, select_runtime
 
+    from llm_pipeline_assets.evaluation.suite import write_eval_jsonl
+    from llm_pipeline_assets.formatters.synthetic_sft import synthetic_eval_items
+
     cpu = select_runtime(DeviceInfo(cuda=False, gpus=0, names=(), capability=None), ComputeConfig())
     runtime = dataclasses.replace(cpu, nproc=2)
+    write_eval_jsonl(synthetic_eval_items(8, 0), tmp_path / "tasks")
+    gate = {"name": "pretrain_to_sft", "asset": "pretrained_checkpoint", "preset": "test",
+            "thresholds": [{"metric": "perplexity", "op": "<=", "value": 1e9}], "eval_dir": str(tmp_path / "tasks"),
+            "packed_dir": str(packed_corpus.packed_dir), "window": 32, "stride": 16, "max_val_tokens": 512,
+            "max_new_tokens": 4}
     extras = {"stage": "pretrain", "settings": {**SETTINGS, "save_every": 0}, "packed_dir": str(packed_corpus.packed_dir),
-              "init_dir": str(packed_corpus.init_dir), "out_dir": str(tmp_path / "out")}
+              "init_dir": str(packed_corpus.init_dir), "out_dir": str(tmp_path / "out"), "gate": gate}
+    specs = [dg.AssetCheckSpec(name, asset="pretrained_checkpoint") for name in ("loss_decreased", "pretrain_to_sft")]
 
-    @dg.asset(name="pretrained_checkpoint", check_specs=[dg.AssetCheckSpec("loss_decreased", asset="pretrained_checkpoint")])
+    @dg.asset(name="pretrained_checkpoint", check_specs=specs)
     def two_ranks(context: dg.AssetExecutionContext, compute: ComputeResource) -> dg.MaterializeResult:
         return compute.run(context, "llm_pipeline_assets.runners.pretrain", extras, runtime)
 
@@ -70,4 +79,7 @@ def test_torchrun_child_under_pipes_every_rank_gets_its_extras(packed_corpus, tm
                             instance=dg.DagsterInstance.ephemeral())
     md = result.asset_materializations_for_node("pretrained_checkpoint")[0].metadata
     assert md["world_size"].value == 2 and md["steps"].value == 4
+    gate_result = [e for e in result.get_asset_check_evaluations() if e.check_name == "pretrain_to_sft"]
+    assert len(gate_result) == 1 and gate_result[0].passed  # reported once (rank 0), from a real evaluation
+    assert md["eval/perplexity"].value > 1
     assert (tmp_path / "out" / "final" / "model.safetensors").exists()

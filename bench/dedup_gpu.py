@@ -1,0 +1,157 @@
+"""Benchmark: dedup docs/s of the GPU backend vs the CPU path on the same corpus, in the same run.
+
+Runs on one synthetic corpus (``dedup_compare.synthetic_corpus``: planted exact and 1-5 % near-duplicates):
+
+* ``cpu``: ``DedupIndexBuilder`` (the pipeline's path: numpy MinHash + union-find, one process);
+* ``cpu_workers``: ``gpu.dedup_run.run_dedup`` with the CPU backend and ``--cpu-workers`` spawned processes
+  doing normalize + hashing + numpy MinHash (the pipeline's CPU path has no worker option, so this is
+  the fair multi-core reference for a GPU box; skipped with ``--cpu-workers 0``).  Worker pools are
+  started before the timed runs (as in a long-running job), so process start-up is not counted;
+* ``gpu``: ``run_dedup`` with the torch backend on ``--device`` (CUDA: torch MinHash kernel + cuGraph or
+  torch components), text preparation in this process (``--prep-workers 0``) or in worker processes.
+
+Each GPU run first checks bit-identity with the CPU run (signatures, keep, cluster, exact_dup_of) and the
+report says so; timings are the median of ``--repeat`` runs, after one untimed warm-up of the GPU path
+(CUDA context, kernel loading).  Prints docs/s and the ratios gpu/cpu and gpu/cpu_workers, writes JSON to
+``--out``.  ``--device cpu`` runs the torch kernel on the CPU: it proves the script and the identity, not
+speed (the torch kernel on CPU is slower than numpy).
+
+    python bench/dedup_gpu.py --docs 20000 --device cuda --cpu-workers 8 --prep-workers 8 --out out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from dedup_compare import synthetic_corpus  # noqa: E402
+
+from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams, MinHasher  # noqa: E402
+from llm_pipeline_assets.gpu.dedup_backend import CpuDedupBackend, TorchDedupBackend  # noqa: E402
+from llm_pipeline_assets.gpu.dedup_run import prepare_batch, run_dedup, worker_pool  # noqa: E402
+
+BATCH = 5000  # documents per add_batch / prepared batch, as in bench/dedup_compare.py
+
+
+def run_cpu_builder(texts: list, params: DedupParams) -> tuple:
+    with tempfile.TemporaryDirectory(prefix="bench-dedup-gpu-") as work:
+        start = time.perf_counter()
+        builder = DedupIndexBuilder(work, params)
+        for s in range(0, len(texts), BATCH):
+            builder.add_batch(texts[s:s + BATCH])
+        signatures = np.array(builder.signatures())
+        result = builder.finish()
+        return time.perf_counter() - start, result, signatures
+
+
+def identical(result, want) -> dict:
+    return {name: bool(np.array_equal(getattr(result, name), getattr(want, name)))
+            for name in ("exact_dup_of", "cluster", "keep")}
+
+
+def timed(fn, repeat: int) -> tuple:
+    runs = [fn() for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), runs[-1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda", help="torch device of the GPU path (cpu: prove it works)")
+    ap.add_argument("--cpu-workers", type=int, default=0, help="processes of the multi-core CPU reference (0: skip)")
+    ap.add_argument("--prep-workers", type=int, default=0, help="text-preparation processes of the GPU path")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memory-budget-mb", type=int, default=256)
+    ap.add_argument("--out", default=str(HERE / "out" / "dedup_gpu.json"))
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error("--device cuda but torch sees no CUDA device (use --device cpu to check the script)")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts, _, _ = synthetic_corpus(args.docs, args.seed)
+    params = DedupParams()
+    n = len(texts)
+    report = {"n_docs": n, "mean_chars": float(np.mean([len(t) for t in texts])), "repeat": args.repeat,
+              "params": {"num_perm": params.num_perm, "ngram": params.ngram, "bands": params.bands,
+                         "rows": params.rows, "threshold": params.threshold}, "cpu_count": os.cpu_count()}
+
+    cpu_s, (_, want, want_sig) = timed(lambda: run_cpu_builder(texts, params), args.repeat)
+    report["cpu"] = {"seconds": cpu_s, "docs_per_s": n / cpu_s, "kept": int(want.keep.sum())}
+
+    if args.cpu_workers:
+        pool = worker_pool(args.cpu_workers)  # started outside the timings, as a long-running job would
+        try:
+            def cpu_workers_run():
+                result, t = run_dedup(texts, params, CpuDedupBackend(), batch_size=BATCH, pool=pool)
+                return t["total"], result, t
+
+            s, (_, result, t) = timed(cpu_workers_run, args.repeat)
+        finally:
+            pool.shutdown()
+        report["cpu_workers"] = {"workers": args.cpu_workers, "seconds": s, "docs_per_s": n / s, "timings": t,
+                                 "identical": identical(result, want)}
+
+    backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20)
+
+    pool = worker_pool(args.prep_workers) if args.prep_workers else None
+    try:
+        def gpu_run():
+            result, t = run_dedup(texts, params, backend, batch_size=BATCH, pool=pool)
+            return t["total"], result, t
+
+        gpu_run()  # warm-up: CUDA context, kernels, the self-check
+        s, (_, result, t) = timed(gpu_run, args.repeat)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    report["gpu"] = {"device": args.device, "prep_workers": args.prep_workers, "seconds": s, "docs_per_s": n / s,
+                     "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
+    report["gpu"]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
+    report["ratio_gpu_vs_cpu"] = report["gpu"]["docs_per_s"] / report["cpu"]["docs_per_s"]
+    if "cpu_workers" in report:
+        report["ratio_gpu_vs_cpu_workers"] = report["gpu"]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
+    _print(report)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+    return 0 if all(report["gpu"]["identical"].values()) else 1
+
+
+def _signatures_equal(texts, params, backend, want_sig) -> bool:
+    """Signatures of the whole corpus from the backend vs the CPU builder's, batch by batch."""
+    hasher_args = (params.num_perm, params.ngram, params.seed)
+    hasher = MinHasher(*hasher_args)
+    for s in range(0, len(texts), BATCH):
+        batch = prepare_batch(texts[s:s + BATCH], hasher_args)
+        if not np.array_equal(backend.signatures(batch.shingles, batch.counts, hasher), want_sig[s:s + BATCH]):
+            return False
+    return True
+
+
+def _print(report: dict) -> None:
+    print(f"{report['n_docs']} docs, {report['mean_chars']:.0f} chars/doc, median of {report['repeat']}")
+    for name in ("cpu", "cpu_workers", "gpu"):
+        if name in report:
+            r = report[name]
+            extra = f" identical={r['identical']}" if "identical" in r else ""
+            print(f"{name:12s} {r['docs_per_s']:12.0f} docs/s  ({r['seconds']:.2f} s){extra}")
+    print(f"gpu / cpu: {report['ratio_gpu_vs_cpu']:.2f}x on {report['gpu']['backend']}")
+    if "ratio_gpu_vs_cpu_workers" in report:
+        print(f"gpu / cpu with {report['cpu_workers']['workers']} workers: {report['ratio_gpu_vs_cpu_workers']:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

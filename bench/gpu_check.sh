@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Issue #7 on one GPU machine, in one call of about 9 minutes: install the carried wheels, run the CUDA
+# tests, and measure the dedup GPU backend, the 124m bf16 training step (MFU) and FP8 vs bf16 on ~1B.
+#
+# Prepare here:   bash bench/fetch_gpu_wheels.sh          (-> .whl/, ~20 MB, git-ignored)
+# Run there:      bash bench/gpu_check.sh                 (carry ".whl"; results under $OUT)
+#
+# Every step has its own time box and the whole script a budget (GPU_CHECK_BUDGET seconds, default 540):
+# a step that no longer fits is skipped and says so, a failing step does not stop the others. Results
+# (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):
+#   summary.json (rc and seconds of every step), gpu_check.log (all output), env.json (GPU, torch,
+#   SDPA kernels, optional packages), pytest_gpu.xml, dedup_gpu.json, train_124m.json, fp8_1b.json,
+#   fp8_1b_compiled.json
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-bench/out/gpu_check}
+PY=${PYTHON:-python3}
+WHEELS=${WHEELS:-.whl}
+BUDGET=${GPU_CHECK_BUDGET:-540}
+mkdir -p "$OUT"
+LOG="$OUT/gpu_check.log"
+: >"$LOG"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1
+export TOKENIZERS_PARALLELISM=false
+T0=$(date +%s)
+SUMMARY=()
+
+# step NAME LIMIT_SECONDS CMD...: run CMD under `timeout`, logging to $LOG; skip it if the budget is spent
+step() {
+  local name=$1 limit=$2 left start rc
+  shift 2
+  left=$((BUDGET - ($(date +%s) - T0) - 5))
+  if ((left < 20)); then
+    echo "== $name: skipped, ${left}s of the budget left" | tee -a "$LOG"
+    SUMMARY+=("$name skipped 0 $limit")
+    return
+  fi
+  ((limit > left)) && limit=$left
+  declare -F "$1" >/dev/null && set -- bash -c "$1"  # shell functions run in a child bash (exported below)
+  echo "== $name (limit ${limit}s): $*" | tee -a "$LOG"
+  start=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" >>"$LOG" 2>&1
+  rc=$?
+  echo "== $name: rc=$rc in $(($(date +%s) - start))s" | tee -a "$LOG"
+  SUMMARY+=("$name $rc $(($(date +%s) - start)) $limit")
+}
+
+install_wheels() {
+  if ! ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+    echo "no wheels in $WHEELS: run bench/fetch_gpu_wheels.sh here and carry .whl"
+    return 1
+  fi
+  # resolve against what the image has; if a pin there conflicts, install the carried set as-is
+  "$PY" -m pip install -q --no-index --find-links "$WHEELS" $(bash bench/fetch_gpu_wheels.sh --top-level) ||
+    "$PY" -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
+  "$PY" -m pip check || true
+  "$PY" -c "import dagster, pydantic, torchao; print('dagster', dagster.__version__, 'torchao', torchao.__version__)"
+}
+
+environment() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
+  "$PY" - "$OUT/env.json" <<'EOF'
+import json, sys
+import torch
+from llm_pipeline_assets.gpu.fp8 import available_fp8_recipes
+from llm_pipeline_assets.gpu.kernels import kernel_report
+report = kernel_report("cuda" if torch.cuda.is_available() else "cpu")
+report["fp8_recipes"] = available_fp8_recipes()
+print(json.dumps(report, indent=1))
+open(sys.argv[1], "w").write(json.dumps(report, indent=1))
+EOF
+}
+
+export -f install_wheels environment
+export PY WHEELS OUT
+step install_wheels 90 install_wheels
+step environment 40 environment
+step pytest_gpu 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
+step dedup_gpu 120 "$PY" bench/dedup_gpu.py --docs 50000 --device cuda --cpu-workers 8 --prep-workers 8 --repeat 3 --out "$OUT/dedup_gpu.json"
+step fp8_1b 75 "$PY" -m llm_pipeline_assets.gpu.fp8 --shape 1b --vocab 32000 --seq-len 2048 --batch 4 --steps 5 --warmup 2 --device cuda --json "$OUT/fp8_1b.json"
+step train_124m 170 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 20 --batch 16 --docs 4000 --json "$OUT/train_124m.json"
+step fp8_1b_compiled 170 "$PY" -m llm_pipeline_assets.gpu.fp8 --shape 1b --vocab 32000 --seq-len 2048 --batch 4 --steps 5 --warmup 2 --device cuda --compile --json "$OUT/fp8_1b_compiled.json"
+
+printf '%s\n' "${SUMMARY[@]}" | "$PY" -c '
+import json, sys
+steps = {}
+for line in sys.stdin:
+    name, rc, seconds, limit = line.split()
+    steps[name] = {"rc": None if rc == "skipped" else int(rc), "skipped": rc == "skipped",
+                   "seconds": int(seconds), "limit": int(limit), "timed_out": rc in ("124", "137")}
+print(json.dumps(steps, indent=1))
+json.dump(steps, open(sys.argv[1], "w"), indent=1)
+' "$OUT/summary.json"
+echo "total $(($(date +%s) - T0))s; results in $OUT"

@@ -1,0 +1,58 @@
+"""Promotion gates as blocking asset checks on the checkpoints.
+
+Each checkpoint asset declares one blocking check named after its gate (``pretrain_to_sft`` on
+``pretrained_checkpoint``, ``sft_to_dpo`` on ``sft_checkpoint``, ``dpo_to_production`` on
+``dpo_checkpoint``, ``lora_promotion`` on ``lora_adapter``). The training child evaluates the checkpoint it
+just wrote on the held-out ``eval_sets`` and reports the check (ERROR severity): a failing gate fails the
+step, so downstream training in the same run is skipped, and automation waits through
+``all_deps_blocking_checks_passed``. A metric the evaluation did not produce fails its gate.
+"""
+
+import dagster as dg
+
+from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.evaluation.gates import gate_for_asset
+from llm_pipeline_assets.resources.store import ArtifactStore
+
+GATE_OF = gate_for_asset  # checkpoint asset -> the gate that guards its promotion
+GATE_DESCRIPTIONS = {
+    "pretrain_to_sft": "May this pretrained checkpoint go on to SFT? (held-out perplexity)",
+    "sft_to_dpo": "May this SFT checkpoint go on to DPO? (tool calls, safety, repetition)",
+    "dpo_to_production": "May this DPO checkpoint be promoted? (reward accuracy, safety)",
+    "lora_promotion": "May this LoRA adapter be promoted? (task skill, no regression against its base)",
+}
+
+
+def gates_preset(cfg: PipelineConfig) -> str:
+    from llm_pipeline_assets.evaluation.gates import available_presets
+
+    return cfg.eval.gates_preset or (cfg.name if cfg.name in available_presets() else "tiny")
+
+
+def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[dict]]:
+    """{gate: [{metric, op, value}]} for the config's preset (plus overrides), as plain data for the children."""
+    from llm_pipeline_assets.evaluation.gates import load_gates, merge_overrides
+
+    gates = merge_overrides(load_gates(gates_preset(cfg)), cfg.eval.gate_overrides)
+    return {g: [{"metric": t.metric, "op": t.op, "value": t.value} for t in ts] for g, ts in gates.items()}
+
+
+def eval_params(cfg: PipelineConfig, store: ArtifactStore) -> dict:
+    """What an evaluation child needs: the held-out task files, the packed val split and the eval settings."""
+    eval_dir, _ = store.local_dir("eval_sets")
+    packed_dir, _ = store.local_dir("packed_tokens")
+    e = cfg.eval
+    return {"eval_dir": str(eval_dir / "tasks"), "packed_dir": str(packed_dir), "window": e.window,
+            "stride": e.stride, "max_val_tokens": e.max_val_tokens, "max_new_tokens": e.max_new_tokens}
+
+
+def gate_spec(asset: str) -> dg.AssetCheckSpec:
+    gate = GATE_OF[asset]
+    return dg.AssetCheckSpec(gate, asset=asset, blocking=True, description=GATE_DESCRIPTIONS[gate])
+
+
+def gate_extras(cfg: PipelineConfig, store: ArtifactStore, asset: str) -> dict:
+    """The ``gate`` extras of a training child: which gate to report, its thresholds and the eval inputs."""
+    gate = GATE_OF[asset]
+    return {"gate": {"name": gate, "asset": asset, "preset": gates_preset(cfg),
+                     "thresholds": gate_thresholds(cfg)[gate], **eval_params(cfg, store)}}

@@ -1,0 +1,57 @@
+"""What the data assets share about *when* they run and *what counts as a change*.
+
+- ``source_data_condition``: raw data is re-ingested on the configured cron (``orchestration``).
+- ``derived_data_condition``: cheap derived data follows its upstream (eager), but never past a failed
+  upstream blocking check; ``after_index_condition`` the same, triggered by the global index only.
+  Checkpoints get none: training starts only when someone asks for it.
+- ``code_version``: the code version of an asset is its logic version plus a hash of the config settings
+  that shape its output, so editing a rule in the config marks the asset stale ("has a new code version")
+  just like editing its code. Whether *downstream* turns stale then depends only on the content-hash
+  ``DataVersion`` the re-materialization reports: identical output keeps downstream fresh.
+"""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from llm_pipeline_assets.config import PipelineConfig
+
+
+def source_data_condition(cfg: PipelineConfig) -> dg.AutomationCondition | None:
+    """on_cron for raw data, unless the config hands the weekly re-ingest to data_refresh_schedule."""
+    o = cfg.orchestration
+    if o.data_refresh_trigger != "automation":
+        return None
+    return dg.AutomationCondition.on_cron(o.data_refresh_cron, o.timezone)
+
+
+def derived_data_condition() -> dg.AutomationCondition:
+    """Recompute once upstream updated (and nothing upstream is missing or in progress), if its gates passed."""
+    return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def after_index_condition(index: str) -> dg.AutomationCondition:
+    """``derived_data_condition`` that only an update of the global ``index`` triggers.
+
+    A per-source shard filtered by a global index (deduped_shards) depends on its cleaned shard AND the index;
+    plain eager would rerun it as soon as the cleaned shard lands, against the old index, and again once the
+    index is rebuilt. Cross-partition requests never join one tick in Dagster 1.13 (``will_be_requested``
+    only spans assets with the same partitioning), so it waits for the index instead, which every cleaned
+    update triggers.
+    """
+    trigger = dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(index))
+    eager_on_index = dg.AutomationCondition.eager().replace("any_deps_updated", trigger)
+    return eager_on_index.with_label(f"eager_after_{index}") & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def code_version(logic_version: str, **settings) -> str:
+    """``logic_version`` plus a short hash of the output-shaping settings (pydantic sections or plain values)."""
+    plain = {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in settings.items()}
+    digest = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{logic_version}-{digest}"
+
+
+def shard_layout(cfg: PipelineConfig) -> dict:
+    """The shard settings that change which documents land in which file (not the read batch size)."""
+    return {"max_docs": cfg.shards.max_docs, "max_bytes": cfg.shards.max_bytes}

@@ -1,0 +1,164 @@
+"""Dedup backends (``dedup.backend: auto | cpu | gpu``) and how one is chosen.
+
+A backend supplies the two steps of ``dedup`` that a GPU can take over, with results identical to the
+CPU path's (so keep/cluster/survivor ids do not depend on the machine, and hashed work units cached by
+one backend can be reused by the other):
+
+* ``signatures(shingles, counts, hasher, words=None)`` -> uint32 ``(N, num_perm)`` MinHash signatures;
+* ``components(n, edges)`` -> lowest-index component labels (the ``dedup_arrays(components=...)`` hook).
+
+``CpuDedupBackend`` is the numpy path unchanged.  ``TorchDedupBackend`` runs the torch MinHash kernel
+(``gpu/minhash.py``) and cuGraph/torch components (``gpu/components.py``) on any torch device: CUDA in
+production, ``"cpu"`` in the tests that prove bit-identity.  With ``signature_engine="cudf"`` it uses
+cuDF's MinHash instead (different hash family: never bit-identical, only when configured).
+
+Selection (``select_dedup_backend``): ``cpu`` -> CPU; ``gpu`` -> torch on CUDA, or a RuntimeError naming
+``dedup.backend`` when no CUDA device is visible; ``auto`` -> GPU when CUDA is visible, else CPU.  The
+CUDA question is answered without importing torch when the machine has no NVIDIA device nodes, so the
+default CPU path pays nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from llm_pipeline_assets.dedup.components import connected_components
+from llm_pipeline_assets.dedup.minhash import MinHasher, minhash_signatures
+
+__all__ = ["BACKEND_CHOICES", "SIGNATURE_ENGINES", "CpuDedupBackend", "TorchDedupBackend", "select_dedup_backend",
+           "backend_from_config", "detect_cuda", "nvidia_device_present"]
+
+BACKEND_CHOICES = ("auto", "cpu", "gpu")
+SIGNATURE_ENGINES = ("torch", "cudf")
+CudaAnswer = Union[bool, Callable[[], bool], None]
+
+
+class CpuDedupBackend:
+    """The numpy path: ``minhash_signatures`` + the union-find (what ``DedupIndexBuilder`` does by default)."""
+
+    name = "cpu"
+    device = "cpu"
+    signature_engine = "numpy"
+    components_engine = "union-find"
+    #: signatures are cheap to ship back from worker processes, so workers compute them too
+    signatures_in_workers = True
+
+    def signatures(self, shingles: np.ndarray, counts: np.ndarray, hasher: MinHasher,
+                   words: Optional[Sequence[Sequence[str]]] = None) -> np.ndarray:
+        return minhash_signatures(shingles, counts, hasher.a, hasher.b, hasher.chunk_shingles)
+
+    def components(self, n: int, edges: np.ndarray) -> np.ndarray:
+        return connected_components(n, edges)
+
+    def describe(self) -> Dict[str, str]:
+        return {"backend": self.name, "device": self.device, "signatures": self.signature_engine,
+                "components": self.components_engine}
+
+
+class TorchDedupBackend:
+    """MinHash and components with torch on ``device`` (cuGraph for components on CUDA when importable)."""
+
+    signatures_in_workers = False
+
+    def __init__(self, device: str = "cuda", memory_budget: Optional[int] = None, prefer_cugraph: bool = True,
+                 signature_engine: str = "torch"):
+        from llm_pipeline_assets.gpu.minhash import DEFAULT_MEMORY_BUDGET
+
+        if signature_engine not in SIGNATURE_ENGINES:
+            raise ValueError(f"dedup.gpu_minhash must be one of {SIGNATURE_ENGINES}, got {signature_engine!r}")
+        self.device = str(device)
+        self.name = "gpu" if self.device.startswith("cuda") else f"torch-{self.device}"
+        self.memory_budget = int(memory_budget or DEFAULT_MEMORY_BUDGET)
+        self.prefer_cugraph = prefer_cugraph
+        self.signature_engine = signature_engine
+        self.components_engine = "not run yet"
+        self._minhashers: dict = {}
+
+    def _minhasher(self, hasher: MinHasher):
+        from llm_pipeline_assets.gpu.minhash import TorchMinHasher
+
+        key = (hasher.num_perm, hasher.seed, hasher.a.tobytes(), hasher.b.tobytes())
+        if key not in self._minhashers:
+            self._minhashers[key] = TorchMinHasher(hasher, self.device, self.memory_budget)
+        return self._minhashers[key]
+
+    def signatures(self, shingles: np.ndarray, counts: np.ndarray, hasher: MinHasher,
+                   words: Optional[Sequence[Sequence[str]]] = None) -> np.ndarray:
+        if self.signature_engine == "cudf":
+            from llm_pipeline_assets.gpu.minhash import cudf_word_signatures
+
+            if words is None:
+                raise ValueError("dedup.gpu_minhash 'cudf' hashes word lists: pass words=")
+            return cudf_word_signatures(words, hasher)
+        return self._minhasher(hasher).signatures(shingles, counts)
+
+    def components(self, n: int, edges: np.ndarray) -> np.ndarray:
+        from llm_pipeline_assets.gpu.components import components_on
+
+        labels, self.components_engine = components_on(n, edges, self.device, self.prefer_cugraph)
+        return labels
+
+    def describe(self) -> Dict[str, str]:
+        info = {"backend": self.name, "device": self.device, "signatures": self.signature_engine,
+                "components": self.components_engine}
+        if self.device.startswith("cuda"):
+            import torch
+
+            info["device_name"] = torch.cuda.get_device_name(torch.device(self.device))
+        return info
+
+
+def nvidia_device_present() -> bool:
+    """False when this process certainly cannot see an NVIDIA GPU (no driver nodes, or hidden by env)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def detect_cuda(cuda_available: CudaAnswer = None) -> bool:
+    """Is a CUDA device usable?  ``cuda_available`` may be the answer, a probe (e.g. the compute
+    resource's ``lambda: compute.device_info().cuda``) or None (ask torch).  Neither the probe nor torch
+    is consulted on a machine without NVIDIA device nodes."""
+    if isinstance(cuda_available, bool):
+        return cuda_available
+    if not nvidia_device_present():
+        return False
+    if callable(cuda_available):
+        return bool(cuda_available())
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def select_dedup_backend(requested: str = "auto", cuda_available: CudaAnswer = None, signature_engine: str = "torch",
+                         device: str = "cuda", memory_budget: Optional[int] = None):
+    """The backend for ``dedup.backend = requested`` (see the module docstring for the policy)."""
+    if requested not in BACKEND_CHOICES:
+        raise ValueError(f"dedup.backend must be one of {BACKEND_CHOICES}, got {requested!r}")
+    if signature_engine not in SIGNATURE_ENGINES:
+        raise ValueError(f"dedup.gpu_minhash must be one of {SIGNATURE_ENGINES}, got {signature_engine!r}")
+    if requested == "cpu":
+        return CpuDedupBackend()
+    cuda = detect_cuda(cuda_available)
+    if not cuda:
+        if requested == "gpu":
+            raise RuntimeError("dedup.backend is 'gpu' but no CUDA device is visible to this process; "
+                               "set dedup.backend to 'auto' (GPU when present, else CPU) or 'cpu'")
+        return CpuDedupBackend()
+    if signature_engine == "cudf" and importlib.util.find_spec("cudf") is None:
+        raise RuntimeError("dedup.gpu_minhash is 'cudf' but cudf is not installed; use 'torch' "
+                           "(bit-identical to the CPU path) or install cudf-cu12")
+    return TorchDedupBackend(device, memory_budget=memory_budget, signature_engine=signature_engine)
+
+
+def backend_from_config(dedup_cfg, cuda_available: CudaAnswer = None):
+    """``select_dedup_backend`` from a ``DedupConfig`` (``backend`` / ``gpu_minhash`` default to auto / torch
+    until the config defines them)."""
+    return select_dedup_backend(getattr(dedup_cfg, "backend", "auto"), cuda_available,
+                                getattr(dedup_cfg, "gpu_minhash", "torch"))

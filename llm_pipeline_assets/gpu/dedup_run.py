@@ -1,0 +1,136 @@
+"""In-memory exact + fuzzy dedup through a dedup backend, with optional worker processes.
+
+``run_dedup(texts, params, backend, workers=N)`` gives the same ``DedupResult`` as
+``fuzzy_dedup_result(texts, params)`` / ``DedupIndexBuilder`` for any backend and any ``workers``:
+
+1. text preparation (normalize, exact keys, XXH3 word hashes, shingle hashes: the CPU-bound, GIL-bound
+   part) runs in the calling process or in ``workers`` spawned processes, batch by batch;
+2. signatures: the backend's (``CpuDedupBackend`` computes them inside the workers too; the torch
+   backend computes them in this process on its device while the workers prepare the next batches);
+3. ``dedup_arrays`` with the backend's connected components.
+
+This is the driver of ``bench/dedup_gpu.py`` and of the bit-identity tests; the pipeline asset uses
+``DedupIndexBuilder`` (disk-backed) with the backend plugged into its hashing step.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import repeat
+from multiprocessing import get_context
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from llm_pipeline_assets.dedup.engine import DedupResult, dedup_arrays
+from llm_pipeline_assets.dedup.minhash import MinHasher, minhash_signatures, split_shingle_sets
+from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests
+from llm_pipeline_assets.dedup.normalize import normalized_words
+from llm_pipeline_assets.dedup.params import DedupParams
+
+__all__ = ["PreparedBatch", "prepare_batch", "run_dedup", "worker_pool"]
+
+
+@dataclass
+class PreparedBatch:
+    """One batch after the CPU-bound steps (what crosses the process boundary)."""
+
+    keys: np.ndarray  # EXACT_KEY_DTYPE
+    shingles: np.ndarray  # uint64 shingle hashes, documents concatenated
+    counts: np.ndarray  # shingles per document
+    signatures: Optional[np.ndarray] = None  # filled in the worker for the CPU backend
+    words: Optional[List[List[str]]] = None  # only for cuDF's word MinHash
+    seconds: float = 0.0
+
+
+@lru_cache(maxsize=4)
+def _hasher(num_perm: int, ngram: int, seed: int) -> MinHasher:
+    return MinHasher(num_perm=num_perm, ngram=ngram, seed=seed)
+
+
+def prepare_batch(texts: Sequence[str], hasher_args: Tuple[int, int, int], with_signatures: bool = False,
+                  keep_words: bool = False) -> PreparedBatch:
+    """Normalize, exact-key and shingle ``texts`` (the same steps as ``DedupIndexBuilder.hash_texts``)."""
+    start = time.perf_counter()
+    hasher = _hasher(*hasher_args)
+    words = [normalized_words(t) for t in texts]
+    keys = exact_keys_from_digests([exact_key_from_normalized(" ".join(w)) for w in words], len(words))
+    shingles, counts = hasher.shingles_from_words(words)
+    sig = minhash_signatures(shingles, counts, hasher.a, hasher.b, hasher.chunk_shingles) if with_signatures else None
+    return PreparedBatch(keys, shingles, counts, sig, words if keep_words else None, time.perf_counter() - start)
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Spawned preparation processes (spawn: safe next to an initialised CUDA context), started and warm."""
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    list(pool.map(prepare_batch, [[]] * workers, repeat((8, 1, 0))))  # import the modules in every worker now
+    return pool
+
+
+def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backend=None, workers: int = 0,
+              batch_size: Optional[int] = None,
+              pool: Optional[ProcessPoolExecutor] = None) -> Tuple[DedupResult, Dict[str, float]]:
+    """Exact + fuzzy dedup of ``texts`` through ``backend`` (default: CPU); returns ``(result, timings)``.
+
+    ``workers`` > 0 prepares batches in that many spawned processes (``0`` = this process only), or pass a
+    running ``pool`` (``worker_pool(n)``) to reuse its processes across calls.
+    ``timings`` holds wall seconds of ``prepare`` (summed over workers), ``prepare_wait`` (time this process
+    waited for prepared batches), ``signatures`` (backend, this process), ``finish`` (LSH + components)
+    and ``total``.
+    """
+    from llm_pipeline_assets.gpu.dedup_backend import CpuDedupBackend
+
+    params = params if params is not None else DedupParams()
+    backend = backend if backend is not None else CpuDedupBackend()
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    texts = list(texts)
+    step = int(batch_size or params.batch_size)
+    hasher_args = (params.num_perm, params.ngram, params.seed)
+    hasher = _hasher(*hasher_args)
+    in_worker = bool(backend.signatures_in_workers)
+    keep_words = getattr(backend, "signature_engine", "") == "cudf"
+    batches = [texts[s:s + step] for s in range(0, len(texts), step)]
+    t: Dict[str, float] = {"prepare": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
+    start = time.perf_counter()
+    own_pool = pool is None and workers > 0 and bool(batches)
+    if own_pool:
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    if pool is not None:
+        prepared = pool.map(prepare_batch, batches, repeat(hasher_args), repeat(in_worker), repeat(keep_words))
+    else:
+        prepared = map(prepare_batch, batches, repeat(hasher_args), repeat(in_worker), repeat(keep_words))
+    keys: List[np.ndarray] = []
+    sigs: List[np.ndarray] = []
+    sets: List[np.ndarray] = []
+    try:
+        while True:
+            t0 = time.perf_counter()
+            batch = next(prepared, None)
+            t["prepare_wait"] += time.perf_counter() - t0
+            if batch is None:
+                break
+            t["prepare"] += batch.seconds
+            t0 = time.perf_counter()
+            sig = batch.signatures
+            if sig is None:
+                sig = backend.signatures(batch.shingles, batch.counts, hasher, batch.words)
+            t["signatures"] += time.perf_counter() - t0
+            keys.append(batch.keys)
+            sigs.append(np.ascontiguousarray(sig, dtype=np.uint32))
+            if params.verify == "jaccard":
+                sets.extend(split_shingle_sets(batch.shingles, batch.counts))
+    finally:
+        if own_pool:
+            pool.shutdown(cancel_futures=True)
+    t0 = time.perf_counter()
+    all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=EXACT_KEY_DTYPE)
+    all_sigs = np.concatenate(sigs) if sigs else np.zeros((0, params.num_perm), dtype=np.uint32)
+    provider = (lambda idx: [sets[i] for i in np.asarray(idx).tolist()]) if params.verify == "jaccard" else None
+    result = dedup_arrays(all_keys, all_sigs, params, provider, components=backend.components)
+    t["finish"] = time.perf_counter() - t0
+    t["total"] = time.perf_counter() - start
+    return result, t

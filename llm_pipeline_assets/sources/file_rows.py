@@ -1,0 +1,137 @@
+"""Fault-tolerant readers of JSON-lines and Parquet files, shared by the corpus and the chat-data readers.
+
+They yield what they can parse and hand everything else to ``reject(reason, origin, raw=None, **extra)``
+(``Quarantine.add`` has that signature): a bad line, a line over the size limit, a file that ends early,
+a Parquet row group that cannot be decoded. A caller therefore counts every bad record and loses no good
+one around it. Nothing here raises for bad input bytes; only the caller's own callbacks can.
+
+- Lines are read with a bounded ``readline``: a 5 GB file without a newline is skipped in 1 MiB steps,
+  never held in memory.
+- ``json.loads`` raises more than ``JSONDecodeError`` on hostile input: ``RecursionError`` for deeply
+  nested arrays, ``ValueError`` for integers longer than 4300 digits. Both are rejected lines here.
+- A raw NUL byte is never valid JSON and usually means a binary file; it gets its own reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from pathlib import Path
+from typing import Callable, Iterator
+
+from llm_pipeline_assets.config_base import MAX_RECORD_BYTES  # default; sources set their own
+
+_SKIP_CHUNK = 1 << 20
+
+Reject = Callable[..., None]
+
+
+def _read_line(fh, limit: int) -> tuple[bytes, int]:
+    """(the next line, cut to ``limit + 1`` bytes; its full length without the newline); (b"", -1) at EOF."""
+    line = fh.readline(limit + 1)
+    if not line:
+        return b"", -1
+    if line.endswith(b"\n") or len(line) <= limit:
+        return line, len(line.rstrip(b"\n"))
+    size = len(line)
+    while True:  # an oversized line: count the rest of it without keeping it
+        chunk = fh.readline(_SKIP_CHUNK)
+        size += len(chunk.rstrip(b"\n"))
+        if not chunk or chunk.endswith(b"\n"):
+            return line, size
+
+
+def parse_json_line(line: bytes, origin: str, reject: Reject) -> tuple[bool, object]:
+    """(True, value) for a line holding one JSON value; else (False, None) after rejecting it."""
+    nul = line.find(b"\x00")
+    if nul >= 0:
+        reject(f"nul_byte: NUL at byte {nul} (binary data?)", origin, line)
+        return False, None
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reject(f"invalid_utf8: {exc.reason} at byte {exc.start}", origin, line)
+        return False, None
+    try:
+        return True, json.loads(decoded)
+    except RecursionError:
+        reject("malformed_json: nested too deeply", origin, decoded)
+    except ValueError as exc:  # JSONDecodeError, or an integer over the int-to-str digit limit
+        reject(f"malformed_json: {getattr(exc, 'msg', None) or exc}", origin, decoded)
+    return False, None
+
+
+def iter_json_lines(path: Path, rel: str, reject: Reject,
+                    max_line_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[str, object, bytes]]:
+    """``(origin "rel:lineno", parsed value, raw line)`` for each good line of a .jsonl / .jsonl.gz file.
+
+    Blank lines are skipped; a file with no non-blank line is rejected as ``empty_file``; a truncated or
+    corrupt file is rejected once (``truncated_or_corrupt_file``) after the lines read before the damage.
+    """
+    opener = gzip.open if path.name.endswith(".gz") else open
+    lineno = records = 0
+    try:
+        fh = opener(path, "rb")
+    except OSError as exc:
+        reject(f"unreadable_file: {type(exc).__name__}: {exc}", rel)
+        return
+    with fh:
+        try:
+            while True:
+                line, size = _read_line(fh, max_line_bytes)
+                if size < 0:
+                    break
+                lineno += 1
+                origin = f"{rel}:{lineno}"
+                if size > max_line_bytes:
+                    records += 1
+                    reject(f"oversized_record: line of {size} bytes > max_record_bytes {max_line_bytes}",
+                           origin, line[:2000])
+                    continue
+                if not line.strip():
+                    continue
+                records += 1
+                ok, value = parse_json_line(line, origin, reject)
+                if ok:
+                    yield origin, value, line
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            reject(f"truncated_or_corrupt_file: {type(exc).__name__}: {exc} after line {lineno}", rel)
+            return
+    if not records:
+        reject("empty_file", rel)
+
+
+def open_parquet(path: Path, rel: str, reject: Reject):
+    """A ``pyarrow.parquet.ParquetFile``, or None after rejecting a file whose footer cannot be read."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        reject(f"unreadable_parquet: {type(exc).__name__}: {exc}", rel)
+        return None
+
+
+def iter_parquet_rows(pf, rel: str, reject: Reject, columns: list[str] | None = None,
+                      batch_rows: int = 2000) -> Iterator[tuple[str, dict]]:
+    """``(origin "rel:row", row dict)`` for every readable row, streamed one row group at a time.
+
+    A row group whose pages cannot be decoded is rejected (``corrupt_row_group``, with ``rows_lost``)
+    and reading goes on with the next one; row numbers stay those of the file.
+    """
+    if pf.metadata.num_rows == 0:
+        reject("empty_file", rel)
+        return
+    first = 0
+    for group in range(pf.num_row_groups):
+        n, done = pf.metadata.row_group(group).num_rows, 0
+        try:
+            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
+                for row in batch.to_pylist():
+                    done += 1
+                    yield f"{rel}:{first + done}", row
+        except Exception as exc:  # OSError / ArrowInvalid / ArrowNotImplementedError from a damaged page
+            reject(f"corrupt_row_group: row group {group} (rows {first + done + 1}-{first + n}): "
+                   f"{type(exc).__name__}: {exc}", rel, rows_lost=n - done)
+        first += n

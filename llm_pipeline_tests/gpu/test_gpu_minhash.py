@@ -1,0 +1,86 @@
+"""The torch MinHash kernel gives the numpy path's signatures bit for bit (CPU torch here, CUDA with -m gpu)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llm_pipeline_assets.dedup.minhash import EMPTY_SLOT, MinHasher, minhash_signatures
+from llm_pipeline_assets.dedup.normalize import normalized_words
+from llm_pipeline_assets.gpu.minhash import TorchMinHasher
+from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread, shared_corpus  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _shingles(hasher: MinHasher, texts):
+    return hasher.shingles_from_words([normalized_words(t) for t in texts])
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return shared_corpus()
+
+
+@pytest.mark.parametrize("num_perm,ngram,seed", [(112, 3, 42), (64, 5, 7), (16, 1, 0)])
+def test_signatures_identical_to_numpy(corpus, num_perm, ngram, seed):
+    hasher = MinHasher(num_perm=num_perm, ngram=ngram, seed=seed)
+    shingles, counts = _shingles(hasher, corpus)
+    assert (counts == 0).any() and counts.max() > 10000  # empty and multi-chunk documents are covered
+    want = hasher.signatures(corpus)  # the CPU path end to end
+    got = TorchMinHasher(hasher, "cpu").signatures(shingles, counts)
+    assert got.dtype == np.uint32 and got.shape == (len(corpus), num_perm)
+    assert np.array_equal(got, want)
+    assert (got[counts == 0] == EMPTY_SLOT).all()
+
+
+@pytest.mark.parametrize("budget", [16 * 112 * 5, 16 * 112 * 997])
+def test_memory_budget_changes_chunking_not_results(corpus, budget):
+    hasher = MinHasher()
+    shingles, counts = _shingles(hasher, corpus)
+    torch_hasher = TorchMinHasher(hasher, "cpu", memory_budget=budget)
+    assert torch_hasher.chunk == budget // (16 * 112)
+    assert np.array_equal(torch_hasher.signatures(shingles, counts),
+                          minhash_signatures(shingles, counts, hasher.a, hasher.b))
+
+
+def test_extreme_shingle_values_wrap_like_uint64():
+    # values around 0, 2**63 and 2**64 - 1 exercise the sign bit of the int64 reinterpretation
+    hasher = MinHasher(num_perm=32, seed=5)
+    specials = np.array([0, 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1], dtype=np.uint64)
+    rng = np.random.default_rng(0)
+    shingles = np.concatenate([specials, rng.integers(0, 2**64, size=500, dtype=np.uint64, endpoint=False)])
+    counts = np.array([len(specials), 0, 1, 499], dtype=np.int64)
+    got = TorchMinHasher(hasher, "cpu", memory_budget=16 * 32 * 3).signatures(shingles, counts)
+    assert np.array_equal(got, minhash_signatures(shingles, counts, hasher.a, hasher.b))
+
+
+def test_empty_inputs_and_bad_counts():
+    hasher = MinHasher(num_perm=8)
+    torch_hasher = TorchMinHasher(hasher, "cpu")
+    assert torch_hasher.signatures(np.zeros(0, np.uint64), np.zeros(0, np.int64)).shape == (0, 8)
+    only_empty = torch_hasher.signatures(np.zeros(0, np.uint64), np.zeros(3, np.int64))
+    assert (only_empty == EMPTY_SLOT).all() and only_empty.shape == (3, 8)
+    with pytest.raises(ValueError, match="counts sum"):
+        torch_hasher.signatures(np.arange(5, dtype=np.uint64), np.array([2, 2]))
+    with pytest.raises(ValueError, match="memory_budget"):
+        TorchMinHasher(hasher, "cpu", memory_budget=0)
+
+
+def test_self_check_rejects_a_different_hash_family():
+    hasher = MinHasher(num_perm=16)
+    torch_hasher = TorchMinHasher(hasher, "cpu")
+    torch_hasher.self_check()  # the real family passes
+    torch_hasher.b = torch_hasher.b + (1 << 32)  # any other arithmetic gives other top halves
+    with pytest.raises(RuntimeError, match="self-check failed"):
+        torch_hasher.self_check()
+
+
+@cuda_only
+def test_cuda_signatures_identical_to_numpy(corpus):
+    hasher = MinHasher()
+    shingles, counts = _shingles(hasher, corpus)
+    want = hasher.signatures(corpus)
+    for budget in (16 * 112 * 7, 256 << 20):  # many small chunks; the default budget
+        got = TorchMinHasher(hasher, "cuda", memory_budget=budget).signatures(shingles, counts)
+        assert np.array_equal(got, want)

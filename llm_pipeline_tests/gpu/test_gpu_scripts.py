@@ -1,0 +1,78 @@
+"""bench/gpu_check.sh and its helpers: syntax, every flag it passes exists, and the dedup bench runs on CPU."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_pipeline_assets.gpu import fp8
+from llm_pipeline_tests.gpu.helpers import one_torch_thread  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "bench" / "gpu_check.sh"
+FETCH = ROOT / "bench" / "fetch_gpu_wheels.sh"
+
+
+def _step_commands() -> dict:
+    """``{step name: argv after the interpreter}`` for every python step of gpu_check.sh."""
+    steps = {}
+    for line in CHECK.read_text().splitlines():
+        if line.startswith("step ") and '"$PY"' in line:
+            words = shlex.split(line.replace('"$PY"', "PY").replace('"$OUT', '"OUT'))
+            steps[words[1]] = words[words.index("PY") + 1:]
+    return steps
+
+
+@pytest.mark.parametrize("script", [CHECK, FETCH], ids=lambda p: p.name)
+def test_shell_syntax(script):
+    subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_every_flag_passed_by_gpu_check_is_accepted():
+    steps = _step_commands()
+    assert {"pytest_gpu", "dedup_gpu", "train_124m", "fp8_1b", "fp8_1b_compiled"} <= set(steps)
+    for name, argv in steps.items():
+        target = argv[:2] if argv[0] == "-m" else argv[:1]
+        flags = [a.split("=")[0] for a in argv if a.startswith("--")]
+        helptext = subprocess.run([sys.executable, *target, "--help"], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=120).stdout
+        missing = [f for f in flags if not re.search(rf"{re.escape(f)}\b", helptext)]
+        assert not missing, f"{name}: {target} does not accept {missing}"
+
+
+def test_fetch_list_is_pinned_and_covers_what_gpu_check_installs():
+    listed = subprocess.run(["bash", str(FETCH), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    top = subprocess.run(["bash", str(FETCH), "--top-level"], capture_output=True, text=True, check=True).stdout.split()
+    names = [req.split("==")[0] for req in listed]
+    assert all("==" in req for req in listed) and len(names) == len(set(names))
+    assert set(top) <= set(listed) and {"dagster", "pydantic", "torchao"} <= {t.split("==")[0] for t in top}
+    assert "--top-level" in CHECK.read_text()  # gpu_check resolves exactly those
+
+
+def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
+    out = tmp_path / "dedup_gpu.json"
+    proc = subprocess.run([sys.executable, "bench/dedup_gpu.py", "--docs", "400", "--device", "cpu", "--repeat", "1",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["n_docs"] == 400 and report["gpu"]["backend"]["signatures"] == "torch"
+    assert all(report["gpu"]["identical"].values())
+    assert report["ratio_gpu_vs_cpu"] == pytest.approx(report["gpu"]["docs_per_s"] / report["cpu"]["docs_per_s"])
+    assert "gpu / cpu" in proc.stdout
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_fp8_cli_writes_its_decision(tmp_path, capsys):
+    out = tmp_path / "fp8.json"
+    assert fp8.main(["--shape", "tiny", "--vocab", "256", "--seq-len", "32", "--batch", "2", "--steps", "1",
+                     "--warmup", "0", "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["shape_name"] == "tiny" and report["precision"] in ("fp8", "bf16")
+    assert report["shape"]["hidden_size"] == 64 and report["bf16_step_seconds"] > 0

@@ -1,0 +1,1 @@
+"""Reliability and security tests (issue #8): bad input, bad config, path escapes, disk faults, secrets."""
