@@ -23,6 +23,9 @@ class ComputeConfig(_Strict):
     nproc_per_node: int = Field(default=0, ge=0)  # 0 = every visible GPU (torchrun when > 1), 1 process on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
+    # per rank; auto = fsdp when a step's samples split evenly over the ranks
+    sharding: Literal["auto", "fsdp", "replicate"] = "auto"
 
 
 class CurriculumStage(_Strict):

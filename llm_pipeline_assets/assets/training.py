@@ -18,6 +18,7 @@ from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.training.settings import use_fsdp
 
 RETRY = dg.RetryPolicy(max_retries=1, delay=5)
 PRETRAIN_MODULE = "llm_pipeline_assets.runners.pretrain"
@@ -84,7 +85,8 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                     "device": runtime.device, "dtype": runtime.dtype, "compile": runtime.compile,
                     "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
                     "simulate_oom_above": p.simulate_oom_above,
-                    "fp8": "torchao" if runtime.fp8 == "torchao" else None}
+                    "fp8": "torchao" if runtime.fp8 == "torchao" else None,
+                    "fsdp": use_fsdp(cfg.compute.sharding, runtime.nproc, p.micro_batch * p.grad_accum)}
         out = store.work_dir("pretrained_checkpoint", run_key(settings, init_m.data_version, packed_m.data_version))
         context.log.info(f"pretraining in {out} with {asdict(runtime)}")
         result = compute.run(context, PRETRAIN_MODULE, {"stage": "pretrain", "settings": settings,

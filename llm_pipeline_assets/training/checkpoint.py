@@ -69,16 +69,21 @@ def remove_stale_temps(root: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def write_checkpoint(root: Path, step: int, model, optimizer, state: dict, keep_last: int) -> Path:
-    """Write checkpoint ``step`` atomically, then keep only the newest ``keep_last`` complete ones."""
+def write_checkpoint(root: Path, step: int, model, optimizer, state: dict, keep_last: int,
+                     model_state: dict | None = None, optimizer_state: dict | None = None) -> Path:
+    """Write checkpoint ``step`` atomically, then keep only the newest ``keep_last`` complete ones.
+
+    ``model_state`` / ``optimizer_state``: full state dicts gathered from a sharded (FSDP) model, written
+    instead of the model's and optimizer's own (which would hold only this rank's shard).
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{int(step)}"
     tmp = root / f".tmp-step-{int(step)}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+    model.save_pretrained(str(tmp), safe_serialization=True, state_dict=model_state)
+    torch.save(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / OPTIMIZER_FILE)
     torch.save({**state, "step": int(step), "rng": rng_state()}, tmp / STATE_FILE)
     (tmp / MARKER).write_text(f"{int(step)}\n")
     if final.exists():  # re-saving a step (a run resumed from it): swap, then drop the old copy
@@ -105,5 +110,12 @@ def load_trainer_state(path: Path) -> dict:
     return torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
-def load_optimizer_state(path: Path, optimizer) -> None:
-    optimizer.load_state_dict(torch.load(Path(path) / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
+def load_optimizer_state(path: Path, optimizer, model=None) -> None:
+    """Restore the optimizer; with a sharded ``model`` the file holds the full state and each rank keeps its shard."""
+    state = torch.load(Path(path) / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
+    if model is not None:
+        from .fsdp import load_full_optimizer_state
+
+        load_full_optimizer_state(model, optimizer, state)
+    else:
+        optimizer.load_state_dict(state)

@@ -4,8 +4,8 @@ Each rank draws the same step samples (same seed, same data position), keeps ``i
 scales its loss by the step's GLOBAL target-token count, and the gradients are summed with all-reduce —
 so the update equals the single-process one whatever the world size (tested with 2 CPU processes on
 gloo). OOM handling stays collective: if any rank runs out of memory, every rank backs off and redoes
-the step. Rank 0 alone writes checkpoints, the final model and metrics. (Sharding the model itself —
-FSDP — is the next step for shapes that do not fit one GPU.)
+the step. Rank 0 alone writes checkpoints, the final model and metrics. For shapes that do not fit one
+device, ``settings.fsdp`` shards the model itself instead of replicating it (``fsdp.py``).
 """
 
 from __future__ import annotations

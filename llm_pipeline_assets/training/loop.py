@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from . import distributed
+from . import distributed, fsdp
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
                          remove_stale_temps, write_checkpoint, set_rng_state)
 from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
@@ -122,6 +122,14 @@ class Trainer:
         ckpt = latest_checkpoint(self.root)
         torch.manual_seed(settings.seed)
         self.model = load_model(settings, ckpt or init_dir)
+        self.sharded = bool(settings.fsdp and self.dist.enabled)
+        # FSDP averages gradients over ranks; each rank's loss is already a share of the global mean, so
+        # scale by world to get the sum (the replicated path sums with all-reduce instead)
+        self.grad_scale = float(self.dist.world) if self.sharded else 1.0
+        if self.sharded:  # before the optimizer: it must hold the shards, not the full tensors
+            fsdp.check_even_split(settings.micro_batch * settings.grad_accum, self.dist.world)
+            units = fsdp.shard_model(self.model)
+            log(f"pretrain: FSDP over {self.dist.world} ranks ({units} sharded units)")
         too_long = [n for n in lengths if n > self.model.config.max_position_embeddings]
         if too_long:
             raise ValueError(f"curriculum lengths {too_long} exceed max_position_embeddings "
@@ -141,7 +149,7 @@ class Trainer:
 
     def _restore(self, ckpt: Path) -> None:
         state = load_trainer_state(ckpt)
-        load_optimizer_state(ckpt, self.optimizer)
+        load_optimizer_state(ckpt, self.optimizer, self.model if self.sharded else None)
         self.data.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.step = self.saved_step = int(state["step"])
@@ -174,7 +182,7 @@ class Trainer:
             with self._autocast():
                 logits = self.forward_model(**inputs).logits
             loss = token_loss_sum(logits, b["labels"].to(dev))
-            (loss / total).backward()
+            (loss / total * self.grad_scale).backward()
             loss_sum += loss.detach()
             del logits, loss
         tokens = distributed.all_sum(sum(b["tokens"] for b in batches), self.dist, dev)
@@ -206,9 +214,10 @@ class Trainer:
             if not distributed.any_rank(message is not None, self.dist, self.s.device):
                 break
             self._recover(self.step, message or "out of memory on another rank")
-        distributed.sum_gradients(self.model, self.dist)
+        if not self.sharded:  # FSDP reduce-scatters (sums) the gradients itself
+            distributed.sum_gradients(self.model, self.dist)
         clip = self.s.grad_clip if self.s.grad_clip > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        grad_norm = fsdp.as_float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         lr = lr_at(self.step + 1, self.s)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -258,8 +267,10 @@ class Trainer:
                  "tokens_seen": self.tokens_seen, "train_seconds": self.train_seconds,
                  "curriculum": [list(c) for c in self.curriculum]}
         path = self.root
+        full = fsdp.full_state_dicts(self.model, self.optimizer) if self.sharded else (None, None)  # collective
         if self.dist.is_main:  # one writer; the others wait so nobody resumes from a half-written folder
-            path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last)
+            path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last,
+                                    model_state=full[0], optimizer_state=full[1])
         distributed.barrier(self.dist)
         self.saved_step = self.step
         return path

@@ -28,8 +28,11 @@ METRICS_FILE = "metrics.json"
 LOSS_CURVE = "loss_curve.png"
 
 
-def write_final(model, init_dir: Path, final_dir: Path) -> Path:
-    """Save ``model`` with the tokenizer and generation config of ``init_dir`` to ``final_dir`` (atomically)."""
+def write_final(model, init_dir: Path, final_dir: Path, state_dict: dict | None = None) -> Path:
+    """Save ``model`` with the tokenizer and generation config of ``init_dir`` to ``final_dir`` (atomically).
+
+    ``state_dict``: the full weights gathered from a sharded (FSDP) model, saved instead of its own shards.
+    """
     from transformers import AutoTokenizer, GenerationConfig
 
     from .shapes import generation_config_for
@@ -47,7 +50,7 @@ def write_final(model, init_dir: Path, final_dir: Path) -> Path:
     model.config.use_cache = True  # the final model is for generation
     model.generation_config = gen
     try:
-        model.save_pretrained(str(tmp), safe_serialization=True)
+        model.save_pretrained(str(tmp), safe_serialization=True, state_dict=state_dict)
     finally:
         model.config.use_cache = use_cache
     tokenizer.save_pretrained(str(tmp))
@@ -115,11 +118,16 @@ def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_d
     trainer.run()
     from . import distributed
 
+    full_weights = None
+    if trainer.sharded:  # collective: every rank takes part in gathering the weights rank 0 writes
+        from .fsdp import full_state_dicts
+
+        full_weights, _ = full_state_dicts(trainer.model)
     if not trainer.dist.is_main:  # rank 0 writes the final model and metrics
         distributed.barrier(trainer.dist)
         distributed.teardown(trainer.dist)
         return {"final_dir": str(out_dir / FINAL_DIR), "steps": trainer.step, "rank": trainer.dist.rank}
-    final_dir = write_final(trainer.model, init_dir, out_dir / FINAL_DIR)
+    final_dir = write_final(trainer.model, init_dir, out_dir / FINAL_DIR, state_dict=full_weights)
     history, val_history = trainer.history, trainer.val_history
     last_val = val_history[-1] if val_history else {}
     tokens_per_second = trainer.tokens_seen / max(trainer.train_seconds, 1e-9)

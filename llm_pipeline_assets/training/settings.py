@@ -50,6 +50,7 @@ class PretrainSettings:
     attn_implementation: str = "sdpa"
     fused_adamw: bool = False  # honoured on CUDA only
     fp8: str | None = None  # None | "torchao": float8 training of the Linear layers (emulated on CPU)
+    fsdp: bool = False  # with several ranks: shard parameters/gradients/optimizer state (FSDP2) instead of replicating
     simulate_oom_above: int | None = None  # test hook: forward raises OutOfMemoryError above this micro-batch
     log_every: int = 10
 
@@ -128,3 +129,10 @@ def scheduler_state(step: int, settings) -> dict:
     return {"kind": "warmup_cosine", "step": int(step), "lr": lr_at(step, settings),
             "peak_lr": float(settings.lr), "min_lr": float(settings.min_lr),
             "warmup_steps": int(settings.warmup_steps), "max_steps": int(settings.max_steps)}
+
+
+def use_fsdp(sharding: str, nproc: int, samples_per_step: int) -> bool:
+    """The ``compute.sharding`` policy: FSDP only with several processes; ``auto`` when samples split evenly."""
+    if nproc <= 1 or sharding == "replicate":
+        return False
+    return sharding == "fsdp" or samples_per_step % nproc == 0
