@@ -37,3 +37,20 @@ def small_config(**overrides):
 @pytest.fixture
 def small_cfg():
     return small_config()
+
+
+def build_tiny_model(root, num_docs: int, vocab_size: int, model_name: str = "model"):
+    """A BPE tokenizer (web docs + synthetic chat text) and a random tiny Llama under ``root``; the model dir."""
+    from pathlib import Path
+
+    from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
+    from llm_pipeline_assets.sources.synthetic import generate_documents
+    from llm_pipeline_assets.tokens.tokenizer import train_bpe
+    from llm_pipeline_assets.training.shapes import init_base_model
+
+    root = Path(root)
+    texts = [d.text for d in generate_documents("w", num_docs, seed=1)] + \
+        [m["content"] for r in synthetic_sft(200, 9) for m in r["messages"] if m["content"]]
+    train_bpe(texts, vocab_size).save_pretrained(str(root / "tok"))
+    init_base_model("tiny", root / "tok", root / model_name, seed=0, max_position_embeddings=256)
+    return root / model_name

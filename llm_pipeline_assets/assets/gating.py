@@ -14,7 +14,6 @@ from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.evaluation.gates import gate_for_asset
 from llm_pipeline_assets.resources.store import ArtifactStore
 
-GATE_OF = gate_for_asset  # checkpoint asset -> the gate that guards its promotion
 GATE_DESCRIPTIONS = {
     "pretrain_to_sft": "May this pretrained checkpoint go on to SFT? (held-out perplexity)",
     "sft_to_dpo": "May this SFT checkpoint go on to DPO? (tool calls, safety, repetition)",
@@ -47,12 +46,12 @@ def eval_params(cfg: PipelineConfig, store: ArtifactStore) -> dict:
 
 
 def gate_spec(asset: str) -> dg.AssetCheckSpec:
-    gate = GATE_OF[asset]
+    gate = gate_for_asset[asset]
     return dg.AssetCheckSpec(gate, asset=asset, blocking=True, description=GATE_DESCRIPTIONS[gate])
 
 
 def gate_extras(cfg: PipelineConfig, store: ArtifactStore, asset: str) -> dict:
     """The ``gate`` extras of a training child: which gate to report, its thresholds and the eval inputs."""
-    gate = GATE_OF[asset]
+    gate = gate_for_asset[asset]
     return {"gate": {"name": gate, "asset": asset, "preset": gates_preset(cfg),
                      "thresholds": gate_thresholds(cfg)[gate], **eval_params(cfg, store)}}

@@ -12,13 +12,12 @@ import pytest
 from llm_pipeline_assets.assets.gating import gate_thresholds
 from llm_pipeline_assets.config import load_config
 from llm_pipeline_assets.definitions import build_definitions
-from llm_pipeline_assets.evaluation.gates import Threshold, evaluate_gate
+from llm_pipeline_assets.evaluation.gates import Threshold, evaluate_gate, gate_for_asset
 from llm_pipeline_assets.materialize import run
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_tests.assets.conftest import asset_metadata
 
-GATES = {"pretrained_checkpoint": "pretrain_to_sft", "sft_checkpoint": "sft_to_dpo",
-         "dpo_checkpoint": "dpo_to_production", "lora_adapter": "lora_promotion"}
+GATES = gate_for_asset  # checkpoint asset -> its promotion gate
 
 
 @pytest.fixture(scope="module")

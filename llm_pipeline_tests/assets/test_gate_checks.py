@@ -3,11 +3,11 @@
 import dagster as dg
 
 from llm_pipeline_assets.definitions import build_definitions
+from llm_pipeline_assets.evaluation.gates import gate_for_asset
 from llm_pipeline_assets.materialize import run
-from llm_pipeline_tests.assets.conftest import TRAINING, SHORT_RUN_GATES, asset_metadata, tiny_training_config
+from llm_pipeline_tests.assets.conftest import SHORT_RUN_GATES, asset_metadata, tiny_training_config
 
-GATES = {"pretrained_checkpoint": "pretrain_to_sft", "sft_checkpoint": "sft_to_dpo",
-         "dpo_checkpoint": "dpo_to_production", "lora_adapter": "lora_promotion"}
+GATES = gate_for_asset  # checkpoint asset -> its promotion gate
 
 
 def _checks(results) -> dict:
@@ -64,4 +64,3 @@ def test_gate_thresholds_come_from_the_preset_and_overrides():
     sft = {t["metric"]: t for t in gate_thresholds(cfg)["sft_to_dpo"]}
     assert sft["repetition_rate"]["value"] == 0.1 and sft["function_call_valid_json"]["op"] == ">="
     assert set(gate_thresholds(cfg)) == set(GATES.values())
-    assert all(a in TRAINING for a in GATES)

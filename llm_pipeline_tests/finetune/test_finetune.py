@@ -7,20 +7,13 @@ from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, r
 from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, run_sft
 from llm_pipeline_assets.formatters.dpo import synthetic_dpo
 from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
-from llm_pipeline_assets.sources.synthetic import generate_documents
 from llm_pipeline_assets.tokens.specials import ASSISTANT, END_OF_TURN, USER
-from llm_pipeline_assets.tokens.tokenizer import train_bpe
-from llm_pipeline_assets.training.shapes import init_base_model
+from llm_pipeline_tests.conftest import build_tiny_model
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ft")
-    texts = [d.text for d in generate_documents("w", 300, seed=1)] + \
-        [m["content"] for r in synthetic_sft(200, 9) for m in r["messages"] if m["content"]]
-    train_bpe(texts, 1024).save_pretrained(str(root / "tok"))
-    init_base_model("tiny", root / "tok", root / "base", seed=0, max_position_embeddings=256)
-    return root
+    return build_tiny_model(tmp_path_factory.mktemp("ft"), num_docs=300, vocab_size=1024, model_name="base").parent
 
 
 def _convs(n, seed):
