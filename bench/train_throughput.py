@@ -3,14 +3,17 @@
 Builds a synthetic corpus -> tokenizer -> packed sequences (one length), initialises the same Llama shape
 twice from one seed, then runs in this process:
 
-* ours: ``training.pretrain.pretrain`` (document-masked attention, fused AdamW / torch.compile on GPU,
-  the precision the compute policy picks);
 * baseline: ``transformers.Trainer`` on the same packed sequences (labels = inputs, pads ignored),
-  ``optim="adamw_torch"``, no compile, same batch, steps and precision.
+  ``optim="adamw_torch"``, no compile, same batch, steps and precision;
+* ours: ``training.pretrain.pretrain`` (document-masked attention, fused AdamW / torch.compile on GPU,
+  the precision the compute policy picks), once per ``--attn`` implementation (``sdpa``: boolean
+  (B,1,L,L) document mask; ``flex_attention``: the same rule as a BlockMask).
 
-Prints tokens/s of both, their ratio, and MFU when the device's peak is known (H100/H200/A100: see
-``training/throughput.py``); writes ``bench/out/train_throughput.json``. Targets (issues #4/#7, on an
-H100): >= 45 % MFU bf16 on the 124m shape; measured figures go to bench/RESULTS.md with the card name.
+Rates are steady-state: the first ``--skip`` optimizer steps (torch.compile, cuDNN/autotune warm-up)
+are left out of both sides; every position counts (packing leaves ~0.01 % padding). MFU when the
+device's peak is known (H100/H200/A100: see ``training/throughput.py``). The JSON is rewritten after
+each run, so a time-boxed call keeps what finished. Targets (issues #4/#7, on an H100): >= 45 % MFU
+bf16 on the 124m shape; measured figures go to bench/RESULTS.md with the card name.
 
     .venv/bin/python bench/train_throughput.py [--shape tiny] [--seq-len 256] [--steps 20] [--batch 8]
 """
@@ -49,21 +52,34 @@ def prepare(tmp: Path, seq_len: int, shape: str, n_docs: int) -> tuple[Path, Pat
     return tmp / "packed", tmp / "init"
 
 
-def run_ours(packed: Path, init: Path, out: Path, args, runtime) -> float:
+def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
+    """Positions/s over the steps after the first ``skip`` (all steps if there are no more)."""
+    timed = step_seconds[skip:] if len(step_seconds) > skip else step_seconds
+    seconds = sum(timed)
+    return {"tokens_per_second": positions_per_step * len(timed) / max(seconds, 1e-9), "timed_steps": len(timed),
+            "timed_seconds": seconds, "warmup_seconds": sum(step_seconds) - seconds,
+            "median_step_seconds": sorted(timed)[len(timed) // 2]}
+
+
+def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str) -> dict:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
     settings = PretrainSettings(max_steps=args.steps, lr=1e-3, min_lr=1e-4, warmup_steps=2, micro_batch=args.batch,
-                                curriculum=[(args.seq_len, args.steps)], eval_every=0, eval_batches=1,
+                                curriculum=[(args.seq_len, args.steps)], eval_every=0, eval_batches=0,
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
-                                attn_implementation=runtime.attn_implementation, fused_adamw=runtime.fused_adamw)
+                                attn_implementation=attn, fused_adamw=runtime.fused_adamw)
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
-    return summary["tokens_per_second"]
+    history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
+    rate = steady_rate([r["seconds"] for r in history], args.batch * args.seq_len, args.skip)
+    real = sum(r["tokens"] for r in history[args.skip:]) / max(sum(r["seconds"] for r in history[args.skip:]), 1e-9)
+    return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
+            "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile}
 
 
-def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> float:
+def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
     from llm_pipeline_assets.tokens.dataset import PackedSequences
 
@@ -77,18 +93,34 @@ def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> float:
             item = seqs[i]
             return {k: torch.as_tensor(item[k]) for k in ("input_ids", "labels", "attention_mask")}
 
+    class StepTimes(TrainerCallback):
+        def __init__(self):
+            self.times, self.last = [], None
+
+        def _now(self):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            return time.perf_counter()
+
+        def on_step_begin(self, *a, **k):
+            if self.last is None:
+                self.last = self._now()
+
+        def on_step_end(self, *a, **k):
+            now = self._now()
+            self.times.append(now - self.last)
+            self.last = now
+
     dtype = torch.bfloat16 if runtime.dtype == "bfloat16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(str(init), dtype=dtype, attn_implementation="sdpa")
     targs = TrainingArguments(output_dir=str(out), max_steps=args.steps, per_device_train_batch_size=args.batch,
                               learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=2, optim="adamw_torch",
                               bf16=runtime.dtype == "bfloat16", use_cpu=runtime.device == "cpu", report_to="none",
                               save_strategy="no", logging_steps=args.steps, disable_tqdm=True, seed=0)
-    trainer = Trainer(model=model, args=targs, train_dataset=Plain())
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    real = sum(int(seqs[i % len(seqs)]["attention_mask"].sum()) for i in range(args.steps * args.batch))
-    return real / seconds
+    times = StepTimes()
+    Trainer(model=model, args=targs, train_dataset=Plain(), callbacks=[times]).train()
+    return {**steady_rate(times.times, args.batch * args.seq_len, args.skip), "attn_implementation": "sdpa",
+            "compile": False}
 
 
 def main(argv=None) -> int:
@@ -96,8 +128,11 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="tiny")
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--skip", type=int, default=3, help="warm-up steps left out of the rates")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--docs", type=int, default=4000)
+    ap.add_argument("--attn", default=None,
+                    help="comma-separated attention implementations for ours (default: the compute policy's)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
     args = ap.parse_args(argv)
     from transformers import AutoConfig
@@ -108,23 +143,41 @@ def main(argv=None) -> int:
 
     info = probe_device()
     runtime = select_runtime(info, ComputeConfig())
-    report = {"shape": args.shape, "seq_len": args.seq_len, "steps": args.steps, "batch": args.batch,
-              "device": info.names[0] if info.names else "cpu", "runtime": runtime.__dict__}
+    attns = args.attn.split(",") if args.attn else [runtime.attn_implementation]
+    report = {"shape": args.shape, "seq_len": args.seq_len, "steps": args.steps, "skip": args.skip,
+              "batch": args.batch, "device": info.names[0] if info.names else "cpu", "runtime": runtime.__dict__,
+              "runs": {}, "errors": {}}
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         packed, init = prepare(Path(tmp), args.seq_len, args.shape, args.docs)
         config = AutoConfig.from_pretrained(str(init))
         peak = peak_flops_for(report["device"]) if info.cuda else None
-        for name, fn in (("baseline_hf_trainer", run_baseline), ("ours", run_ours)):
-            tps = fn(packed, init, Path(tmp) / name, args, runtime)
-            report[name] = throughput_report(config, args.seq_len, tps, peak)
-            mfu = report[name].get("mfu")
-            print(f"{name:20s} {tps:12.0f} tokens/s  MFU {'n/a (no peak for this device)' if mfu is None else f'{mfu:.1%}'}",
+        runs = [("baseline_hf_trainer", lambda d: run_baseline(packed, init, d, args, runtime))]
+        runs += [(f"ours_{a}", lambda d, a=a: run_ours(packed, init, d, args, runtime, a)) for a in attns]
+        for name, fn in runs:
+            try:
+                result = fn(Path(tmp) / name)
+            except Exception as exc:  # one failing variant must not lose the others' numbers
+                report["errors"][name] = f"{type(exc).__name__}: {exc}"[:2000]
+                print(f"{name:28s} FAILED: {report['errors'][name][:300]}", flush=True)
+                continue
+            result.update(throughput_report(config, args.seq_len, result["tokens_per_second"], peak))
+            report["runs"][name] = result
+            mfu = result.get("mfu")
+            print(f"{name:28s} {result['tokens_per_second']:12.0f} tokens/s  MFU "
+                  f"{'n/a (no peak for this device)' if mfu is None else f'{mfu:.1%}'}  "
+                  f"(warm-up {result['warmup_seconds']:.1f}s, median step {result['median_step_seconds']:.4f}s)",
                   flush=True)
-    report["ratio"] = report["ours"]["tokens_per_second"] / report["baseline_hf_trainer"]["tokens_per_second"]
-    print(f"ours / HF Trainer tokens/s: {report['ratio']:.2f}x on {report['device']} ({runtime.dtype})")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=1, default=str))
-    return 0
+            out.write_text(json.dumps(report, indent=1, default=str))
+    base = report["runs"].get("baseline_hf_trainer")
+    for name, result in report["runs"].items():
+        if base and name != "baseline_hf_trainer":
+            result["ratio_vs_baseline"] = result["tokens_per_second"] / base["tokens_per_second"]
+            print(f"{name} / HF Trainer tokens/s: {result['ratio_vs_baseline']:.2f}x on {report['device']} "
+                  f"({runtime.dtype})")
+    out.write_text(json.dumps(report, indent=1, default=str))
+    return 1 if report["errors"] and not report["runs"] else 0
 
 
 if __name__ == "__main__":

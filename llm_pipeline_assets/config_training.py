@@ -22,7 +22,7 @@ class ComputeConfig(_Strict):
     precision: Literal["auto", "fp32", "bf16", "fp8"] = "auto"  # auto: bf16 on GPU, fp32 on CPU; fp8 only if faster
     nproc_per_node: int = Field(default=0, ge=0)  # 0 = every visible GPU (torchrun when > 1), 1 process on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
-    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
     # per rank; auto = fsdp when a step's samples split evenly over the ranks
     sharding: Literal["auto", "fsdp", "replicate"] = "auto"

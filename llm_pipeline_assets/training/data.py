@@ -16,6 +16,10 @@ tensor is returned as-is by ``create_causal_mask`` and handed to every layer.
   mask (0 where allowed, dtype-min elsewhere); a boolean one would be added as 0/1.
 * ``flash_attention_2`` takes no mask: with ``attention_mask=None`` and ``position_ids`` restarting
   at 0 per document, transformers derives ``cu_seqlens`` from the position ids (varlen kernel).
+* ``flex_attention`` takes a ``BlockMask`` built from the same rule (``document_block_mask``):
+  transformers passes a 4D BlockMask through unchanged; the fused kernel skips blocks that are
+  entirely masked, so document masking costs less than causal attention over the whole row
+  (a boolean mask sends SDPA to its memory-efficient kernel instead of flash).
 
 Note: with ``attention_mask=None`` AND ``use_cache=False`` transformers 5.24 also infers packing
 from restarting ``position_ids`` (``find_packed_sequence_indices``); with the default
@@ -49,11 +53,28 @@ def block_causal_mask(segment_ids: torch.Tensor) -> torch.Tensor:
     return (same & causal)[:, None, :, :]
 
 
+def document_block_mask(segment_ids: torch.Tensor):
+    """flex_attention ``BlockMask`` of ``block_causal_mask(segment_ids)`` (same rule, blocks of 128)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    seg = segment_ids
+
+    def same_document_causal(b, h, q_idx, kv_idx):
+        return (kv_idx <= q_idx) & (seg[b, q_idx] == seg[b, kv_idx])
+
+    batch, length = seg.shape
+    # compiled mask construction on CUDA (one compile per batch shape; eager vmap over B*L*L otherwise)
+    return create_block_mask(same_document_causal, batch, None, length, length, device=seg.device,
+                             _compile=seg.is_cuda)
+
+
 def attention_kwargs(segment_ids: torch.Tensor, position_ids: torch.Tensor, implementation: str,
                      dtype: torch.dtype = torch.float32) -> dict:
     """Model keyword arguments that keep attention within documents for ``implementation``."""
     if implementation == "flash_attention_2":
         return {"position_ids": position_ids}
+    if implementation == "flex_attention":
+        return {"position_ids": position_ids, "attention_mask": document_block_mask(segment_ids)}
     mask = block_causal_mask(segment_ids)
     if implementation == "eager":
         additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
-ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
 
 
 @dataclass
@@ -73,6 +73,9 @@ class PretrainSettings:
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, "
                             f"got {self.attn_implementation!r}")
+        if self.attn_implementation == "flex_attention" and self.device == "cpu":
+            problems.append("attn_implementation 'flex_attention' trains on CUDA only (torch has no flex_attention "
+                            "backward on CPU): use sdpa on CPU")
         if self.fp8 not in (None, "torchao"):
             problems.append(f"fp8 must be None or 'torchao' (Transformer Engine runs through accelerate), got {self.fp8!r}")
         if self.keep_last < 1:

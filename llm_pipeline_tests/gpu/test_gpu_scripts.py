@@ -36,7 +36,7 @@ def test_shell_syntax(script):
 
 def test_every_flag_passed_by_gpu_check_is_accepted():
     steps = _step_commands()
-    assert {"pytest_gpu", "dedup_gpu", "train_124m", "fp8_1b", "fp8_1b_compiled"} <= set(steps)
+    assert {"pytest_gpu", "dedup_gpu", "train_124m", "fp8_1b_train"} <= set(steps)
     for name, argv in steps.items():
         target = argv[:2] if argv[0] == "-m" else argv[:1]
         flags = [a.split("=")[0] for a in argv if a.startswith("--")]
@@ -76,3 +76,39 @@ def test_fp8_cli_writes_its_decision(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["shape_name"] == "tiny" and report["precision"] in ("fp8", "bf16")
     assert report["shape"]["hidden_size"] == 64 and report["bf16_step_seconds"] > 0
+
+
+def test_fp8_train_bench_compares_speed_and_loss_on_cpu(tmp_path):
+    out = tmp_path / "fp8_train.json"
+    proc = subprocess.run([sys.executable, "bench/fp8_train.py", "--shape", "tiny", "--vocab", "256", "--seq-len", "32",
+                           "--batch", "4", "--steps", "12", "--skip", "2", "--lr", "3e-3", "--device", "cpu",
+                           "--recipe", "torchao", "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    bf16, f8 = report["runs"]["bf16"], report["runs"]["fp8"]
+    assert len(bf16["losses"]) == len(f8["losses"]) == 12 and f8["fp8_layers"] > 0
+    assert bf16["losses"][0] == pytest.approx(f8["losses"][0], rel=0.05)  # same weights, same first batch
+    assert bf16["final_loss"] < bf16["losses"][0] - 0.2  # the bigram data is learnable
+    assert report["ratio"] == pytest.approx(bf16["median_step_seconds"] / f8["median_step_seconds"])
+    assert report["loss_gap"] == pytest.approx(abs(f8["final_loss"] - bf16["final_loss"]) / bf16["final_loss"])
+    assert report["decision"] == ("fp8" if report["ratio"] >= fp8.DEFAULT_MIN_SPEEDUP else "bf16")
+
+
+def test_train_throughput_bench_runs_each_attention_and_keeps_failures_apart(tmp_path):
+    out = tmp_path / "train.json"
+    proc = subprocess.run([sys.executable, "bench/train_throughput.py", "--shape", "tiny", "--seq-len", "64",
+                           "--steps", "5", "--skip", "2", "--batch", "4", "--docs", "300",
+                           "--attn", "sdpa,flex_attention", "--json", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    base, ours = report["runs"]["baseline_hf_trainer"], report["runs"]["ours_sdpa"]
+    assert base["timed_steps"] == ours["timed_steps"] == 3
+    for run in (base, ours):  # positions of the 3 timed steps over their seconds; warm-up steps left out
+        assert run["tokens_per_second"] == pytest.approx(4 * 64 * 3 / run["timed_seconds"])
+        assert run["warmup_seconds"] > 0 and run["mfu"] is None  # no peak known for a CPU
+    assert ours["final_loss"] < ours["first_loss"] and ours["ratio_vs_baseline"] > 0
+    # flex_attention has no backward on CPU: refused by the settings check, reported, the rest kept
+    assert "flex_attention" in report["errors"]["ours_flex_attention"] and "CUDA only" in report["errors"]["ours_flex_attention"]

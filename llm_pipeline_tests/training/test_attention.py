@@ -65,8 +65,26 @@ def test_mask_forms_per_implementation():
     assert torch.equal(eager == 0, sdpa["attention_mask"]) and eager.min() == torch.finfo(torch.float32).min
     flash = attention_kwargs(seg, pos, "flash_attention_2")
     assert set(flash) == {"position_ids"} and torch.equal(flash["position_ids"], pos)  # varlen from positions
-    with pytest.raises(ValueError):
-        attention_kwargs(seg, pos, "flex_attention")
+    with pytest.raises(ValueError, match="no document masking"):
+        attention_kwargs(seg, pos, "paged_attention")
+
+
+def test_flex_block_mask_is_the_same_rule_and_attends_like_sdpa():
+    """The BlockMask's mask_mod gives block_causal_mask exactly; torch's (eager) flex_attention under it
+    computes what SDPA computes under the boolean mask (the CUDA model-level check is in tests/gpu)."""
+    from torch.nn.attention.flex_attention import create_mask, flex_attention
+
+    seg = torch.tensor([[0] * 50 + [1] * 60 + [2] * 100 + [-1] * 46, [0] * 256])
+    pos = torch.arange(256).repeat(2, 1)
+    block = attention_kwargs(seg, pos, "flex_attention")["attention_mask"]
+    dense = create_mask(block.mask_mod, 2, 1, 256, 256, device="cpu")
+    assert torch.equal(dense, block_causal_mask(seg))
+    assert block.shape[-2:] == (256, 256)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 256, 16, generator=g) for _ in range(3))
+    out = flex_attention(q, k, v, block_mask=block)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=block_causal_mask(seg))
+    assert (out - ref).abs().max() < 1e-5
 
 
 def test_mask_matches_the_numpy_packing_helper(packed_corpus):

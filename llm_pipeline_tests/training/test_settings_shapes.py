@@ -204,6 +204,12 @@ def test_invalid_settings_are_rejected(bad):
         settings(**bad)
 
 
+def test_flex_attention_is_refused_on_cpu_and_accepted_on_cuda():
+    with pytest.raises(ValueError, match="flex_attention' trains on CUDA only"):
+        settings(attn_implementation="flex_attention", device="cpu")
+    assert settings(attn_implementation="flex_attention", device="cuda").attn_implementation == "flex_attention"
+
+
 def test_settings_round_trip_through_json():
     s = settings(curriculum=[(64, 20), (128, 100)], betas=[0.9, 0.99], simulate_oom_above=2)
     d = json.loads(json.dumps(s.to_dict()))

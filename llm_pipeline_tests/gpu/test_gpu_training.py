@@ -1,0 +1,89 @@
+"""Document-masked attention on CUDA: flex_attention's BlockMask gives what SDPA's boolean mask gives.
+
+CPU checks of the same rule (mask_mod == block_causal_mask, eager flex == SDPA) are in
+``llm_pipeline_tests/training/test_attention.py``; here the whole transformers model runs on the GPU
+through ``attention_kwargs`` (the code path of the training loop), forward and backward.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_pipeline_tests.gpu.helpers import cuda_only
+
+
+def _models(device):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    models = {}
+    for impl in ("sdpa", "flex_attention"):  # one config each: the model keeps (and reads) its config object
+        config = LlamaConfig(vocab_size=512, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, intermediate_size=512, max_position_embeddings=512)
+        config._attn_implementation = impl
+        torch.manual_seed(0)
+        models[impl] = LlamaForCausalLM(config).to(device).train()
+    return models
+
+
+def _packed(device):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    lengths = [[100, 156, 200, 56], [512]]
+    ids, seg, pos = [], [], []
+    for row in lengths:
+        ids.append(torch.randint(3, 512, (sum(row),), generator=g))
+        seg.append(torch.cat([torch.full((n,), i) for i, n in enumerate(row[:-1])] + [torch.full((row[-1],), -1)])
+                   if len(row) > 1 else torch.zeros(row[0], dtype=torch.long))
+        pos.append(torch.cat([torch.arange(n) for n in row]))
+    return [torch.stack(t).to(device) for t in (ids, seg, pos)]
+
+
+@cuda_only
+def test_cuda_flex_document_mask_matches_sdpa_forward_and_backward():
+    import torch
+
+    from llm_pipeline_assets.training.data import attention_kwargs, document_labels, token_loss_sum
+
+    models = _models("cuda")
+    ids, seg, pos = _packed("cuda")
+    labels = document_labels(ids, seg)
+    out = {}
+    for impl, model in models.items():
+        logits = model(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, impl)).logits
+        loss = token_loss_sum(logits, labels)
+        loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+        out[impl] = (logits.detach(), loss.detach(), grads)
+    (la, lossa, ga), (lb, lossb, gb) = out["sdpa"], out["flex_attention"]
+    assert torch.isfinite(lb).all()
+    assert (la - lb).abs().max() / la.abs().max() < 1e-3
+    assert abs(float(lossa - lossb)) / float(lossa) < 1e-4
+    assert (ga - gb).norm() / ga.norm() < 1e-3
+    # the second document of row 0 attends only to itself: equal to running it alone
+    with torch.no_grad():
+        model = models["flex_attention"]
+        packed = model(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, "flex_attention")).logits
+        alone = models["sdpa"](input_ids=ids[:1, 100:256], use_cache=False).logits
+    assert (packed[0, 100:256] - alone[0]).abs().max() / alone.abs().max() < 1e-3
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", ["bfloat16"])
+def test_cuda_flex_under_autocast_and_compile(dtype):
+    """The training loop's setting: bf16 autocast around a torch.compile'd model."""
+    import torch
+
+    from llm_pipeline_assets.training.data import attention_kwargs, document_labels, token_loss_sum
+
+    models = _models("cuda")
+    ids, seg, pos = _packed("cuda")
+    labels = document_labels(ids, seg)
+    losses = {}
+    for impl, model in models.items():
+        compiled = torch.compile(model)
+        with torch.autocast("cuda", dtype=getattr(torch, dtype)):
+            logits = compiled(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, impl)).logits
+        losses[impl] = float(token_loss_sum(logits, labels)) / int((labels[:, 1:] != -100).sum())
+    assert losses["flex_attention"] == pytest.approx(losses["sdpa"], rel=1e-2)
