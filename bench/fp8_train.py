@@ -4,7 +4,7 @@
 forward + backward only. This bench trains the shape for real, twice from the same initial weights on
 the same batches: bf16 autocast (fp32 master weights), then FP8 (``gpu.fp8.apply_fp8``: Transformer
 Engine if importable, else torchao float8 on every decoder Linear), each with fused AdamW, warm-up,
-gradient clipping and, with ``--compile``, ``torch.compile``. The data is learnable (a sparse random
+gradient clipping and, with ``--compile [full|regional]``, ``torch.compile``. The data is learnable (a sparse random
 bigram chain: each token has 4 possible successors), so the loss falls from ln(vocab) toward ln(4) and
 "same loss" means something.
 
@@ -14,7 +14,7 @@ relative loss gap (target: within 1 %) and what ``decide_fp8`` concludes from th
 Target (issues #4/#7, H100, ~1B shape): FP8 >= 1.15x bf16 with matching loss, or bf16 chosen where FP8 is
 slower. The JSON is rewritten after each precision, so a time-boxed run keeps what finished.
 
-    python bench/fp8_train.py --shape 1b --seq-len 2048 --batch 4 --steps 30 --compile --json out.json
+    python bench/fp8_train.py --shape 1b --seq-len 2048 --batch 4 --steps 30 --compile regional --json out.json
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def bigram_batches(vocab: int, n_batches: int, batch: int, seq_len: int, seed: i
     return out
 
 
-def train(config, batches, device: str, recipe: str | None, compile_: bool, lr: float, warmup: int,
+def train(config, batches, device: str, recipe: str | None, compile_: str, lr: float, warmup: int,
           seed: int = 0) -> dict:
     """Train a fresh model (same seed) on ``batches``; per-step losses and seconds (FP8 when ``recipe``)."""
     import torch
@@ -58,7 +58,12 @@ def train(config, batches, device: str, recipe: str | None, compile_: bool, lr: 
 
     model = _fresh_model(config, device, seed)
     fp8_layers = apply_fp8(model, recipe) if recipe else 0
-    runner = torch.compile(model) if compile_ else model
+    runner = model
+    if compile_ == "full":
+        runner = torch.compile(model)
+    elif compile_ == "regional":  # each decoder layer: one compiled graph reused by all (identical) layers
+        for layer in model.model.layers:
+            layer.compile()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95),
                             fused=device.startswith("cuda") or None)
     vocab = config.vocab_size
@@ -110,7 +115,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=5, help="linear learning-rate warm-up steps")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--recipe", choices=("transformer_engine", "torchao"), default=None)
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile", nargs="?", const="full", default="none", choices=("none", "full", "regional"),
+                    help="torch.compile the whole model (full, the training loop's way) or each decoder layer "
+                         "(regional: one graph reused by every layer, a fraction of the compile time)")
     ap.add_argument("--json", default=str(HERE / "out" / "fp8_train.json"))
     args = ap.parse_args(argv)
     import torch

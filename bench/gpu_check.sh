@@ -7,7 +7,8 @@
 # Run there:      bash bench/gpu_check.sh                 (carry ".whl"; results under $OUT)
 #
 # Every step has its own time box and the whole script a budget (GPU_CHECK_BUDGET seconds, default 540):
-# a step that no longer fits is skipped and says so, a failing step does not stop the others. Results
+# a step that no longer fits is skipped and says so, a failing step does not stop the others;
+# GPU_CHECK_STEPS="install_wheels dedup_gpu ..." runs only the steps named (a second, shorter call). Results
 # (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):
 #   summary.json (rc and seconds of every step), gpu_check.log (all output), env.json (GPU, torch,
 #   SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json, fp8_1b_train.json
@@ -30,6 +31,10 @@ SUMMARY=()
 step() {
   local name=$1 limit=$2 left start rc
   shift 2
+  if [[ -n "${GPU_CHECK_STEPS:-}" && " $GPU_CHECK_STEPS " != *" $name "* ]]; then
+    echo "== $name: not in GPU_CHECK_STEPS" | tee -a "$LOG"
+    return
+  fi
   left=$((BUDGET - ($(date +%s) - T0) - 5))
   if ((left < 20)); then
     echo "== $name: skipped, ${left}s of the budget left" | tee -a "$LOG"
@@ -77,9 +82,9 @@ export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
 step pytest_gpu 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
-step train_124m 210 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --attn sdpa,flex_attention --json "$OUT/train_124m.json"
 step dedup_gpu 90 "$PY" bench/dedup_gpu.py --docs 50000 --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --out "$OUT/dedup_gpu.json"
-step fp8_1b_train 220 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch 4 --steps 25 --skip 5 --compile --json "$OUT/fp8_1b_train.json"
+step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch 4 --steps 30 --skip 5 --lr 1.5e-3 --compile regional --json "$OUT/fp8_1b_train.json"
+step train_124m 180 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --attn sdpa,flex_attention --json "$OUT/train_124m.json"
 
 printf '%s\n' "${SUMMARY[@]}" | "$PY" -c '
 import json, sys

@@ -33,7 +33,7 @@ sys.path[:0] = [str(HERE.parent)]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def prepare(tmp: Path, seq_len: int, shape: str, n_docs: int) -> tuple[Path, Path]:
+def prepare(tmp: Path, seq_len: int, shape: str, n_docs: int, vocab: int = 0) -> tuple[Path, Path]:
     from llm_pipeline_assets.config import PackingConfig
     from llm_pipeline_assets.shards import ShardWriter
     from llm_pipeline_assets.sources.synthetic import generate_documents
@@ -49,6 +49,18 @@ def prepare(tmp: Path, seq_len: int, shape: str, n_docs: int) -> tuple[Path, Pat
     build_packed_tokens(sorted((tmp / "data").glob("part-*.parquet")), tmp / "tok", tmp / "packed",
                         PackingConfig(seq_lens=(seq_len,), val_fraction=0.05), 42, log=lambda m: None)
     init_base_model(shape, tmp / "tok", tmp / "init", seed=0, max_position_embeddings=seq_len)
+    if vocab:  # the preset's vocabulary (124m: 32,000), larger than what BPE learns from a small synthetic corpus
+        import torch
+        from transformers import AutoConfig, LlamaForCausalLM
+
+        from llm_pipeline_assets.training.shapes import llama_config, padded_vocab_size
+
+        old = AutoConfig.from_pretrained(str(tmp / "init"))
+        if padded_vocab_size(vocab) > old.vocab_size:
+            torch.manual_seed(0)
+            config = llama_config(shape, vocab, max_position_embeddings=seq_len, bos_token_id=old.bos_token_id,
+                                  eos_token_id=old.eos_token_id, pad_token_id=old.pad_token_id)
+            LlamaForCausalLM(config).save_pretrained(str(tmp / "init"))
     return tmp / "packed", tmp / "init"
 
 
@@ -131,6 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", type=int, default=3, help="warm-up steps left out of the rates")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--docs", type=int, default=4000)
+    ap.add_argument("--vocab", type=int, default=0,
+                    help="model vocabulary (padded to 64); 0 = the trained tokenizer's (8,192 at most here)")
     ap.add_argument("--attn", default=None,
                     help="comma-separated attention implementations for ours (default: the compute policy's)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
@@ -150,7 +164,7 @@ def main(argv=None) -> int:
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        packed, init = prepare(Path(tmp), args.seq_len, args.shape, args.docs)
+        packed, init = prepare(Path(tmp), args.seq_len, args.shape, args.docs, args.vocab)
         config = AutoConfig.from_pretrained(str(init))
         peak = peak_flops_for(report["device"]) if info.cuda else None
         runs = [("baseline_hf_trainer", lambda d: run_baseline(packed, init, d, args, runtime))]
