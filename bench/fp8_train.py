@@ -55,15 +55,11 @@ def train(config, batches, device: str, recipe: str | None, compile_: str, lr: f
     import torch.nn.functional as F
 
     from llm_pipeline_assets.gpu.fp8 import _fresh_model, _release, _sync, apply_fp8
+    from llm_pipeline_assets.gpu.kernels import compile_model
 
     model = _fresh_model(config, device, seed)
     fp8_layers = apply_fp8(model, recipe) if recipe else 0
-    runner = model
-    if compile_ == "full":
-        runner = torch.compile(model)
-    elif compile_ == "regional":  # each decoder layer: one compiled graph reused by all (identical) layers
-        for layer in model.model.layers:
-            layer.compile()
+    runner = compile_model(model, compile_) if compile_ != "none" else model
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95),
                             fused=device.startswith("cuda") or None)
     vocab = config.vocab_size

@@ -80,13 +80,15 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str) -> d
     settings = PretrainSettings(max_steps=args.steps, lr=1e-3, min_lr=1e-4, warmup_steps=2, micro_batch=args.batch,
                                 curriculum=[(args.seq_len, args.steps)], eval_every=0, eval_batches=0,
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
-                                attn_implementation=attn, fused_adamw=runtime.fused_adamw)
+                                attn_implementation=attn, fused_adamw=runtime.fused_adamw,
+                                compile_scope=args.compile_scope)
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
     rate = steady_rate([r["seconds"] for r in history], args.batch * args.seq_len, args.skip)
     real = sum(r["tokens"] for r in history[args.skip:]) / max(sum(r["seconds"] for r in history[args.skip:]), 1e-9)
     return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
-            "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile}
+            "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile,
+            "compile_scope": args.compile_scope if runtime.compile else None}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
@@ -147,6 +149,8 @@ def main(argv=None) -> int:
                     help="model vocabulary (padded to 64); 0 = the trained tokenizer's (8,192 at most here)")
     ap.add_argument("--attn", default=None,
                     help="comma-separated attention implementations for ours (default: the compute policy's)")
+    ap.add_argument("--compile-scope", default="regional", choices=("regional", "full"),
+                    help="how ours compiles on GPU (compute.compile_scope)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
     args = ap.parse_args(argv)
     from transformers import AutoConfig

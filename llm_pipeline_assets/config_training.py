@@ -22,6 +22,9 @@ class ComputeConfig(_Strict):
     precision: Literal["auto", "fp32", "bf16", "fp8"] = "auto"  # auto: bf16 on GPU, fp32 on CPU; fp8 only if faster
     nproc_per_node: int = Field(default=0, ge=0)  # 0 = every visible GPU (torchrun when > 1), 1 process on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
+    # regional: compile each decoder layer (one graph reused by all layers); full: the whole model. Measured on
+    # an H100, 1b shape: regional 0.142 s/step after 10.6 s of warm-up, full 0.170 s/step after 56.6 s
+    compile_scope: Literal["regional", "full"] = "regional"
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
     # per rank; auto = fsdp when a step's samples split evenly over the ranks

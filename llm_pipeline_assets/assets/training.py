@@ -83,6 +83,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                     "curriculum": curriculum(cfg), "eval_every": p.eval_every, "eval_batches": p.eval_batches,
                     "save_every": p.save_every, "keep_last": p.keep_last, "seed": cfg.seed,
                     "device": runtime.device, "dtype": runtime.dtype, "compile": runtime.compile,
+                    "compile_scope": cfg.compute.compile_scope,
                     "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
                     "simulate_oom_above": p.simulate_oom_above,
                     "fp8": "torchao" if runtime.fp8 == "torchao" else None,

@@ -158,17 +158,22 @@ def _release(device: str) -> None:
 
 
 def fp8_speed_check(config, seq_len: int, micro_batch: int, device: str = "cuda", recipe: Optional[str] = None,
-                    steps: int = 3, warmup: int = 1, compile: bool = False,
+                    steps: int = 3, warmup: int = 1, compile=False,
                     min_speedup: float = DEFAULT_MIN_SPEEDUP, seed: int = 0) -> Fp8Decision:
-    """Time bf16 vs FP8 training steps of ``config``'s shape on ``device`` and decide (see module doc)."""
-    import torch
+    """Time bf16 vs FP8 training steps of ``config``'s shape on ``device`` and decide (see module doc).
 
+    ``compile``: False, True (= "full") or a ``gpu.kernels.compile_model`` scope ("regional" / "full"),
+    the way the training loop will run.
+    """
+    from llm_pipeline_assets.gpu.kernels import compile_model
+
+    scope = "full" if compile is True else (compile or None)
     shape = {"hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers,
              "intermediate_size": config.intermediate_size, "vocab_size": config.vocab_size,
              "seq_len": int(seq_len), "micro_batch": int(micro_batch)}
     recipes = available_fp8_recipes()
     recipe = recipe or (recipes[0] if recipes else None)
-    decision = Fp8Decision("bf16", recipe, None, None, None, min_speedup, shape, str(device), bool(compile))
+    decision = Fp8Decision("bf16", recipe, None, None, None, min_speedup, shape, str(device), bool(scope))
     timed = {}
     for mode in ("bf16", "fp8"):
         if mode == "fp8" and recipe is None:
@@ -178,7 +183,7 @@ def fp8_speed_check(config, seq_len: int, micro_batch: int, device: str = "cuda"
         try:
             if mode == "fp8":
                 decision.fp8_layers = apply_fp8(model, recipe)
-            runner = torch.compile(model) if compile else model
+            runner = compile_model(model, scope) if scope else model
             timed[mode], timed[f"{mode}_warmup"] = step_seconds(runner, micro_batch, seq_len, device, steps, warmup,
                                                                 seed)
         except Exception as exc:  # an FP8 failure (old GPU, broken install) means bf16, with the reason kept
@@ -226,7 +231,8 @@ def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], No
     config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
     cache = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
     key = {"recipe": settings.fp8, "seq_len": int(seq_len), "micro_batch": settings.micro_batch,
-           "hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers}
+           "hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers,
+           "compile": settings.compile_scope if settings.compile else None}
     record = _read_record(cache, key)
     if record is None and rank != 0:
         deadline = time.monotonic() + wait_seconds
@@ -237,7 +243,7 @@ def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], No
             raise TimeoutError(f"rank {rank}: no fp8 decision from rank 0 in {cache} after {wait_seconds:.0f}s")
     if record is None:
         decision = fp8_speed_check(config, seq_len, settings.micro_batch, settings.device, settings.fp8,
-                                   compile=settings.compile)
+                                   compile=settings.compile_scope if settings.compile else False)
         record = {"key": key, **decision.to_dict()}
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +264,9 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", choices=FP8_RECIPES, default=None)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile", nargs="?", const="full", default=None, choices=("regional", "full"),
+                    help="torch.compile both models: the whole model (full, the default of a bare --compile) or "
+                         "each decoder layer (regional)")
     ap.add_argument("--min-speedup", type=float, default=DEFAULT_MIN_SPEEDUP)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)

@@ -17,6 +17,8 @@ from typing import Callable
 
 import torch
 
+from llm_pipeline_assets.gpu.kernels import compile_model
+
 from . import distributed, fsdp
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
                          remove_stale_temps, write_checkpoint, set_rng_state)
@@ -122,6 +124,9 @@ class Trainer:
         ckpt = latest_checkpoint(self.root)
         torch.manual_seed(settings.seed)
         self.model = load_model(settings, ckpt or init_dir)
+        regional = settings.compile and settings.compile_scope == "regional"
+        if regional:  # before sharding: FSDP's hooks stay outside the compiled layers
+            compile_model(self.model, "regional")
         self.sharded = bool(settings.fsdp and self.dist.enabled)
         # FSDP averages gradients over ranks; each rank's loss is already a share of the global mean, so
         # scale by world to get the sum (the replicated path sums with all-reduce instead)
@@ -135,7 +140,7 @@ class Trainer:
             raise ValueError(f"curriculum lengths {too_long} exceed max_position_embeddings "
                              f"{self.model.config.max_position_embeddings}")
         self.optimizer = build_optimizer(self.model, settings)
-        self.forward_model = torch.compile(self.model) if settings.compile else self.model
+        self.forward_model = compile_model(self.model, "full") if settings.compile and not regional else self.model
         self.samples_per_step = settings.micro_batch * settings.grad_accum
         self.step, self.micro_batch, self.grad_accum = 0, settings.micro_batch, settings.grad_accum
         self.history: list[dict] = []

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
+COMPILE_SCOPES = ("regional", "full")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class PretrainSettings:
     device: str = "cpu"
     dtype: str = "float32"  # bfloat16 = fp32 master weights + autocast
     compile: bool = False
+    compile_scope: str = "regional"  # regional (each decoder layer) | full (whole model)
     attn_implementation: str = "sdpa"
     fused_adamw: bool = False  # honoured on CUDA only
     fp8: str | None = None  # None | "torchao": float8 training of the Linear layers (emulated on CPU)
@@ -73,6 +75,8 @@ class PretrainSettings:
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, "
                             f"got {self.attn_implementation!r}")
+        if self.compile_scope not in COMPILE_SCOPES:
+            problems.append(f"compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.attn_implementation == "flex_attention" and self.device == "cpu":
             problems.append("attn_implementation 'flex_attention' trains on CUDA only (torch has no flex_attention "
                             "backward on CPU): use sdpa on CPU")

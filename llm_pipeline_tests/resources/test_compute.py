@@ -26,6 +26,17 @@ def test_gpu_defaults_bf16_compile_fused_and_all_gpus():
     assert select_runtime(A100X4, ComputeConfig(nproc_per_node=2)).nproc == 2
 
 
+def test_attention_auto_prefers_flash_then_flex_then_sdpa():
+    both = DeviceInfo(cuda=True, gpus=1, names=("H100",), capability=(9, 0), flash_attn=True, flex_attention=True)
+    flex = DeviceInfo(cuda=True, gpus=1, names=("H100",), capability=(9, 0), flex_attention=True)
+    cpu_flex = DeviceInfo(cuda=False, gpus=0, names=(), capability=None, flex_attention=True)
+    assert select_runtime(both, ComputeConfig()).attn_implementation == "flash_attention_2"
+    assert select_runtime(flex, ComputeConfig()).attn_implementation == "flex_attention"
+    assert select_runtime(H100, ComputeConfig()).attn_implementation == "sdpa"  # torch without flex
+    assert select_runtime(cpu_flex, ComputeConfig()).attn_implementation == "sdpa"  # no flex backward on CPU
+    assert select_runtime(flex, ComputeConfig(attn_implementation="sdpa")).attn_implementation == "sdpa"
+
+
 def test_fp8_only_where_supported():
     assert select_runtime(H100, ComputeConfig(precision="fp8")).fp8 == "torchao"
     te = DeviceInfo(cuda=True, gpus=1, names=("H100",), capability=(9, 0), transformer_engine=True, torchao=True)
@@ -43,6 +54,7 @@ def test_cuda_requested_without_gpu_fails_clearly():
 def test_probe_and_launch_commands_on_this_machine():
     info = probe_device(sys.executable)
     assert info.cuda is False and info.gpus == 0  # the CI machine has no GPU
+    assert info.flex_attention is True  # torch 2.13 has flex_attention (used on CUDA only)
     res = ComputeResource()
     assert res.command("m.n", 1) == [sys.executable, "-m", "m.n"]
     cmd = res.command("m.n", 2)
