@@ -87,3 +87,42 @@ def test_cuda_flex_under_autocast_and_compile(dtype):
             logits = compiled(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, impl)).logits
         losses[impl] = float(token_loss_sum(logits, labels)) / int((labels[:, 1:] != -100).sum())
     assert losses["flex_attention"] == pytest.approx(losses["sdpa"], rel=1e-2)
+
+
+def _default_runtime_settings(runtime, **overrides):
+    """PretrainSettings as the pretrained_checkpoint asset builds them from the compute policy's runtime."""
+    from llm_pipeline_assets.config import ComputeConfig
+    from llm_pipeline_assets.training.settings import PretrainSettings
+
+    base = dict(max_steps=8, lr=3e-3, min_lr=3e-4, warmup_steps=1, micro_batch=8, curriculum=[(64, 4), (128, 8)],
+                eval_every=4, eval_batches=1, save_every=4, seed=0, device=runtime.device, dtype=runtime.dtype,
+                compile=runtime.compile, compile_scope=ComputeConfig().compile_scope,
+                attn_implementation=runtime.attn_implementation, fused_adamw=runtime.fused_adamw)
+    base.update(overrides)
+    return PretrainSettings(**base)
+
+
+@cuda_only
+def test_cuda_pretrain_with_the_default_gpu_runtime(tmp_path):
+    """The GPU defaults together inside pretrain(): bf16, fused AdamW, flex document masks, regional compile,
+    a curriculum step (new sequence length), periodic eval and checkpoints, then a resume that continues."""
+    import json
+    from pathlib import Path
+
+    from llm_pipeline_assets.config import ComputeConfig
+    from llm_pipeline_assets.resources.compute import probe_device, select_runtime
+    from llm_pipeline_assets.training.pretrain import pretrain
+    from llm_pipeline_tests.training.conftest import build_corpus
+
+    runtime = select_runtime(probe_device(), ComputeConfig())
+    assert (runtime.device, runtime.dtype, runtime.compile) == ("cuda", "bfloat16", True)
+    assert runtime.attn_implementation in ("flex_attention", "flash_attention_2")
+    corpus = build_corpus(tmp_path / "corpus", num_docs=400)
+    summary = pretrain(_default_runtime_settings(runtime, max_steps=6), corpus.packed_dir, corpus.init_dir,
+                       tmp_path / "run", log=print)
+    resumed = pretrain(_default_runtime_settings(runtime), corpus.packed_dir, corpus.init_dir, tmp_path / "run",
+                       log=print)
+    history = json.loads(Path(resumed["metrics_path"]).read_text())["history"]
+    assert summary["steps"] == 6 and resumed["steps"] == 8 and resumed["resumed_from"]
+    assert [h["step"] for h in history] == list(range(1, 9)) and {h["seq_len"] for h in history} == {64, 128}
+    assert history[-1]["loss"] < history[0]["loss"] and resumed["val_loss"] is not None
