@@ -86,7 +86,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                     "compile_scope": cfg.compute.compile_scope,
                     "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
                     "simulate_oom_above": p.simulate_oom_above,
-                    "fp8": "torchao" if runtime.fp8 == "torchao" else None,
+                    "fp8": runtime.fp8,  # None | "torchao" (select_runtime never picks another recipe)
                     "fsdp": use_fsdp(cfg.compute.sharding, runtime.nproc, p.micro_batch * p.grad_accum)}
         out = store.work_dir("pretrained_checkpoint", run_key(settings, init_m.data_version, packed_m.data_version))
         context.log.info(f"pretraining in {out} with {asdict(runtime)}")

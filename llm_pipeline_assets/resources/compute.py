@@ -67,7 +67,7 @@ class Runtime:
 
     device: str
     dtype: str  # float32 | bfloat16
-    fp8: str | None  # None | transformer_engine | torchao
+    fp8: str | None  # None | torchao (the recipe the pretraining loop trains with)
     compile: bool
     attn_implementation: str
     nproc: int
@@ -107,10 +107,14 @@ def select_runtime(info: DeviceInfo, cfg) -> Runtime:
     fp8 = None
     if cfg.precision == "fp8":
         hopper = info.capability is not None and tuple(info.capability) >= (8, 9)
-        if want_cuda and hopper and (info.transformer_engine or info.torchao):
-            fp8 = "transformer_engine" if info.transformer_engine else "torchao"
+        # the pretraining loop trains FP8 through torchao; Transformer Engine alone is reported, not ignored
+        if want_cuda and hopper and info.torchao:
+            fp8 = "torchao"
+        elif want_cuda and hopper and info.transformer_engine:
+            reasons.append("fp8: only Transformer Engine is installed, and the pretraining loop runs FP8 through "
+                           "torchao (pip install torchao): bf16")
         else:
-            reasons.append("fp8 needs a GPU of compute capability >= 8.9 with transformer-engine or torchao: bf16")
+            reasons.append("fp8 needs a GPU of compute capability >= 8.9 with torchao: bf16")
     compile_ = cfg.compile == "on" or (cfg.compile == "auto" and want_cuda)
     attn = cfg.attn_implementation
     if attn == "auto":  # document masking: varlen flash > flex BlockMask (1.06x the SDPA mask on an H100) > SDPA

@@ -81,7 +81,7 @@ class PretrainSettings:
             problems.append("attn_implementation 'flex_attention' trains on CUDA only (torch has no flex_attention "
                             "backward on CPU): use sdpa on CPU")
         if self.fp8 not in (None, "torchao"):
-            problems.append(f"fp8 must be None or 'torchao' (Transformer Engine runs through accelerate), got {self.fp8!r}")
+            problems.append(f"fp8 must be None or 'torchao' (Transformer Engine is only timed by gpu.fp8), got {self.fp8!r}")
         if self.keep_last < 1:
             problems.append(f"keep_last must be >= 1, got {self.keep_last}")
         if min(self.eval_every, self.save_every, self.eval_batches) < 0 or self.log_every < 1:

@@ -39,8 +39,11 @@ def test_attention_auto_prefers_flash_then_flex_then_sdpa():
 
 def test_fp8_only_where_supported():
     assert select_runtime(H100, ComputeConfig(precision="fp8")).fp8 == "torchao"
-    te = DeviceInfo(cuda=True, gpus=1, names=("H100",), capability=(9, 0), transformer_engine=True, torchao=True)
-    assert select_runtime(te, ComputeConfig(precision="fp8")).fp8 == "transformer_engine"
+    both = DeviceInfo(cuda=True, gpus=1, names=("H100",), capability=(9, 0), transformer_engine=True, torchao=True)
+    assert select_runtime(both, ComputeConfig(precision="fp8")).fp8 == "torchao"  # the loop's recipe
+    te_only = select_runtime(DeviceInfo(cuda=True, gpus=1, names=("H100",), capability=(9, 0), transformer_engine=True),
+                             ComputeConfig(precision="fp8"))
+    assert te_only.fp8 is None and te_only.dtype == "bfloat16" and "only Transformer Engine" in te_only.reason
     a100 = select_runtime(A100X4, ComputeConfig(precision="fp8"))
     assert a100.fp8 is None and a100.dtype == "bfloat16" and "fp8 needs" in a100.reason
     assert select_runtime(CPU, ComputeConfig(precision="fp8")).fp8 is None
