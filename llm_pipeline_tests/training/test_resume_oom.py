@@ -10,7 +10,7 @@ import torch
 from llm_pipeline_assets.training import checkpoint
 from llm_pipeline_assets.training.checkpoint import (complete_checkpoints, latest_checkpoint, load_trainer_state,
                                                      prune_checkpoints, write_checkpoint)
-from llm_pipeline_assets.training.loop import back_off, is_oom
+from llm_pipeline_assets.training.oom import back_off, is_oom
 from llm_pipeline_assets.training.pretrain import PretrainSettings, pretrain
 
 from .conftest import quiet
