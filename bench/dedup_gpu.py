@@ -8,12 +8,13 @@ Runs on one synthetic corpus (``dedup_compare.synthetic_corpus``: planted exact 
   the fair multi-core reference for a GPU box; skipped with ``--cpu-workers 0``).  Worker pools are
   started before the timed runs (as in a long-running job), so process start-up is not counted;
 * ``gpu``: ``run_dedup`` with the torch backend on ``--device`` (CUDA: torch MinHash kernel + cuGraph or
-  torch components), text preparation in this process (``--prep-workers 0``) or in worker processes.
+  torch components) preparing the text on the device too (``gpu/textprep.py``: the CUDA default);
+* ``gpu_cpu_text`` (with ``--prep-workers N``): the same backend fed by N CPU preparation processes.
 
 Each GPU run first checks bit-identity with the CPU run (signatures, keep, cluster, exact_dup_of) and the
 report says so; timings are the median of ``--repeat`` runs, after one untimed warm-up of the GPU path
-(CUDA context, kernel loading).  Prints docs/s and the ratios gpu/cpu and gpu/cpu_workers, writes JSON to
-``--out``.  ``--device cpu`` runs the torch kernel on the CPU: it proves the script and the identity, not
+(CUDA context, kernel loading).  Prints docs/s and the ratios of each GPU variant to cpu and cpu_workers,
+writes JSON to ``--out``.  ``--device cpu`` runs the torch kernel on the CPU: it proves the script and the identity, not
 speed (the torch kernel on CPU is slower than numpy).
 
     python bench/dedup_gpu.py --docs 20000 --device cuda --cpu-workers 8 --prep-workers 8 --out out.json
@@ -105,52 +106,65 @@ def main(argv=None) -> int:
         report["cpu_workers"] = {"workers": args.cpu_workers, "seconds": s, "docs_per_s": n / s, "timings": t,
                                  "identical": identical(result, want)}
 
-    backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20)
+    # "gpu": text prepared on the device (the default on CUDA); "gpu_cpu_text": the same backend fed by CPU
+    # preparation processes (--prep-workers), the design measured first
+    variants = [("gpu", True, 0)] + ([("gpu_cpu_text", False, args.prep_workers)] if args.prep_workers else [])
+    for name, on_device, workers in variants:
+        backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=on_device)
+        pool = worker_pool(workers) if workers else None
+        try:
+            def gpu_run():
+                result, t = run_dedup(texts, params, backend, batch_size=BATCH, pool=pool)
+                return t["total"], result, t
 
-    pool = worker_pool(args.prep_workers) if args.prep_workers else None
-    try:
-        def gpu_run():
-            result, t = run_dedup(texts, params, backend, batch_size=BATCH, pool=pool)
-            return t["total"], result, t
-
-        gpu_run()  # warm-up: CUDA context, kernels, the self-check
-        s, (_, result, t) = timed(gpu_run, args.repeat)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    report["gpu"] = {"device": args.device, "prep_workers": args.prep_workers, "seconds": s, "docs_per_s": n / s,
-                     "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
-    report["gpu"]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
-    report["ratio_gpu_vs_cpu"] = report["gpu"]["docs_per_s"] / report["cpu"]["docs_per_s"]
-    if "cpu_workers" in report:
-        report["ratio_gpu_vs_cpu_workers"] = report["gpu"]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
+            gpu_run()  # warm-up: CUDA context, kernels, the self-check
+            s, (_, result, t) = timed(gpu_run, args.repeat)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        report[name] = {"device": args.device, "prep_workers": workers, "seconds": s, "docs_per_s": n / s,
+                        "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
+        report[name]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
+        report[f"ratio_{name}_vs_cpu"] = report[name]["docs_per_s"] / report["cpu"]["docs_per_s"]
+        if "cpu_workers" in report:
+            report[f"ratio_{name}_vs_cpu_workers"] = report[name]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
     _print(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-    return 0 if all(report["gpu"]["identical"].values()) else 1
+    return 0 if all(all(report[v]["identical"].values()) for v, _, _ in variants) else 1
 
 
 def _signatures_equal(texts, params, backend, want_sig) -> bool:
-    """Signatures of the whole corpus from the backend vs the CPU builder's, batch by batch."""
+    """Signatures of the whole corpus through the backend (its own text preparation when it has one) vs the
+    CPU builder's, batch by batch; with device preparation also its keys and shingles vs the CPU's."""
     hasher_args = (params.num_perm, params.ngram, params.seed)
     hasher = MinHasher(*hasher_args)
     for s in range(0, len(texts), BATCH):
         batch = prepare_batch(texts[s:s + BATCH], hasher_args)
-        if not np.array_equal(backend.signatures(batch.shingles, batch.counts, hasher), want_sig[s:s + BATCH]):
+        keys, shingles, counts = batch.keys, batch.shingles, batch.counts
+        if backend.prepares_text:
+            keys, shingles, counts = backend.prepare(texts[s:s + BATCH], hasher)
+            if not (np.array_equal(keys, batch.keys) and np.array_equal(shingles, batch.shingles)
+                    and np.array_equal(counts, batch.counts)):
+                return False
+        if not np.array_equal(backend.signatures(shingles, counts, hasher), want_sig[s:s + BATCH]):
             return False
     return True
 
 
 def _print(report: dict) -> None:
     print(f"{report['n_docs']} docs, {report['mean_chars']:.0f} chars/doc, median of {report['repeat']}")
-    for name in ("cpu", "cpu_workers", "gpu"):
+    for name in ("cpu", "cpu_workers", "gpu", "gpu_cpu_text"):
         if name in report:
             r = report[name]
             extra = f" identical={r['identical']}" if "identical" in r else ""
             print(f"{name:12s} {r['docs_per_s']:12.0f} docs/s  ({r['seconds']:.2f} s){extra}")
-    print(f"gpu / cpu: {report['ratio_gpu_vs_cpu']:.2f}x on {report['gpu']['backend']}")
-    if "ratio_gpu_vs_cpu_workers" in report:
-        print(f"gpu / cpu with {report['cpu_workers']['workers']} workers: {report['ratio_gpu_vs_cpu_workers']:.2f}x")
+    for name in ("gpu", "gpu_cpu_text"):
+        if name in report:
+            print(f"{name} / cpu: {report[f'ratio_{name}_vs_cpu']:.2f}x on {report[name]['backend']}")
+            if f"ratio_{name}_vs_cpu_workers" in report:
+                print(f"{name} / cpu with {report['cpu_workers']['workers']} workers: "
+                      f"{report[f'ratio_{name}_vs_cpu_workers']:.2f}x")
 
 
 if __name__ == "__main__":

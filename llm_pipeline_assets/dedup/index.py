@@ -84,11 +84,15 @@ class DedupIndexBuilder:
         Pure: depends only on the texts and ``num_perm``/``ngram``/``seed``, so hashes computed once
         (e.g. per input shard, kept across a crash) can be added later with :meth:`add_hashed`.
         """
-        words = [normalized_words(t) for t in texts]
-        digests = [exact_key_from_normalized(" ".join(w)) for w in words]
-        keys = exact_keys_from_digests(digests, len(words))
-        shingles, counts = self.hasher.shingles_from_words(words)
         h = self.hasher
+        words = None
+        if getattr(self.backend, "prepares_text", False):  # normalize + word hashes on the device
+            keys, shingles, counts = self.backend.prepare(texts, h)
+        else:
+            words = [normalized_words(t) for t in texts]
+            digests = [exact_key_from_normalized(" ".join(w)) for w in words]
+            keys = exact_keys_from_digests(digests, len(words))
+            shingles, counts = self.hasher.shingles_from_words(words)
         raw = (minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles) if self.backend is None
                else self.backend.signatures(shingles, counts, h, words))
         sig = np.ascontiguousarray(raw, dtype="<u4")

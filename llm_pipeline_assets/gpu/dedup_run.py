@@ -63,6 +63,16 @@ def prepare_batch(texts: Sequence[str], hasher_args: Tuple[int, int, int], with_
     return PreparedBatch(keys, shingles, counts, sig, words if keep_words else None, time.perf_counter() - start)
 
 
+def _device_prepare(backend, hasher: MinHasher):
+    """``prepare_batch`` for a backend that prepares text on its device (in this process)."""
+    def prepare(texts: Sequence[str]) -> PreparedBatch:
+        start = time.perf_counter()
+        keys, shingles, counts = backend.prepare(texts, hasher)
+        return PreparedBatch(keys, shingles, counts, seconds=time.perf_counter() - start)
+
+    return prepare
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """Spawned preparation processes (spawn: safe next to an initialised CUDA context), started and warm."""
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
@@ -94,12 +104,19 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     in_worker = bool(backend.signatures_in_workers)
     keep_words = getattr(backend, "signature_engine", "") == "cudf"
     batches = [texts[s:s + step] for s in range(0, len(texts), step)]
+    if getattr(backend, "prepares_text", False):  # the device prepares the text: no CPU workers needed
+        workers, pool = 0, None
+        prepare = _device_prepare(backend, hasher)
+    else:
+        prepare = None
     t: Dict[str, float] = {"prepare": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
     start = time.perf_counter()
     own_pool = pool is None and workers > 0 and bool(batches)
     if own_pool:
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-    if pool is not None:
+    if prepare is not None:
+        prepared = map(prepare, batches)
+    elif pool is not None:
         prepared = pool.map(prepare_batch, batches, repeat(hasher_args), repeat(in_worker), repeat(keep_words))
     else:
         prepared = map(prepare_batch, batches, repeat(hasher_args), repeat(in_worker), repeat(keep_words))

@@ -97,7 +97,7 @@ def test_torch_backend_dedup_equals_cpu(corpus, params, tmp_path):
     got, timings = run_dedup(corpus, params, backend, batch_size=37)  # batches cut through the edge cases
     _assert_same(got, want)
     assert backend.describe() == {"backend": "torch-cpu", "device": "cpu", "signatures": "torch",
-                                  "components": "torch"}
+                                  "components": "torch", "text": "cpu"}
     assert timings["total"] >= timings["signatures"] > 0
     builder = DedupIndexBuilder(tmp_path, params)
     builder.add_batch(corpus)
@@ -136,4 +136,4 @@ def test_cuda_backend_dedup_equals_cpu(corpus):
     backend = db.select_dedup_backend("gpu")
     got, _ = run_dedup(corpus, params, backend)
     _assert_same(got, fuzzy_dedup_result(corpus, params))
-    assert backend.describe()["backend"] == "gpu"
+    assert backend.describe()["backend"] == "gpu" and backend.describe()["text"] == "device"

@@ -1,0 +1,112 @@
+"""Dedup text preparation on a torch device: XXH3-64 of words, normalization and exact keys, bit for bit.
+
+The reference is the CPU path itself (``normalized_words`` + ``xxhash`` + ``exact_key_from_normalized``);
+torch on CPU runs the same kernels as CUDA, and the CUDA tests repeat the comparison on the GPU.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+import numpy as np
+import pytest
+import xxhash
+
+from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams, fuzzy_dedup_result
+from llm_pipeline_assets.dedup.minhash import word_hashes
+from llm_pipeline_assets.dedup.normalize import exact_key_from_normalized, exact_keys_from_digests, normalized_words
+from llm_pipeline_assets.gpu import dedup_backend as db
+from llm_pipeline_assets.gpu.dedup_run import run_dedup
+from llm_pipeline_assets.gpu.textprep import MAX_DEVICE_WORD, ascii_word_table, prepare_texts, xxh3_64_words
+from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread, shared_corpus  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _cpu_reference(texts):
+    words = [normalized_words(t) for t in texts]
+    keys = exact_keys_from_digests([exact_key_from_normalized(" ".join(w)) for w in words], len(words))
+    hashes, counts = word_hashes(words)
+    return keys, hashes, counts
+
+
+def _ascii_mess(n: int, seed: int = 1) -> list:
+    """Printable ASCII, control bytes, underscores, uppercase, runs of separators and over-long words."""
+    rng = random.Random(seed)
+    alphabet = string.printable + "\x00\x01\x0b\x1c\x1f\x7f_"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))) for _ in range(n)]
+    return texts + ["a" * k for k in (15, 16, 17, 64, 300)] + ["", " ", "A_B", "x-y_z", "  Lead, TRAIL!  "]
+
+
+def _random_words(device: str, n: int = 5000):
+    import torch
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, MAX_DEVICE_WORD + 1, size=n)
+    data = rng.integers(0, 256, size=int(lengths.sum()) + 8, dtype=np.uint8)  # every byte value, not only text
+    starts = np.concatenate([[0], np.cumsum(lengths[:-1])])
+    got = xxh3_64_words(torch.from_numpy(data).to(device), torch.from_numpy(starts).to(device),
+                        torch.from_numpy(lengths).to(device)).cpu().numpy().view(np.uint64)
+    want = np.array([xxhash.xxh3_64_intdigest(data[s:s + k].tobytes()) for s, k in zip(starts, lengths)],
+                    dtype=np.uint64)
+    return lengths, got, want
+
+
+def test_xxh3_of_every_short_length_matches_xxhash():
+    lengths, got, want = _random_words("cpu")
+    for k in range(1, MAX_DEVICE_WORD + 1):  # each of XXH3's 1-3, 4-8 and 9-16 byte branches
+        assert np.array_equal(got[lengths == k], want[lengths == k]), k
+
+
+def test_byte_table_is_the_cpu_rule():
+    table = ascii_word_table()
+    for c in range(128):
+        words = normalized_words(f"x{chr(c)}y")
+        assert (table[c] != 0) == (len(words) == 1)
+        if table[c]:
+            assert chr(table[c]) == words[0][1]
+    assert table[ord("A")] == ord("a") and table[ord("_")] == 0 and table[ord("7")] == ord("7")
+    assert not table[128:].any()
+
+
+@pytest.mark.parametrize("name", ["shared", "ascii-mess", "non-ascii-only", "single", "empty-docs"])
+def test_prepared_texts_equal_the_cpu_path(name):
+    texts = {"shared": shared_corpus(), "ascii-mess": _ascii_mess(200), "non-ascii-only": ["café naïve", "中文 文本"],
+             "single": ["Hello,   WORLD!"], "empty-docs": ["", "!!!", ""]}[name]
+    for got, want in zip(prepare_texts(texts, "cpu"), _cpu_reference(texts)):
+        assert np.array_equal(got, want)
+
+
+def test_no_texts():
+    keys, hashes, counts = prepare_texts([], "cpu")
+    assert len(keys) == len(hashes) == len(counts) == 0
+
+
+def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
+    texts = shared_corpus() + _ascii_mess(60)
+    params = DedupParams()
+    want = fuzzy_dedup_result(texts, params)
+    backend = db.TorchDedupBackend("cpu", text_on_device=True)
+    assert backend.prepares_text and backend.describe()["text"] == "device"
+    got, timings = run_dedup(texts, params, backend, workers=2, batch_size=41)  # workers unused: the device prepares
+    for field in ("exact_dup_of", "cluster", "keep"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+    assert timings["prepare"] > 0
+    builder = DedupIndexBuilder(tmp_path / "gpu", DedupParams(verify="jaccard"), backend=backend)
+    builder.add_batch(texts)
+    reference = DedupIndexBuilder(tmp_path / "cpu", DedupParams(verify="jaccard"))
+    reference.add_batch(texts)
+    assert np.array_equal(builder.signatures(), reference.signatures())
+    assert np.array_equal(builder.finish().keep, reference.finish().keep)
+    assert not db.TorchDedupBackend("cpu").prepares_text  # off by default off CUDA
+    assert not db.TorchDedupBackend("cuda", signature_engine="cudf").prepares_text  # cuDF needs word lists
+
+
+@cuda_only
+def test_cuda_text_preparation_is_bit_identical():
+    lengths, got, want = _random_words("cuda", 20000)
+    assert np.array_equal(got, want)
+    texts = shared_corpus() + _ascii_mess(300)
+    for got, want in zip(prepare_texts(texts, "cuda"), _cpu_reference(texts)):
+        assert np.array_equal(got, want)
