@@ -88,12 +88,9 @@ class TorchDedupBackend:
 
     def prepare(self, texts: Sequence[str], hasher: MinHasher):
         """``(exact keys, shingle hashes, shingles per doc)`` of ``texts``, prepared on the device."""
-        from llm_pipeline_assets.dedup.minhash import shingle_hashes
         from llm_pipeline_assets.gpu.textprep import prepare_texts
 
-        keys, tokens, words_per_doc = prepare_texts(texts, self.device)
-        shingles, counts = shingle_hashes(tokens, words_per_doc, hasher.ngram)
-        return keys, shingles, counts
+        return prepare_texts(texts, self.device, hasher.ngram)
 
     def _minhasher(self, hasher: MinHasher):
         from llm_pipeline_assets.gpu.minhash import TorchMinHasher

@@ -1,36 +1,38 @@
 """Dedup text preparation on a torch device, bit-identical to the CPU path (``DedupIndexBuilder.hash_texts``).
 
 Why: on an H100 the GPU dedup backend spent 0.62 s of 0.89 s (50,000 docs) waiting for CPU workers to
-normalize text and hash words; signatures took 0.1 s. This module moves that per-byte work to the device
-for ASCII documents (most web text); other documents take the CPU path, so results never change.
+normalize text and hash words; signatures took 0.1 s. This module moves the per-byte work to the device.
 
-For an ASCII document the CPU path is ``text.lower().translate(table).split()``: every byte is either a
-word byte (``[a-z0-9]`` after lowercasing; the table is derived from ``normalized_words`` itself) or a
-separator. On the device, with the batch's ASCII documents concatenated (a space between documents):
+The CPU path's words (``normalized_words``) are the maximal runs of ``str.isalnum()`` characters of
+``NFKC(text).lower()`` (NFKC only for non-ASCII text): the punctuation regex and ``split()`` leave
+exactly those (checked for every code point in the tests). So the host only lowercases (and
+NFKC-normalizes non-ASCII documents) and encodes UTF-8 — C-speed string methods — and the device, with
+the batch's documents concatenated (a space between documents):
 
-1. a 256-entry table maps each byte to its lowercase word byte or 0 (separator);
-2. word starts/lengths come from the separator mask (a cumulative sum numbers the words);
-3. each word of 1..16 bytes is hashed with XXH3-64 (seed 0, default secret) in int64 arithmetic with
-   the bits of uint64 (``gpu/minhash.py`` explains the convention; ``>>`` is made logical by masking);
-   longer words (rare) are hashed on the CPU with ``xxhash``;
-4. the normalized text (words joined by one space) is compacted on the device and copied back once; the
-   exact key is XXH3-128 of each document's slice, on the CPU (one C call per document).
-
-Shingles (``dedup.minhash.shingle_hashes``) and signatures then follow as on the other paths.
+1. decodes UTF-8 lead bytes to code points and looks each up in an ``isalnum`` table (1.1 MB, built once);
+   a continuation byte takes its character's class;
+2. numbers the words (runs of word bytes) with a cumulative sum;
+3. hashes every word of 1..16 bytes with XXH3-64 (seed 0, default secret) in int64 arithmetic holding the
+   bits of uint64 (``gpu/minhash.py`` explains the convention; ``>>`` is made logical by masking); longer
+   words (rare) are hashed on the host with ``xxhash``;
+4. forms the word 3-gram shingle hashes (``dedup.minhash.shingle_hashes``, the same splitmix64 mixing);
+5. compacts the normalized text (words joined by one space) and copies it back once; the exact key is
+   XXH3-128 of each document's slice (one C call per document).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import xxhash
 
-from llm_pipeline_assets.dedup.minhash import word_hashes
-from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, normalized_words
+from llm_pipeline_assets.dedup import minhash
+from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests
 
-__all__ = ["ascii_word_table", "xxh3_64_words", "prepare_texts"]
+__all__ = ["word_char_table", "xxh3_64_words", "prepare_texts"]
 
 _SECRET = bytes([
     0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
@@ -53,6 +55,7 @@ def _s64(value: int) -> int:
 
 PRIME64_2, PRIME64_3 = _s64(0xC2B2AE3D27D4EB4F), _s64(0x165667B19E3779F9)
 PRIME_MX1, PRIME_MX2 = _s64(0x165667919E3779F9), _s64(0x9FB21C651E98DF25)
+SHINGLE_MULT, MIX_M1, MIX_M2 = (_s64(int(c)) for c in (minhash.SHINGLE_MULT, minhash._M1, minhash._M2))
 BITFLIP_1TO3 = _le(0, 4) ^ _le(4, 4)
 BITFLIP_4TO8 = _s64(_le(8, 8) ^ _le(16, 8))
 BITFLIP_9TO16 = (_s64(_le(24, 8) ^ _le(32, 8)), _s64(_le(40, 8) ^ _le(48, 8)))
@@ -133,93 +136,115 @@ def xxh3_64_words(buf, starts, lengths):
 
 
 @lru_cache(maxsize=1)
-def ascii_word_table() -> np.ndarray:
-    """uint8[256]: the normalized byte of each ASCII byte inside a word, 0 for a separator (from the CPU rule)."""
-    table = np.zeros(256, dtype=np.uint8)
-    for c in range(128):
-        words = normalized_words(f"a{chr(c)}b")
-        if len(words) == 1:  # a word byte (lowercased); otherwise "a" and "b" were split apart
-            table[c] = ord(words[0][1])
-    return table
+def word_char_table() -> np.ndarray:
+    """uint8[0x110000]: 1 where ``chr(code point).isalnum()`` (the CPU path's word characters)."""
+    return np.frombuffer(bytearray(chr(c).isalnum() for c in range(0x110000)), dtype=np.uint8)
 
 
-def _device_batch(texts: Sequence[str], device) -> Tuple[List[bytes], np.ndarray, np.ndarray]:
-    """(normalized bytes per doc, word hashes uint64, words per doc) of ASCII ``texts`` on ``device``."""
+@lru_cache(maxsize=4)
+def _device_table(device: str):
+    import torch
+
+    return torch.from_numpy(word_char_table()).to(device)
+
+
+def _host_bytes(texts: Sequence[str]) -> Tuple[bytearray, np.ndarray]:
+    """``NFKC(t).lower()`` (NFKC for non-ASCII only, as ``normalized_words``) as UTF-8, joined by spaces."""
+    parts = [(t if t.isascii() else unicodedata.normalize("NFKC", t)).lower().encode("utf-8") for t in texts]
+    return bytearray(b" ".join(parts)), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+
+
+def _word_bytes(buf, table):
+    """bool per byte: inside a word (its character is alphanumeric)."""
+    import torch
+
+    b = buf.long()
+    n = b.numel()
+    lead = (b & 0xC0) != 0x80
+    nxt = torch.cat([b, torch.zeros(3, dtype=torch.long, device=b.device)])
+    b1, b2, b3 = (nxt[k:k + n] & 0x3F for k in (1, 2, 3))
+    cp = torch.where(b < 0x80, b, torch.where(b >= 0xF0, ((b & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3,
+                                              torch.where(b >= 0xE0, ((b & 0x0F) << 12) | (b1 << 6) | b2,
+                                                          ((b & 0x1F) << 6) | b1)))
+    char_is_word = table[cp[lead].clamp_(0, 0x10FFFF)]
+    return char_is_word[torch.cumsum(lead.long(), 0) - 1].bool()
+
+
+def _shingles(tokens, lengths, ngram: int):
+    """``dedup.minhash.shingle_hashes`` on the device: (shingle hashes, per-document counts), int64 bits."""
+    import torch
+
+    m = tokens.numel()
+    starts = torch.cumsum(lengths, 0) - lengths
+    counts = torch.where(lengths >= ngram, lengths - ngram + 1, lengths.clamp(max=1))
+    if m == 0:
+        return tokens, counts
+    short = (lengths >= 1) & (lengths < ngram)
+    short_starts, short_depth = starts[short], lengths[short] - 1
+    parts = [(short_starts[short_depth == 0], tokens[short_starts[short_depth == 0]])]
+    h = tokens.clone()
+    for k in range(1, min(ngram, int(lengths.max()))):
+        z = h[:m - k] * SHINGLE_MULT + tokens[k:]
+        z = _xorshift(z, 30) * MIX_M1
+        z = _xorshift(z, 27) * MIX_M2
+        h[:m - k] = _xorshift(z, 31)
+        pick = short_starts[short_depth == k]
+        parts.append((pick, h[pick]))
+    pos_in_doc = torch.arange(m, device=tokens.device) - torch.repeat_interleave(starts, lengths)
+    keep = pos_in_doc <= torch.repeat_interleave(lengths - ngram, lengths)
+    for pos, vals in parts:
+        h[pos] = vals
+        keep[pos] = True
+    return h[keep], counts
+
+
+def prepare_texts(texts: Sequence[str], device, ngram: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exact keys, shingle hashes uint64, shingles per doc) of ``texts``, as ``hash_texts`` computes them."""
     import torch
 
     n_docs = len(texts)
-    joined = bytearray(" ".join(texts).encode("ascii"))  # writable: torch.frombuffer needs no copy
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs)
+    if n_docs == 0:
+        return exact_keys_from_digests([], 0), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    joined, lengths = _host_bytes(texts)
+    if not joined:  # every document empty
+        digests = [xxhash.xxh3_128_digest(b"")] * n_docs
+        return exact_keys_from_digests(digests, n_docs), np.zeros(0, np.uint64), np.zeros(n_docs, np.int64)
     starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=starts[1:])
-    buf = torch.frombuffer(joined, dtype=torch.uint8).to(device) if joined else torch.zeros(0, dtype=torch.uint8)
-    table = torch.from_numpy(ascii_word_table()).to(device)
-    mapped = table[buf.long()]
-    is_word = mapped != 0
+    buf = torch.frombuffer(joined, dtype=torch.uint8).to(device)
+    is_word = _word_bytes(buf, _device_table(str(device)))
     prev = torch.zeros_like(is_word)
     prev[1:] = is_word[:-1]
     word_start = is_word & ~prev
     word_id = torch.cumsum(word_start.long(), 0) - 1
-    n_words = int(word_start.sum())
     w_starts = word_start.nonzero().squeeze(1)
+    n_words = w_starts.numel()
     w_lens = torch.bincount(word_id[is_word], minlength=n_words)
-    doc_of_byte = torch.bucketize(torch.arange(len(joined), device=device), torch.from_numpy(starts).to(device),
-                                  right=True) - 1
+    doc_of_byte = torch.bucketize(torch.arange(buf.numel(), device=buf.device),
+                                  torch.from_numpy(starts).to(buf.device), right=True) - 1
     words_per_doc = torch.bincount(doc_of_byte[w_starts], minlength=n_docs)
-    # normalized text: word bytes + one space before every word that is not its document's first
-    first_word_of_doc = torch.cumsum(words_per_doc, 0) - words_per_doc
-    space_before = torch.ones(n_words, dtype=torch.bool, device=device)
-    space_before[first_word_of_doc[words_per_doc > 0]] = False
-    sep_pos = w_starts[space_before] - 1  # a separator byte precedes every non-first word
+    # normalized text: the word bytes plus one space before every word that is not its document's first
+    first_word = torch.cumsum(words_per_doc, 0) - words_per_doc
+    space_before = torch.ones(n_words, dtype=torch.bool, device=buf.device)
+    space_before[first_word[words_per_doc > 0]] = False
     keep = is_word.clone()
-    keep[sep_pos] = True
-    out_bytes = torch.where(is_word, mapped, torch.full_like(mapped, 32))[keep]
-    new_pos = torch.cumsum(keep.long(), 0) - 1
+    keep[w_starts[space_before] - 1] = True  # the separator byte right before such a word
+    out_bytes = torch.where(is_word, buf, torch.full_like(buf, 32))[keep]
+    new_starts = (torch.cumsum(keep.long(), 0) - 1)[w_starts]
     doc_len = torch.bincount(doc_of_byte[keep], minlength=n_docs)
-    padded = torch.cat([out_bytes, torch.zeros(8, dtype=torch.uint8, device=device)])
-    new_starts = new_pos[w_starts]
-    hashes = torch.zeros(n_words, dtype=torch.int64, device=device)
+    hashes = torch.zeros(n_words, dtype=torch.int64, device=buf.device)
     short = (w_lens <= MAX_DEVICE_WORD).nonzero().squeeze(1)
     if short.numel():
+        padded = torch.cat([out_bytes, torch.zeros(8, dtype=torch.uint8, device=buf.device)])
         hashes[short] = xxh3_64_words(padded, new_starts[short], w_lens[short])
     normalized = out_bytes.cpu().numpy().tobytes()
-    hashes_np = hashes.cpu().numpy().view(np.uint64)
-    long_idx = (w_lens > MAX_DEVICE_WORD).nonzero().squeeze(1).cpu().numpy()
-    if long_idx.size:
-        ls, ll = new_starts[long_idx].cpu().numpy(), w_lens[long_idx].cpu().numpy()
-        hashes_np[long_idx] = [xxhash.xxh3_64_intdigest(normalized[a:a + b]) for a, b in zip(ls, ll)]
+    long_idx = (w_lens > MAX_DEVICE_WORD).nonzero().squeeze(1)
+    if long_idx.numel():  # rare: hash on the host, put back on the device
+        pos, size = new_starts[long_idx].tolist(), w_lens[long_idx].tolist()
+        values = np.array([xxhash.xxh3_64_intdigest(normalized[a:a + k]) for a, k in zip(pos, size)], dtype=np.uint64)
+        hashes[long_idx] = torch.from_numpy(values.view(np.int64)).to(buf.device)
+    shingles, counts = _shingles(hashes, words_per_doc, ngram)
     bounds = np.concatenate([[0], np.cumsum(doc_len.cpu().numpy())])
-    docs = [normalized[bounds[i]:bounds[i + 1]] for i in range(n_docs)]
-    return docs, hashes_np, words_per_doc.cpu().numpy().astype(np.int64)
-
-
-def prepare_texts(texts: Sequence[str], device) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(exact keys, word hashes uint64, words per doc) of ``texts``, as ``hash_texts`` would compute them.
-
-    ASCII documents go through the device; the others through ``normalized_words`` + ``word_hashes``.
-    """
-    texts = list(texts)
-    if not texts:
-        return exact_keys_from_digests([], 0), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
-    other_idx = [i for i, t in enumerate(texts) if not t.isascii()]
-    normalized: List[bytes] = [b""] * len(texts)
-    per_doc: List[np.ndarray] = [np.zeros(0, np.uint64)] * len(texts)
-    counts = np.zeros(len(texts), dtype=np.int64)
-    if ascii_idx:
-        docs, hashes, nwords = _device_batch([texts[i] for i in ascii_idx], device)
-        if not other_idx:  # the common case: no re-ordering needed
-            digests = [xxhash.xxh3_128_digest(d) for d in docs]
-            return exact_keys_from_digests(digests, len(texts)), hashes, nwords
-        parts = np.split(hashes, np.cumsum(nwords)[:-1])
-        for k, i in enumerate(ascii_idx):
-            normalized[i], per_doc[i], counts[i] = docs[k], parts[k], nwords[k]
-    if other_idx:
-        words = [normalized_words(texts[i]) for i in other_idx]
-        hashes, nwords = word_hashes(words)
-        parts = np.split(hashes, np.cumsum(nwords)[:-1]) if len(words) > 1 else [hashes]
-        for k, i in enumerate(other_idx):
-            normalized[i], per_doc[i], counts[i] = " ".join(words[k]).encode("utf-8"), parts[k], nwords[k]
-    digests = [xxhash.xxh3_128_digest(d) for d in normalized]
-    flat = np.concatenate(per_doc) if per_doc else np.zeros(0, np.uint64)
-    return exact_keys_from_digests(digests, len(texts)), flat.astype(np.uint64), counts
+    digests = [xxhash.xxh3_128_digest(normalized[bounds[i]:bounds[i + 1]]) for i in range(n_docs)]
+    return (exact_keys_from_digests(digests, n_docs), shingles.cpu().numpy().view(np.uint64),
+            counts.cpu().numpy().astype(np.int64))

@@ -14,21 +14,21 @@ import pytest
 import xxhash
 
 from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams, fuzzy_dedup_result
-from llm_pipeline_assets.dedup.minhash import word_hashes
-from llm_pipeline_assets.dedup.normalize import exact_key_from_normalized, exact_keys_from_digests, normalized_words
+from llm_pipeline_assets.dedup.minhash import MinHasher
+from llm_pipeline_assets.dedup.normalize import _PUNCT_RE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from llm_pipeline_assets.gpu import dedup_backend as db
 from llm_pipeline_assets.gpu.dedup_run import run_dedup
-from llm_pipeline_assets.gpu.textprep import MAX_DEVICE_WORD, ascii_word_table, prepare_texts, xxh3_64_words
+from llm_pipeline_assets.gpu.textprep import MAX_DEVICE_WORD, prepare_texts, word_char_table, xxh3_64_words
 from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread, shared_corpus  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _cpu_reference(texts):
+def _cpu_reference(texts, ngram: int = 3):
     words = [normalized_words(t) for t in texts]
     keys = exact_keys_from_digests([exact_key_from_normalized(" ".join(w)) for w in words], len(words))
-    hashes, counts = word_hashes(words)
-    return keys, hashes, counts
+    shingles, counts = MinHasher(ngram=ngram).shingles_from_words(words)
+    return keys, shingles, counts
 
 
 def _ascii_mess(n: int, seed: int = 1) -> list:
@@ -59,22 +59,40 @@ def test_xxh3_of_every_short_length_matches_xxhash():
         assert np.array_equal(got[lengths == k], want[lengths == k]), k
 
 
-def test_byte_table_is_the_cpu_rule():
-    table = ascii_word_table()
-    for c in range(128):
-        words = normalized_words(f"x{chr(c)}y")
-        assert (table[c] != 0) == (len(words) == 1)
-        if table[c]:
-            assert chr(table[c]) == words[0][1]
-    assert table[ord("A")] == ord("a") and table[ord("_")] == 0 and table[ord("7")] == ord("7")
-    assert not table[128:].any()
+def test_words_are_the_runs_of_alphanumeric_characters_for_every_code_point():
+    """The rule the device applies, against the CPU path's regex + split, for every Unicode character."""
+    table = word_char_table()
+    for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF:  # lone surrogates cannot be encoded: both paths raise
+            continue
+        lowered = f"a{chr(c)}b".lower()
+        runs, cur = [], ""
+        for ch in lowered:
+            if ch.isalnum():
+                cur += ch
+            elif cur:
+                runs.append(cur)
+                cur = ""
+        runs += [cur] if cur else []
+        assert _PUNCT_RE.sub(" ", lowered).split() == runs, hex(c)
+        assert table[c] == chr(c).isalnum()
 
 
-@pytest.mark.parametrize("name", ["shared", "ascii-mess", "non-ascii-only", "single", "empty-docs"])
-def test_prepared_texts_equal_the_cpu_path(name):
-    texts = {"shared": shared_corpus(), "ascii-mess": _ascii_mess(200), "non-ascii-only": ["café naïve", "中文 文本"],
-             "single": ["Hello,   WORLD!"], "empty-docs": ["", "!!!", ""]}[name]
-    for got, want in zip(prepare_texts(texts, "cpu"), _cpu_reference(texts)):
+def _unicode_mess(n: int, seed: int = 2) -> list:
+    """Mixed scripts, combining marks, full-width forms, ligatures, emoji, and words over 16 UTF-8 bytes."""
+    rng = random.Random(seed)
+    pieces = ["Straße", "İstanbul", "ǅemal", "ﬁne", "Ｈｅｌｌｏ", "café", "nai\u0308ve", "中文文本", "Ελληνικά", "عربي",
+              "🙂", "👍🏽", "—", "’s", "١٢٣", "ⅷ", "²", "x_y", "Ǆ", "ΣΑΣ", "ĳ", "\u00a0", "\u2028", "\u3000"]
+    return [" ".join(rng.choice(pieces) + rng.choice(["", ",", ".", "!", " "]) for _ in range(rng.randint(0, 60)))
+            for _ in range(n)] + ["Ω" * 9, "中" * 6, "é" * 40]
+
+
+@pytest.mark.parametrize("name", ["shared", "ascii-mess", "unicode-mess", "single", "empty-docs", "all-empty"])
+@pytest.mark.parametrize("ngram", [3, 1, 5])
+def test_prepared_texts_equal_the_cpu_path(name, ngram):
+    texts = {"shared": shared_corpus(), "ascii-mess": _ascii_mess(200), "unicode-mess": _unicode_mess(150),
+             "single": ["Hello,   WORLD!"], "empty-docs": ["", "!!!", "", "a b"], "all-empty": ["", " ", "?"]}[name]
+    for got, want in zip(prepare_texts(texts, "cpu", ngram), _cpu_reference(texts, ngram)):
         assert np.array_equal(got, want)
 
 
@@ -84,7 +102,7 @@ def test_no_texts():
 
 
 def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
-    texts = shared_corpus() + _ascii_mess(60)
+    texts = shared_corpus() + _ascii_mess(60) + _unicode_mess(60)
     params = DedupParams()
     want = fuzzy_dedup_result(texts, params)
     backend = db.TorchDedupBackend("cpu", text_on_device=True)
@@ -107,6 +125,6 @@ def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
 def test_cuda_text_preparation_is_bit_identical():
     lengths, got, want = _random_words("cuda", 20000)
     assert np.array_equal(got, want)
-    texts = shared_corpus() + _ascii_mess(300)
+    texts = shared_corpus() + _ascii_mess(300) + _unicode_mess(300)
     for got, want in zip(prepare_texts(texts, "cuda"), _cpu_reference(texts)):
         assert np.array_equal(got, want)
