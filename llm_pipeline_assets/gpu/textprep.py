@@ -41,6 +41,7 @@ _SECRET = bytes([
     0xb8, 0x08, 0x46, 0x74, 0xf7, 0x43, 0x24, 0x8e, 0xe0, 0x35, 0x90, 0xe6, 0x81, 0x3a, 0x26, 0x4c,
 ])  # the first 64 bytes of XXH3's default secret (kSecret); words of <= 16 bytes read only these
 MAX_DEVICE_WORD = 16
+MAX_CHARS_PER_PASS = 32_000_000  # ~3 GB of device temporaries at most
 
 
 def _le(offset: int, size: int) -> int:
@@ -198,8 +199,29 @@ def _shingles(tokens, lengths, ngram: int):
     return h[keep], counts
 
 
-def prepare_texts(texts: Sequence[str], device, ngram: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(exact keys, shingle hashes uint64, shingles per doc) of ``texts``, as ``hash_texts`` computes them."""
+def prepare_texts(texts: Sequence[str], device, ngram: int = 3,
+                  max_chars: int = MAX_CHARS_PER_PASS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exact keys, shingle hashes uint64, shingles per doc) of ``texts``, as ``hash_texts`` computes them.
+
+    Device memory: a pass holds ~100 bytes per input byte (int64 per-byte temporaries), so documents are
+    taken ``max_chars`` characters at a time (one longer document is a pass of its own).
+    """
+    texts = list(texts)
+    sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if sizes.sum() <= max_chars:
+        return _prepare_pass(texts, device, ngram)
+    groups, start, used = [], 0, 0
+    for i, size in enumerate(sizes.tolist()):
+        if used and used + size > max_chars:
+            groups.append((start, i))
+            start, used = i, 0
+        used += size
+    groups.append((start, len(texts)))
+    parts = [_prepare_pass(texts[a:b], device, ngram) for a, b in groups]
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
+
+def _prepare_pass(texts: Sequence[str], device, ngram: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     import torch
 
     n_docs = len(texts)

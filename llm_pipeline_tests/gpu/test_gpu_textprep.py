@@ -96,6 +96,15 @@ def test_prepared_texts_equal_the_cpu_path(name, ngram):
         assert np.array_equal(got, want)
 
 
+def test_large_batches_are_taken_in_passes_with_the_same_result():
+    texts = _ascii_mess(80) + _unicode_mess(80) + ["z" * 5000]  # one document longer than a pass
+    whole = prepare_texts(texts, "cpu")
+    split = prepare_texts(texts, "cpu", max_chars=2000)
+    for got, want in zip(split, whole):
+        assert np.array_equal(got, want)
+    assert len(split[0]) == len(texts)
+
+
 def test_no_texts():
     keys, hashes, counts = prepare_texts([], "cpu")
     assert len(keys) == len(hashes) == len(counts) == 0
