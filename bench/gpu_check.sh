@@ -84,7 +84,7 @@ step environment 30 environment
 step pytest_gpu 180 "$PY" -m pytest -q -p no:cacheprovider -m gpu --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
 step dedup_gpu 90 "$PY" bench/dedup_gpu.py --docs 50000 --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --out "$OUT/dedup_gpu.json"
 step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch 4 --steps 30 --skip 5 --lr 1.5e-3 --compile regional --json "$OUT/fp8_1b_train.json"
-step train_124m 180 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --attn sdpa,flex_attention --json "$OUT/train_124m.json"
+step train_124m 180 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --attn sdpa,flex_attention --sync-every 1,5 --json "$OUT/train_124m.json"
 
 printf '%s\n' "${SUMMARY[@]}" | "$PY" -c '
 import json, sys

@@ -73,7 +73,7 @@ def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
             "median_step_seconds": sorted(timed)[len(timed) // 2]}
 
 
-def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str) -> dict:
+def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync_every: int = 1) -> dict:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
@@ -81,14 +81,17 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str) -> d
                                 curriculum=[(args.seq_len, args.steps)], eval_every=0, eval_batches=0,
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
                                 attn_implementation=attn, fused_adamw=runtime.fused_adamw,
-                                compile_scope=args.compile_scope)
+                                compile_scope=args.compile_scope, sync_every=sync_every,
+                                log_every=max(sync_every, args.steps))
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
-    rate = steady_rate([r["seconds"] for r in history], args.batch * args.seq_len, args.skip)
-    real = sum(r["tokens"] for r in history[args.skip:]) / max(sum(r["seconds"] for r in history[args.skip:]), 1e-9)
+    # deferred records share their group's time: skip whole groups (compile time lives in the first)
+    skip = -(-args.skip // sync_every) * sync_every
+    rate = steady_rate([r["seconds"] for r in history], args.batch * args.seq_len, skip)
+    real = sum(r["tokens"] for r in history[skip:]) / max(sum(r["seconds"] for r in history[skip:]), 1e-9)
     return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
             "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile,
-            "compile_scope": args.compile_scope if runtime.compile else None}
+            "compile_scope": args.compile_scope if runtime.compile else None, "sync_every": sync_every}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
@@ -149,6 +152,8 @@ def main(argv=None) -> int:
                     help="model vocabulary (padded to 64); 0 = the trained tokenizer's (8,192 at most here)")
     ap.add_argument("--attn", default=None,
                     help="comma-separated attention implementations for ours (default: the compute policy's)")
+    ap.add_argument("--sync-every", default="1",
+                    help="comma-separated pretrain.sync_every values for ours (1: host sync every step)")
     ap.add_argument("--compile-scope", default="regional", choices=("regional", "full"),
                     help="how ours compiles on GPU (compute.compile_scope)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
@@ -172,7 +177,9 @@ def main(argv=None) -> int:
         config = AutoConfig.from_pretrained(str(init))
         peak = peak_flops_for(report["device"]) if info.cuda else None
         runs = [("baseline_hf_trainer", lambda d: run_baseline(packed, init, d, args, runtime))]
-        runs += [(f"ours_{a}", lambda d, a=a: run_ours(packed, init, d, args, runtime, a)) for a in attns]
+        syncs = [int(v) for v in args.sync_every.split(",")]
+        runs += [(f"ours_{a}" + (f"_sync{k}" if k != 1 else ""),
+                  lambda d, a=a, k=k: run_ours(packed, init, d, args, runtime, a, k)) for a in attns for k in syncs]
         for name, fn in runs:
             try:
                 result = fn(Path(tmp) / name)

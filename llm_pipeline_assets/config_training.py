@@ -52,6 +52,8 @@ class PretrainConfig(_Strict):
     save_every: int = Field(default=20, ge=1)
     keep_last: int = Field(default=2, ge=1)
     simulate_oom_above: int | None = Field(default=None, ge=1)  # test hook: fake OOM above this micro-batch
+    # > 1: loss / grad norm reach the host every N steps, so the GPU is not drained between steps (training/lazy.py)
+    sync_every: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _sane(self) -> "PretrainConfig":

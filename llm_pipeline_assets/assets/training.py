@@ -85,7 +85,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                     "device": runtime.device, "dtype": runtime.dtype, "compile": runtime.compile,
                     "compile_scope": cfg.compute.compile_scope,
                     "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
-                    "simulate_oom_above": p.simulate_oom_above,
+                    "simulate_oom_above": p.simulate_oom_above, "sync_every": p.sync_every,
                     "fp8": runtime.fp8,  # None | "torchao" (select_runtime never picks another recipe)
                     "fsdp": use_fsdp(cfg.compute.sharding, runtime.nproc, p.micro_batch * p.grad_accum)}
         out = store.work_dir("pretrained_checkpoint", run_key(settings, init_m.data_version, packed_m.data_version))

@@ -181,11 +181,16 @@ def collate(packed: PackedSequences, indices: list[int]) -> dict[str, torch.Tens
     return batch
 
 
+def to_device(tensor: torch.Tensor, device: str) -> torch.Tensor:
+    """Host tensor to ``device``; to CUDA from pinned memory, so the copy does not wait for queued kernels."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def model_inputs(batch: dict, device: str, implementation: str, mask_dtype: torch.dtype) -> dict:
     """Keyword arguments for the model's forward (no labels: the loss is computed by the caller)."""
-    input_ids = batch["input_ids"].to(device, non_blocking=True)
-    seg = batch["segment_ids"].to(device, non_blocking=True)
-    pos = batch["position_ids"].to(device, non_blocking=True)
+    input_ids, seg, pos = (to_device(batch[k], device) for k in ("input_ids", "segment_ids", "position_ids"))
     return {"input_ids": input_ids, "use_cache": False, **attention_kwargs(seg, pos, implementation, mask_dtype)}
 
 

@@ -22,7 +22,8 @@ from . import distributed, fsdp
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
                          remove_stale_temps, write_checkpoint, set_rng_state)
 from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
-                   token_loss_sum)
+                   to_device, token_loss_sum)
+from .lazy import StepRecords
 from .oom import back_off, free_memory, is_oom, maybe_simulate_oom
 from .settings import PretrainSettings, lr_at, scheduler_state, seq_len_at
 
@@ -110,6 +111,9 @@ class Trainer:
         self.tokens_seen, self.train_seconds = 0, 0.0
         self.resumed_from = None
         self.saved_step = -1
+        # sync_every > 1: loss / grad norm stay on the device and reach the host in groups (lazy.py)
+        self.records = (StepRecords(settings.device, settings.sync_every)
+                        if settings.sync_every > 1 and not self.dist.enabled else None)
         if ckpt is not None:
             self._restore(ckpt)
 
@@ -147,11 +151,13 @@ class Trainer:
             maybe_simulate_oom(int(inputs["input_ids"].shape[0]), self.s.simulate_oom_above)
             with self._autocast():
                 logits = self.forward_model(**inputs).logits
-            loss = token_loss_sum(logits, b["labels"].to(dev))
+            loss = token_loss_sum(logits, to_device(b["labels"], dev))
             (loss / total * self.grad_scale).backward()
             loss_sum += loss.detach()
             del logits, loss
         tokens = distributed.all_sum(sum(b["tokens"] for b in batches), self.dist, dev)
+        if self.records is not None:  # deferred: no host sync here
+            return loss_sum / total, int(tokens)
         return distributed.all_sum(float(loss_sum), self.dist, dev) / total, int(tokens)
 
     def _recover(self, step: int, message: str) -> None:
@@ -183,21 +189,25 @@ class Trainer:
         if not self.sharded:  # FSDP reduce-scatters (sums) the gradients itself
             distributed.sum_gradients(self.model, self.dist)
         clip = self.s.grad_clip if self.s.grad_clip > 0 else float("inf")
-        grad_norm = fsdp.as_float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        grad_norm = grad_norm.detach() if self.records is not None else fsdp.as_float(grad_norm)
         lr = lr_at(self.step + 1, self.s)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.s.device == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        seconds = None  # deferred records get their share of the group's wall time in StepRecords.flush
+        if self.records is None:
+            if self.s.device == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            self.train_seconds += seconds
         self.step += 1
         self.tokens_seen += tokens
-        self.train_seconds += seconds
         return {"step": self.step, "loss": loss, "lr": lr, "seq_len": seq_len, "grad_norm": grad_norm,
                 "tokens": tokens, "tokens_seen": self.tokens_seen, "seconds": seconds,
-                "tokens_per_second": tokens / max(seconds, 1e-9), "micro_batch": self.micro_batch,
+                "tokens_per_second": None if seconds is None else tokens / max(seconds, 1e-9),
+                "micro_batch": self.micro_batch,
                 "grad_accum": self.grad_accum}
 
     @torch.no_grad()
@@ -241,9 +251,26 @@ class Trainer:
         self.saved_step = self.step
         return path
 
+    def _sync_point(self, step: int) -> bool:
+        """Deferred records are read back here: every sync_every steps and wherever numbers are needed."""
+        s = self.s
+        return any(every and step % every == 0 for every in (s.sync_every, s.log_every, s.eval_every, s.save_every)) \
+            or step == s.max_steps
+
+    def _report(self, record: dict) -> None:
+        s = self.s
+        if record["step"] % s.log_every == 0 or record["step"] in (1, s.max_steps):
+            self.log(f"pretrain: step {record['step']}/{s.max_steps} seq_len {record['seq_len']} "
+                     f"loss {record['loss']:.4f} lr {record['lr']:.2e} grad_norm {record['grad_norm']:.3f} "
+                     f"{record['tokens_per_second']:.0f} tok/s micro_batch {self.micro_batch}x{self.grad_accum}")
+        if self.on_metrics is not None:
+            self.on_metrics(dict(record, kind="train"))
+
     def run(self) -> None:
         """Train to ``max_steps``: log, report metrics, evaluate and checkpoint on schedule."""
         s = self.s
+        if self.records is not None:
+            self.records.restart_clock()
         while self.step < s.max_steps:
             record = self.train_step()
             previous = self.history[-1]["seq_len"] if self.history else None
@@ -251,18 +278,24 @@ class Trainer:
             if previous is not None and previous != record["seq_len"]:
                 self.log(f"pretrain: curriculum moves from seq_len {previous} to {record['seq_len']} "
                          f"at step {record['step']}")
-            if record["step"] % s.log_every == 0 or record["step"] in (1, s.max_steps):
-                self.log(f"pretrain: step {record['step']}/{s.max_steps} seq_len {record['seq_len']} "
-                         f"loss {record['loss']:.4f} lr {record['lr']:.2e} grad_norm {record['grad_norm']:.3f} "
-                         f"{record['tokens_per_second']:.0f} tok/s micro_batch {self.micro_batch}x{self.grad_accum}")
-            if self.on_metrics is not None:
-                self.on_metrics(dict(record, kind="train"))
+            if self.records is None:
+                self._report(record)
+            else:
+                self.records.add(record)
+                if not self._sync_point(self.step):
+                    continue
+                group = self.records.pending
+                self.train_seconds += self.records.flush()
+                for done in group:
+                    self._report(done)
             if s.eval_every and self.step % s.eval_every == 0:
                 val = self.evaluate()
                 if val is not None and self.on_metrics is not None:
                     self.on_metrics(dict(val, kind="eval"))
             if s.save_every and self.step % s.save_every == 0 and self.step < s.max_steps:
                 self.save()
+            if self.records is not None:
+                self.records.restart_clock()
         if not self.val_history or self.val_history[-1]["step"] != self.step:
             val = self.evaluate()
             if val is not None and self.on_metrics is not None:

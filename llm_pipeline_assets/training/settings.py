@@ -49,6 +49,7 @@ class PretrainSettings:
     dtype: str = "float32"  # bfloat16 = fp32 master weights + autocast
     compile: bool = False
     compile_scope: str = "regional"  # regional (each decoder layer) | full (whole model)
+    sync_every: int = 1  # > 1: step metrics reach the host in groups, the GPU is never drained between steps
     attn_implementation: str = "sdpa"
     fused_adamw: bool = False  # honoured on CUDA only
     fp8: str | None = None  # None | "torchao": float8 training of the Linear layers (emulated on CPU)
@@ -75,6 +76,8 @@ class PretrainSettings:
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             problems.append(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, "
                             f"got {self.attn_implementation!r}")
+        if self.sync_every < 1:
+            problems.append(f"sync_every must be >= 1, got {self.sync_every}")
         if self.compile_scope not in COMPILE_SCOPES:
             problems.append(f"compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.attn_implementation == "flex_attention" and self.device == "cpu":

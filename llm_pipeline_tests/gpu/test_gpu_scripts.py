@@ -99,7 +99,8 @@ def test_train_throughput_bench_runs_each_attention_and_keeps_failures_apart(tmp
     out = tmp_path / "train.json"
     proc = subprocess.run([sys.executable, "bench/train_throughput.py", "--shape", "tiny", "--seq-len", "64",
                            "--steps", "5", "--skip", "2", "--batch", "4", "--docs", "300",
-                           "--attn", "sdpa,flex_attention", "--json", str(out)], cwd=ROOT, capture_output=True,
+                           "--attn", "sdpa,flex_attention", "--sync-every", "1,2", "--json", str(out)], cwd=ROOT,
+                          capture_output=True,
                           text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -110,5 +111,8 @@ def test_train_throughput_bench_runs_each_attention_and_keeps_failures_apart(tmp
         assert run["tokens_per_second"] == pytest.approx(4 * 64 * 3 / run["timed_seconds"])
         assert run["warmup_seconds"] > 0 and run["mfu"] is None  # no peak known for a CPU
     assert ours["final_loss"] < ours["first_loss"] and ours["ratio_vs_baseline"] > 0
+    deferred = report["runs"]["ours_sdpa_sync2"]  # the same training, metrics read back every 2 steps
+    assert deferred["sync_every"] == 2 and deferred["timed_steps"] == 3
+    assert deferred["final_loss"] == pytest.approx(ours["final_loss"], abs=1e-6)
     # flex_attention has no backward on CPU: refused by the settings check, reported, the rest kept
     assert "flex_attention" in report["errors"]["ours_flex_attention"] and "CUDA only" in report["errors"]["ours_flex_attention"]
