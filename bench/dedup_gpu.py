@@ -9,7 +9,9 @@ Runs on one synthetic corpus (``dedup_compare.synthetic_corpus``: planted exact 
   started before the timed runs (as in a long-running job), so process start-up is not counted;
 * ``gpu``: ``run_dedup`` with the torch backend on ``--device`` (CUDA: torch MinHash kernel + cuGraph or
   torch components) preparing the text on the device too (``gpu/textprep.py``: the CUDA default);
-* ``gpu_cpu_text`` (with ``--prep-workers N``): the same backend fed by N CPU preparation processes.
+* ``gpu_host_workers`` (with ``--prep-workers N``): the same, N processes doing the host half of the text
+  preparation (lowercase / NFKC / encode) of the next batches;
+* ``gpu_cpu_text`` (with ``--prep-workers N``): the backend fed by N CPU processes preparing text the CPU way.
 
 Each GPU run first checks bit-identity with the CPU run (signatures, keep, cluster, exact_dup_of) and the
 report says so; timings are the median of ``--repeat`` runs, after one untimed warm-up of the GPU path
@@ -108,7 +110,9 @@ def main(argv=None) -> int:
 
     # "gpu": text prepared on the device (the default on CUDA); "gpu_cpu_text": the same backend fed by CPU
     # preparation processes (--prep-workers), the design measured first
-    variants = [("gpu", True, 0)] + ([("gpu_cpu_text", False, args.prep_workers)] if args.prep_workers else [])
+    # "gpu_host_workers": device text with --prep-workers processes doing its host half (lower/NFKC/encode)
+    variants = [("gpu", True, 0)] + ([("gpu_host_workers", True, args.prep_workers),
+                                      ("gpu_cpu_text", False, args.prep_workers)] if args.prep_workers else [])
     for name, on_device, workers in variants:
         backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=on_device)
         pool = worker_pool(workers) if workers else None
@@ -154,12 +158,12 @@ def _signatures_equal(texts, params, backend, want_sig) -> bool:
 
 def _print(report: dict) -> None:
     print(f"{report['n_docs']} docs, {report['mean_chars']:.0f} chars/doc, median of {report['repeat']}")
-    for name in ("cpu", "cpu_workers", "gpu", "gpu_cpu_text"):
+    for name in ("cpu", "cpu_workers", "gpu", "gpu_host_workers", "gpu_cpu_text"):
         if name in report:
             r = report[name]
             extra = f" identical={r['identical']}" if "identical" in r else ""
-            print(f"{name:12s} {r['docs_per_s']:12.0f} docs/s  ({r['seconds']:.2f} s){extra}")
-    for name in ("gpu", "gpu_cpu_text"):
+            print(f"{name:16s} {r['docs_per_s']:12.0f} docs/s  ({r['seconds']:.2f} s){extra}")
+    for name in ("gpu", "gpu_host_workers", "gpu_cpu_text"):
         if name in report:
             print(f"{name} / cpu: {report[f'ratio_{name}_vs_cpu']:.2f}x on {report[name]['backend']}")
             if f"ratio_{name}_vs_cpu_workers" in report:

@@ -92,6 +92,12 @@ class TorchDedupBackend:
 
         return prepare_texts(texts, self.device, hasher.ngram)
 
+    def prepare_bytes(self, joined, lengths, hasher: MinHasher):
+        """``prepare`` from ``gpu.textprep.host_bytes(texts)`` computed elsewhere (a worker process)."""
+        from llm_pipeline_assets.gpu.textprep import prepare_bytes
+
+        return prepare_bytes(joined, lengths, self.device, hasher.ngram)
+
     def _minhasher(self, hasher: MinHasher):
         from llm_pipeline_assets.gpu.minhash import TorchMinHasher
 

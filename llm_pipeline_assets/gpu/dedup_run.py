@@ -63,12 +63,21 @@ def prepare_batch(texts: Sequence[str], hasher_args: Tuple[int, int, int], with_
     return PreparedBatch(keys, shingles, counts, sig, words if keep_words else None, time.perf_counter() - start)
 
 
+def _timed_host_bytes(texts: Sequence[str]):
+    from llm_pipeline_assets.gpu.textprep import host_bytes
+
+    start = time.perf_counter()
+    joined, lengths = host_bytes(texts)
+    return joined, lengths, time.perf_counter() - start
+
+
 def _device_prepare(backend, hasher: MinHasher):
-    """``prepare_batch`` for a backend that prepares text on its device (in this process)."""
-    def prepare(texts: Sequence[str]) -> PreparedBatch:
+    """``prepare_batch`` for a backend that prepares text on its device, from the host half's output."""
+    def prepare(host) -> PreparedBatch:
+        joined, lengths, host_seconds = host
         start = time.perf_counter()
-        keys, shingles, counts = backend.prepare(texts, hasher)
-        return PreparedBatch(keys, shingles, counts, seconds=time.perf_counter() - start)
+        keys, shingles, counts = backend.prepare_bytes(joined, lengths, hasher)
+        return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start)
 
     return prepare
 
@@ -104,18 +113,17 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     in_worker = bool(backend.signatures_in_workers)
     keep_words = getattr(backend, "signature_engine", "") == "cudf"
     batches = [texts[s:s + step] for s in range(0, len(texts), step)]
-    if getattr(backend, "prepares_text", False):  # the device prepares the text: no CPU workers needed
-        workers, pool = 0, None
-        prepare = _device_prepare(backend, hasher)
-    else:
-        prepare = None
+    # a backend that prepares text on its device: workers (if any) only lowercase / NFKC / encode the next
+    # batches (gpu.textprep.host_bytes) while this process runs the device half of the current one
+    prepare = _device_prepare(backend, hasher) if getattr(backend, "prepares_text", False) else None
     t: Dict[str, float] = {"prepare": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
     start = time.perf_counter()
     own_pool = pool is None and workers > 0 and bool(batches)
     if own_pool:
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     if prepare is not None:
-        prepared = map(prepare, batches)
+        host = pool.map(_timed_host_bytes, batches) if pool is not None else map(_timed_host_bytes, batches)
+        prepared = map(prepare, host)
     elif pool is not None:
         prepared = pool.map(prepare_batch, batches, repeat(hasher_args), repeat(in_worker), repeat(keep_words))
     else:

@@ -32,7 +32,7 @@ import xxhash
 from llm_pipeline_assets.dedup import minhash
 from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests
 
-__all__ = ["word_char_table", "xxh3_64_words", "prepare_texts"]
+__all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "prepare_bytes", "prepare_texts"]
 
 _SECRET = bytes([
     0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
@@ -149,8 +149,9 @@ def _device_table(device: str):
     return torch.from_numpy(word_char_table()).to(device)
 
 
-def _host_bytes(texts: Sequence[str]) -> Tuple[bytearray, np.ndarray]:
-    """``NFKC(t).lower()`` (NFKC for non-ASCII only, as ``normalized_words``) as UTF-8, joined by spaces."""
+def host_bytes(texts: Sequence[str]) -> Tuple[bytearray, np.ndarray]:
+    """``NFKC(t).lower()`` (NFKC for non-ASCII only, as ``normalized_words``) as UTF-8, joined by spaces, and
+    each document's byte length: the host half of the preparation (picklable: worker processes can run it)."""
     parts = [(t if t.isascii() else unicodedata.normalize("NFKC", t)).lower().encode("utf-8") for t in texts]
     return bytearray(b" ".join(parts)), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
 
@@ -222,12 +223,17 @@ def prepare_texts(texts: Sequence[str], device, ngram: int = 3,
 
 
 def _prepare_pass(texts: Sequence[str], device, ngram: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return prepare_bytes(*host_bytes(texts), device, ngram)
+
+
+def prepare_bytes(joined: bytearray, lengths: np.ndarray, device, ngram: int = 3) -> Tuple[np.ndarray, np.ndarray,
+                                                                                           np.ndarray]:
+    """The device half: ``prepare_texts``'s result from ``host_bytes(texts)``."""
     import torch
 
-    n_docs = len(texts)
+    n_docs = len(lengths)
     if n_docs == 0:
         return exact_keys_from_digests([], 0), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    joined, lengths = _host_bytes(texts)
     if not joined:  # every document empty
         digests = [xxhash.xxh3_128_digest(b"")] * n_docs
         return exact_keys_from_digests(digests, n_docs), np.zeros(0, np.uint64), np.zeros(n_docs, np.int64)

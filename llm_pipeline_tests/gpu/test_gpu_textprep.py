@@ -116,10 +116,12 @@ def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
     want = fuzzy_dedup_result(texts, params)
     backend = db.TorchDedupBackend("cpu", text_on_device=True)
     assert backend.prepares_text and backend.describe()["text"] == "device"
-    got, timings = run_dedup(texts, params, backend, workers=2, batch_size=41)  # workers unused: the device prepares
+    got, timings = run_dedup(texts, params, backend, workers=2, batch_size=41)  # workers do the host half
     for field in ("exact_dup_of", "cluster", "keep"):
         assert np.array_equal(getattr(got, field), getattr(want, field)), field
     assert timings["prepare"] > 0
+    alone, _ = run_dedup(texts, params, backend, workers=0, batch_size=41)  # host half in this process
+    assert np.array_equal(alone.keep, got.keep) and np.array_equal(alone.cluster, got.cluster)
     builder = DedupIndexBuilder(tmp_path / "gpu", DedupParams(verify="jaccard"), backend=backend)
     builder.add_batch(texts)
     reference = DedupIndexBuilder(tmp_path / "cpu", DedupParams(verify="jaccard"))
