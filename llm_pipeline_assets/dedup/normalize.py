@@ -29,6 +29,7 @@ import xxhash
 __all__ = [
     "normalize_for_dedup",
     "normalized_words",
+    "fold_case",
     "exact_key",
     "exact_key_from_normalized",
     "exact_keys",
@@ -48,6 +49,15 @@ _ASCII_TABLE = {c: " " for c in range(128) if _PUNCT_RE.fullmatch(chr(c))}
 EXACT_KEY_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8")])
 
 
+def fold_case(text: str) -> str:
+    """Steps 1-2 of the normalization: NFKC (skipped for ASCII text, which it leaves unchanged), lowercase.
+
+    Shared with the device path (``gpu/textprep.py``), whose words are the runs of ``str.isalnum()``
+    characters of this string.
+    """
+    return (text if text.isascii() else unicodedata.normalize("NFKC", text)).lower()
+
+
 def normalized_words(text: str) -> List[str]:
     """Return the normalized word list of ``text`` (the dedup hot path).
 
@@ -55,9 +65,8 @@ def normalized_words(text: str) -> List[str]:
     (NFKC-invariant) takes a ``str.translate`` fast path (~4x the regex).
     """
     if text.isascii():
-        return text.lower().translate(_ASCII_TABLE).split()
-    text = unicodedata.normalize("NFKC", text)
-    return _PUNCT_RE.sub(" ", text.lower()).split()
+        return fold_case(text).translate(_ASCII_TABLE).split()
+    return _PUNCT_RE.sub(" ", fold_case(text)).split()
 
 
 def normalize_for_dedup(text: str) -> str:

@@ -22,7 +22,6 @@ the batch's documents concatenated (a space between documents):
 
 from __future__ import annotations
 
-import unicodedata
 from functools import lru_cache
 from typing import Sequence, Tuple
 
@@ -30,7 +29,7 @@ import numpy as np
 import xxhash
 
 from llm_pipeline_assets.dedup import minhash
-from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests
+from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, fold_case
 
 __all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "prepare_bytes", "prepare_texts"]
 
@@ -150,9 +149,9 @@ def _device_table(device: str):
 
 
 def host_bytes(texts: Sequence[str]) -> Tuple[bytearray, np.ndarray]:
-    """``NFKC(t).lower()`` (NFKC for non-ASCII only, as ``normalized_words``) as UTF-8, joined by spaces, and
-    each document's byte length: the host half of the preparation (picklable: worker processes can run it)."""
-    parts = [(t if t.isascii() else unicodedata.normalize("NFKC", t)).lower().encode("utf-8") for t in texts]
+    """``fold_case(t)`` (the CPU path's NFKC + lowercase) as UTF-8, joined by spaces, and each document's byte
+    length: the host half of the preparation (picklable: worker processes can run it)."""
+    parts = [fold_case(t).encode("utf-8") for t in texts]
     return bytearray(b" ".join(parts)), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
 
 
