@@ -6,7 +6,7 @@
 # Prepare here:   bash bench/fetch_gpu_wheels.sh          (-> .whl/, ~20 MB, git-ignored)
 # Run there:      bash bench/gpu_check.sh                 (carry ".whl"; results under $OUT)
 #
-# Every step has its own time box and the whole script a budget (GPU_CHECK_BUDGET seconds, default 540):
+# Every step has its own time box and the whole script a budget (GPU_CHECK_BUDGET seconds, default 580):
 # a step that no longer fits is skipped and says so, a failing step does not stop the others;
 # GPU_CHECK_STEPS="install_wheels dedup_gpu ..." runs only the steps named (a second, shorter call). Results
 # (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):

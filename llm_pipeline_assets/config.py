@@ -177,6 +177,9 @@ class DedupConfig(_Strict):
     verify: Literal["signature", "jaccard", "none"] = "signature"
     batch_docs: int = Field(default=5000, ge=1)
     backend: Literal["auto", "cpu", "gpu"] = "auto"  # auto: the GPU (torch/cuGraph) when CUDA is visible; same result
+    # GPU signatures: torch (bit-identical to the CPU path) or cudf (cuDF's MinHash: a different hash family,
+    # so a different index; opt-in, needs cudf installed)
+    gpu_minhash: Literal["torch", "cudf"] = "torch"
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "DedupConfig":

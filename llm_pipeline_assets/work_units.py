@@ -30,10 +30,14 @@ MARKER_SUFFIX = ".done.json"
 SLOW_UNITS_ENV = "LLM_PIPELINE_SLOW_UNITS_S"
 
 
+def json_digest(value, length: int = 16) -> str:
+    """First ``length`` hex digits of the SHA-256 of ``value``'s canonical JSON (keys sorted; str() fallback)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
 def work_key(label: str, *parts) -> str:
     """``<label>-<16 hex>``: a safe work-folder name for ``label`` (a partition) and the JSON of ``parts``."""
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{label}-{digest}"
+    return f"{label}-{json_digest(parts)}"
 
 
 def discard_work(work: Path, label: str) -> None:

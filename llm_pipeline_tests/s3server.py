@@ -89,10 +89,6 @@ class RcloneS3:
         while _port_open(self.port) and time.time() < deadline:
             time.sleep(0.05)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
 
 @contextmanager
 def rclone_s3_server(data_dir: Path, bucket: str = "llm") -> Iterator[RcloneS3]:

@@ -17,21 +17,28 @@ INDEX_VERSION = "dedup-1"
 DEDUPED_VERSION = "deduped-1"
 
 
+def _same_index_settings(cfg: PipelineConfig) -> set:
+    """Dedup settings that cannot change the index: batch size, backend, and gpu_minhash unless it is cudf."""
+    return {"batch_docs", "backend"} | ({"gpu_minhash"} if cfg.dedup.gpu_minhash == "torch" else set())
+
+
 def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
     @dg.asset(deps=[dg.AssetDep("cleaned_shards", partition_mapping=dg.AllPartitionMapping())],
               group_name="data", kinds={"parquet", "numpy"}, automation_condition=derived_data_condition(),
               code_version=code_version(INDEX_VERSION, sources=cfg.source_names,  # the backend gives the same index
-                                        dedup=cfg.dedup.model_dump(mode="json", exclude={"batch_docs", "backend"})),
+                                        dedup=cfg.dedup.model_dump(mode="json", exclude=_same_index_settings(cfg))),
               check_specs=[dg.AssetCheckSpec("no_exact_duplicates_kept", asset="dedup_index", blocking=True)])
     def dedup_index(context: dg.AssetExecutionContext, store: ArtifactStore,
                     compute: ComputeResource) -> dg.MaterializeResult:
         """Exact + MinHash-LSH near-duplicate clusters over ALL sources; one deterministic survivor per cluster."""
         from llm_pipeline_assets.dedup.stage import build_dedup_index
         from llm_pipeline_assets.gpu.dedup_backend import backend_from_config
+        from llm_pipeline_assets.resources.compute import probe_device
         from llm_pipeline_assets.work_units import discard_work, work_key
 
-        # dedup.backend: auto = the GPU when the compute resource sees CUDA (probed only where NVIDIA devices exist)
-        backend = backend_from_config(cfg.dedup, lambda: compute.device_info().cuda)
+        # dedup.backend: auto = the GPU when this step's machine has CUDA (probed only where NVIDIA devices exist;
+        # not compute.device_info(), which describes a remote launcher's training machine when one is configured)
+        backend = backend_from_config(cfg.dedup, lambda: probe_device(compute.python).cuda)
         context.log.info(f"dedup backend: {backend.describe()}")
 
         inputs, versions = [], []
@@ -41,8 +48,9 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
             versions.append((name, in_manifest.content_version("part-")))
         # Shards hashed by an interrupted run of the same inputs and hashing parameters are reused from here.
         d = cfg.dedup
+        cudf = ("cudf",) if d.gpu_minhash == "cudf" else ()  # cuDF signatures must never mix with torch/numpy ones
         work = store.work_dir("dedup_index", work_key("all", INDEX_VERSION, versions, d.num_perm, d.ngram, d.seed,
-                                                      d.verify == "jaccard"))
+                                                      d.verify == "jaccard", *cudf))
         with store.publish("dedup_index") as staging:
             stats = build_dedup_index(inputs, staging, cfg.dedup, log=context.log.info, work_dir=work, backend=backend)
             (staging / "stats.json").write_text(json.dumps(

@@ -10,12 +10,10 @@
   ``DataVersion`` the re-materialization reports: identical output keeps downstream fresh.
 """
 
-import hashlib
-import json
-
 import dagster as dg
 
 from llm_pipeline_assets.config import PipelineConfig
+from llm_pipeline_assets.work_units import json_digest
 
 
 def source_data_condition(cfg: PipelineConfig) -> dg.AutomationCondition | None:
@@ -48,8 +46,7 @@ def after_index_condition(index: str) -> dg.AutomationCondition:
 def code_version(logic_version: str, **settings) -> str:
     """``logic_version`` plus a short hash of the output-shaping settings (pydantic sections or plain values)."""
     plain = {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in settings.items()}
-    digest = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{logic_version}-{digest}"
+    return f"{logic_version}-{json_digest(plain, 12)}"
 
 
 def shard_layout(cfg: PipelineConfig) -> dict:

@@ -6,8 +6,6 @@ the child's work folder is keyed by a hash of the step's inputs and settings, so
 re-run picks up its checkpoints.
 """
 
-import hashlib
-import json
 import shutil
 from dataclasses import asdict
 
@@ -19,6 +17,7 @@ from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.training.settings import use_fsdp
+from llm_pipeline_assets.work_units import json_digest
 
 RETRY = dg.RetryPolicy(max_retries=1, delay=5)
 PRETRAIN_MODULE = "llm_pipeline_assets.runners.pretrain"
@@ -26,7 +25,7 @@ FINETUNE_MODULE = "llm_pipeline_assets.runners.finetune"
 
 
 def run_key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_digest(parts)
 
 
 def curriculum(cfg: PipelineConfig) -> list[tuple[int, int]]:

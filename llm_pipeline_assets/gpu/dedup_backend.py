@@ -178,7 +178,5 @@ def select_dedup_backend(requested: str = "auto", cuda_available: CudaAnswer = N
 
 
 def backend_from_config(dedup_cfg, cuda_available: CudaAnswer = None):
-    """``select_dedup_backend`` from a ``DedupConfig`` (``backend`` / ``gpu_minhash`` default to auto / torch
-    until the config defines them)."""
-    return select_dedup_backend(getattr(dedup_cfg, "backend", "auto"), cuda_available,
-                                getattr(dedup_cfg, "gpu_minhash", "torch"))
+    """``select_dedup_backend`` from a ``DedupConfig`` (``dedup.backend`` and ``dedup.gpu_minhash``)."""
+    return select_dedup_backend(dedup_cfg.backend, cuda_available, dedup_cfg.gpu_minhash)

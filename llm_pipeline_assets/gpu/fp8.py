@@ -2,7 +2,7 @@
 
 Recipes, in order of preference: ``transformer_engine`` (Transformer Engine through accelerate: decoder
 Linear layers -> ``te.Linear``, forward wrapped in ``fp8_autocast`` with a delayed-scaling HYBRID recipe)
-when importable, else ``torchao`` (``Float8Linear`` via ``training.loop.convert_float8``).  Both need a GPU
+when importable, else ``torchao`` (``Float8Linear`` via ``convert_float8``).  Both need a GPU
 of compute capability >= 8.9 to be fast; torchao also runs (emulated, slowly) on CPU, which is what the
 CPU tests use.
 
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 __all__ = ["FP8_RECIPES", "DEFAULT_MIN_SPEEDUP", "Fp8Decision", "available_fp8_recipes", "decide_fp8", "apply_fp8",
+           "convert_float8",
            "step_seconds", "fp8_speed_check", "resolve_fp8"]
 
 FP8_RECIPES = ("transformer_engine", "torchao")
@@ -87,11 +88,22 @@ def decide_fp8(bf16_seconds: Optional[float], fp8_seconds: Optional[float],
     return False, ratio, f"fp8 is {ratio:.2f}x bf16 (< {min_speedup:.2f}x): bf16"
 
 
+def convert_float8(model) -> int:
+    """Swap every Linear whose dims are multiples of 16 (not the LM head) for torchao's Float8Linear."""
+    import torch
+    from torchao.float8 import convert_to_float8_training
+
+    def eligible(module, fqn: str) -> bool:
+        return (isinstance(module, torch.nn.Linear) and module.in_features % 16 == 0
+                and module.out_features % 16 == 0 and "lm_head" not in fqn)
+
+    convert_to_float8_training(model, module_filter_fn=eligible)
+    return sum(type(m).__name__ == "Float8Linear" for m in model.modules())
+
+
 def apply_fp8(model, recipe: str) -> int:
     """Convert ``model`` in place for FP8 training with ``recipe``; returns the number of FP8 layers."""
     if recipe == "torchao":
-        from llm_pipeline_assets.training.loop import convert_float8
-
         return convert_float8(model)
     if recipe == "transformer_engine":
         from accelerate.utils import TERecipeKwargs

@@ -71,6 +71,5 @@ def run_gate(pipes, gate: dict, model_dir: str | Path, derive=None) -> dict:
         check_name=gate["name"], asset_key=gate["asset"], passed=result.passed, severity="ERROR",
         metadata={"thresholds": {"raw_value": thresholds_table_markdown(thresholds, metrics), "type": "md"},
                   "failures": "\n".join(result.failures) or "none", "missing_metrics": len(result.missing),
-                  "preset": gate["preset"], **{k: v for k, v in metric_metadata(
-                      {t.metric: metrics.get(t.metric) for t in thresholds}).items()}})
+                  "preset": gate["preset"], **metric_metadata({t.metric: metrics.get(t.metric) for t in thresholds})})
     return metrics

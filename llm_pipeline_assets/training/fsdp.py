@@ -39,12 +39,6 @@ def check_even_split(samples_per_step: int, world: int) -> None:
                          f"evenly over {world} ranks; make it a multiple of {world}")
 
 
-def is_sharded(model) -> bool:
-    from torch.distributed.fsdp import FSDPModule
-
-    return isinstance(model, FSDPModule)
-
-
 def _options(**extra):
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 

@@ -22,10 +22,8 @@ __all__ = ["StepRecords"]
 class StepRecords:
     """Steps recorded with device tensors for ``loss``/``grad_norm``, turned into floats in groups."""
 
-    def __init__(self, device: str, sync_every: int):
-        if sync_every < 2:
-            raise ValueError(f"deferred records need sync_every >= 2, got {sync_every}")
-        self.device, self.sync_every = device, int(sync_every)
+    def __init__(self, device: str):
+        self.device = device
         self.pending: list[dict] = []
         self.group_start = time.perf_counter()
 
@@ -36,11 +34,11 @@ class StepRecords:
     def add(self, record: dict) -> None:
         self.pending.append(record)
 
-    def flush(self) -> float:
+    def flush(self) -> tuple[list[dict], float]:
         """Fill in ``loss``, ``grad_norm``, ``seconds``, ``tokens_per_second`` of the pending records (one
-        device sync); returns the group's wall seconds."""
+        device sync); returns them and the group's wall seconds."""
         if not self.pending:
-            return 0.0
+            return [], 0.0
         if self.device == "cuda":
             torch.cuda.synchronize()
         wall = time.perf_counter() - self.group_start
@@ -52,4 +50,4 @@ class StepRecords:
             record.update(loss=loss, grad_norm=grad_norm, seconds=per_step,
                           tokens_per_second=record["tokens"] / max(per_step, 1e-9))
         self.group_start = time.perf_counter()
-        return wall
+        return group, wall

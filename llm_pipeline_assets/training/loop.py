@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from llm_pipeline_assets.gpu.fp8 import convert_float8
 from llm_pipeline_assets.gpu.kernels import compile_model
 
 from . import distributed, fsdp
@@ -43,18 +44,6 @@ def load_model(settings: PretrainSettings, path: Path):
     if settings.fp8 == "torchao":
         convert_float8(model)
     return model
-
-
-def convert_float8(model) -> int:
-    """Swap every Linear whose dims are multiples of 16 (not the LM head) for torchao's Float8Linear."""
-    from torchao.float8 import convert_to_float8_training
-
-    def eligible(module, fqn: str) -> bool:
-        return (isinstance(module, torch.nn.Linear) and module.in_features % 16 == 0
-                and module.out_features % 16 == 0 and "lm_head" not in fqn)
-
-    convert_to_float8_training(model, module_filter_fn=eligible)
-    return sum(type(m).__name__ == "Float8Linear" for m in model.modules())
 
 
 def build_optimizer(model, settings: PretrainSettings) -> torch.optim.AdamW:
@@ -112,8 +101,7 @@ class Trainer:
         self.resumed_from = None
         self.saved_step = -1
         # sync_every > 1: loss / grad norm stay on the device and reach the host in groups (lazy.py)
-        self.records = (StepRecords(settings.device, settings.sync_every)
-                        if settings.sync_every > 1 and not self.dist.enabled else None)
+        self.records = StepRecords(settings.device) if settings.sync_every > 1 and not self.dist.enabled else None
         if ckpt is not None:
             self._restore(ckpt)
 
@@ -284,8 +272,8 @@ class Trainer:
                 self.records.add(record)
                 if not self._sync_point(self.step):
                     continue
-                group = self.records.pending
-                self.train_seconds += self.records.flush()
+                group, wall = self.records.flush()
+                self.train_seconds += wall
                 for done in group:
                     self._report(done)
             if s.eval_every and self.step % s.eval_every == 0:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
+from llm_pipeline_assets.config import DedupConfig
 from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams, fuzzy_dedup_result
 from llm_pipeline_assets.dedup.components import connected_components
 from llm_pipeline_assets.dedup.engine import dedup_arrays
@@ -76,12 +75,12 @@ def test_probe_consulted_only_where_an_nvidia_device_exists(monkeypatch):
 
 
 def test_backend_from_config_defaults_and_cudf_opt_in(monkeypatch):
-    assert isinstance(db.backend_from_config(SimpleNamespace(threshold=0.8), False), db.CpuDedupBackend)
+    assert isinstance(db.backend_from_config(DedupConfig(threshold=0.8), False), db.CpuDedupBackend)
     with pytest.raises(RuntimeError, match="dedup.backend"):
-        db.backend_from_config(SimpleNamespace(backend="gpu"), False)
+        db.backend_from_config(DedupConfig(backend="gpu"), False)
     monkeypatch.setattr(db.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RuntimeError, match="dedup.gpu_minhash is 'cudf'"):
-        db.backend_from_config(SimpleNamespace(backend="gpu", gpu_minhash="cudf"), True)
+        db.backend_from_config(DedupConfig(backend="gpu", gpu_minhash="cudf"), True)
 
 
 # --- identical results -----------------------------------------------------------------------------------

@@ -137,7 +137,8 @@ def test_kernel_probes_on_cpu():
     assert report["sdpa"]["math"] == {"causal": True, "masked": True}  # the reference kernel always runs
     assert report["sdpa"]["cudnn_attention"] == {"causal": False, "masked": False}  # CUDA-only kernel
     assert report["fused_adamw"] is True  # torch >= 2.4 has a fused CPU AdamW
-    assert set(report["packages"]) == set(kernels.OPTIONAL_PACKAGES)
+    assert set(report["packages"]) == {"transformer_engine", "torchao", "flash_attn", "liger_kernel", "cudf", "cugraph"}
+    assert report["packages"]["torchao"] is True and report["packages"]["cudf"] is False  # as installed here
 
 
 @cuda_only
