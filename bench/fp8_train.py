@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent)]
+sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 
 def bigram_batches(vocab: int, n_batches: int, batch: int, seq_len: int, seed: int = 0, fanout: int = 4):
@@ -49,42 +49,60 @@ def bigram_batches(vocab: int, n_batches: int, batch: int, seq_len: int, seed: i
 
 
 def train(config, batches, device: str, recipe: str | None, compile_: str, lr: float, warmup: int,
-          seed: int = 0) -> dict:
-    """Train a fresh model (same seed) on ``batches``; per-step losses and seconds (FP8 when ``recipe``)."""
+          seed: int = 0, profile_steps: int = 0) -> dict:
+    """Train a fresh model (same seed) on ``batches``; per-step losses and seconds (FP8 when ``recipe``).
+
+    The loss is the pipeline's: compiled with the model (``gpu.kernels.compile_loss``) when ``compile_``
+    is not ``none``. ``profile_steps``: afterwards, profile that many more steps (``profile_step.py``).
+    """
     import torch
-    import torch.nn.functional as F
 
     from llm_pipeline_assets.gpu.fp8 import _fresh_model, _release, _sync, apply_fp8
-    from llm_pipeline_assets.gpu.kernels import compile_model
+    from llm_pipeline_assets.gpu.kernels import compile_loss, compile_model
 
     model = _fresh_model(config, device, seed)
     fp8_layers = apply_fp8(model, recipe) if recipe else 0
     runner = compile_model(model, compile_) if compile_ != "none" else model
+    loss_fn = compile_loss(mean_loss) if compile_ != "none" else mean_loss
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95),
                             fused=device.startswith("cuda") or None)
-    vocab = config.vocab_size
-    losses, seconds = [], []
+    losses, seconds, profile = [], [], None
+
+    def one_step(ids, step: int):
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, step / max(warmup, 1))
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
+            logits = runner(input_ids=ids[:, :-1]).logits
+        loss = loss_fn(logits, ids[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.detach()
+
     try:
         for step, ids in enumerate(batches, start=1):
             ids = ids.to(device, non_blocking=True)
-            for group in opt.param_groups:
-                group["lr"] = lr * min(1.0, step / max(warmup, 1))
             _sync(device)
             start = time.perf_counter()
-            with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
-                logits = runner(input_ids=ids[:, :-1]).logits
-            loss = F.cross_entropy(logits.float().reshape(-1, vocab), ids[:, 1:].reshape(-1))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))  # synchronises
+            losses.append(float(one_step(ids, step)))  # synchronises
             seconds.append(time.perf_counter() - start)
-            del logits, loss
+        if profile_steps:
+            from profile_step import profile_calls
+
+            ids = batches[-1].to(device)
+            profile = profile_calls(lambda: one_step(ids, len(batches)), profile_steps, lambda: _sync(device))
     finally:
         del runner, model, opt
         _release(device)
-    return {"losses": losses, "step_seconds": seconds, "fp8_layers": fp8_layers}
+    return {"losses": losses, "step_seconds": seconds, "fp8_layers": fp8_layers, "profile": profile}
+
+
+def mean_loss(logits, targets):
+    """Mean next-token cross-entropy in fp32 over (batch, seq, vocab) logits and (batch, seq) targets."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 def summarize(run: dict, skip: int, tokens_per_step: int, config, seq_len: int, peak) -> dict:
@@ -114,6 +132,8 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", nargs="?", const="full", default="none", choices=("none", "full", "regional"),
                     help="torch.compile the whole model (full, the training loop's way) or each decoder layer "
                          "(regional: one graph reused by every layer, a fraction of the compile time)")
+    ap.add_argument("--profile", type=int, default=0, help="then profile this many steps of each (profile_step.py)")
+    ap.add_argument("--profile-out", default=None, help="append the profile summaries to this text file")
     ap.add_argument("--json", default=str(HERE / "out" / "fp8_train.json"))
     args = ap.parse_args(argv)
     import torch
@@ -139,7 +159,8 @@ def main(argv=None) -> int:
             report["errors"]["fp8"] = "no fp8 library (transformer_engine / torchao) importable"
             break
         try:
-            run = train(config, batches, args.device, rec, args.compile, args.lr, args.warmup)
+            run = train(config, batches, args.device, rec, args.compile, args.lr, args.warmup,
+                        profile_steps=args.profile)
         except Exception as exc:  # an FP8 failure must not lose the bf16 numbers
             report["errors"][name] = f"{type(exc).__name__}: {exc}"[:2000]
             print(f"{name}: FAILED {report['errors'][name][:300]}", flush=True)
@@ -150,6 +171,12 @@ def main(argv=None) -> int:
         print(f"{name:5s} median step {r['median_step_seconds']:.4f}s  {r['tokens_per_second']:10.0f} tokens/s  "
               f"MFU {mfu}  loss {r['losses'][0]:.3f} -> {r['final_loss']:.4f}  (warm-up {r['warmup_seconds']:.1f}s)",
               flush=True)
+        if r.get("profile") and args.profile_out:
+            from profile_step import format_summary
+
+            with open(args.profile_out, "a") as fh:
+                fh.write(format_summary(f"fp8_train {args.shape} seq {args.seq_len} x {args.batch} {name} "
+                                        f"compile {args.compile}", r["profile"]))
         out.write_text(json.dumps(report, indent=1))
     runs = report["runs"]
     if "bf16" in runs and "fp8" in runs:

@@ -11,7 +11,8 @@
 # GPU_CHECK_STEPS="install_wheels dedup_gpu ..." runs only the steps named (a second, shorter call). Results
 # (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):
 #   summary.json (rc and seconds of every step), gpu_check.log (all output), env.json (GPU, torch,
-#   SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json, fp8_1b_train.json
+#   SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json, fp8_1b_train.json,
+#   profile.txt (where the step time goes: bench/profile_step.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,10 +82,13 @@ export -f install_wheels environment
 export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
-step pytest_gpu 180 "$PY" -m pytest -q -p no:cacheprovider -m gpu --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
+step pytest_gpu 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
 step dedup_gpu 90 "$PY" bench/dedup_gpu.py --docs 50000 --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --out "$OUT/dedup_gpu.json"
-step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch 4 --steps 30 --skip 5 --lr 1.5e-3 --compile regional --json "$OUT/fp8_1b_train.json"
-step train_124m 180 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --attn sdpa,flex_attention --sync-every 1,5 --json "$OUT/train_124m.json"
+# 124m (the pipeline's GPU default: flex + regional compile + compiled loss), host sync every step vs every 10,
+# and the eager fp32 loss it replaced
+step train_124m 200 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --runs flex_attention:1:0,flex_attention:1:1,flex_attention:10:1 --json "$OUT/train_124m.json"
+step profile_124m 90 "$PY" bench/profile_step.py --shape 124m --seq-len 1024 --batch 32 --docs 2000 --vocab 32000 --attn flex_attention --sync-every 10 --warmup 6 --steps 4 --out "$OUT/profile.txt"
+step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch ${FP8_BATCH:-4} --steps 30 --skip 5 --lr 1.5e-3 --compile regional --profile 3 --profile-out "$OUT/profile.txt" --json "$OUT/fp8_1b_train.json"
 
 printf '%s\n' "${SUMMARY[@]}" | "$PY" -c '
 import json, sys

@@ -17,7 +17,7 @@ known:
 * ``kernel_report(device)``: all of the above as one JSON-able dict for a run's metrics or a benchmark;
 * ``compile_model(model, scope)``: ``torch.compile`` of each decoder layer (``regional``: the layers
   share one compiled graph, so warm-up is a fraction of compiling the whole model) or of the whole
-  model (``full``).
+  model (``full``); ``compile_loss(fn)``: the loss function compiled for fixed shapes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import warnings
 from typing import Dict, List
 
 __all__ = ["OPTIONAL_PACKAGES", "optional_packages", "sdpa_backends", "fused_adamw_runs", "apply_liger_kernels",
-           "kernel_report", "compile_model"]
+           "kernel_report", "compile_model", "compile_loss"]
 
 OPTIONAL_PACKAGES = ("transformer_engine", "torchao", "flash_attn", "liger_kernel", "cudf", "cugraph")
 LIGER_PATCHES = ("rope", "rms_norm", "swiglu")
@@ -136,3 +136,16 @@ def compile_model(model, scope: str = "regional"):
     for layer in layers:
         layer.compile()
     return model
+
+
+def compile_loss(fn):
+    """``torch.compile`` of a ``(logits, labels) -> loss`` function (``training.data.token_loss_sum``).
+
+    Eager, the shifted slice ``.float()`` copies the bf16 logits to fp32 before cross-entropy, and the
+    backward writes fp32 gradients of the same size (at 124m, 32 x 1024 x 32,000: 4.2 GB each); compiled,
+    the upcast, log-softmax and gather fuse into kernels that read the bf16 logits once and write bf16
+    gradients. ``dynamic=False``: a few sequence lengths and micro-batch sizes, each its own kernels.
+    """
+    import torch
+
+    return torch.compile(fn, dynamic=False)

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from llm_pipeline_assets.gpu.fp8 import convert_float8
-from llm_pipeline_assets.gpu.kernels import compile_model
+from llm_pipeline_assets.gpu.kernels import compile_loss, compile_model
 
 from . import distributed, fsdp
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
@@ -92,6 +92,8 @@ class Trainer:
                              f"{self.model.config.max_position_embeddings}")
         self.optimizer = build_optimizer(self.model, settings)
         self.forward_model = compile_model(self.model, "full") if settings.compile and not regional else self.model
+        # compiled, the loss reads the bf16 logits once instead of copying them to fp32 and back (4 GB at 124m)
+        self.loss_fn = compile_loss(token_loss_sum) if settings.compile and settings.compile_loss else token_loss_sum
         self.samples_per_step = settings.micro_batch * settings.grad_accum
         self.step, self.micro_batch, self.grad_accum = 0, settings.micro_batch, settings.grad_accum
         self.history: list[dict] = []
@@ -139,7 +141,7 @@ class Trainer:
             maybe_simulate_oom(int(inputs["input_ids"].shape[0]), self.s.simulate_oom_above)
             with self._autocast():
                 logits = self.forward_model(**inputs).logits
-            loss = token_loss_sum(logits, to_device(b["labels"], dev))
+            loss = self.loss_fn(logits, to_device(b["labels"], dev))
             (loss / total * self.grad_scale).backward()
             loss_sum += loss.detach()
             del logits, loss
@@ -213,7 +215,7 @@ class Trainer:
                 with self._autocast():
                     logits = self.forward_model(**model_inputs(b, self.s.device, self.s.attn_implementation,
                                                                torch.float32)).logits
-                loss_sum += float(token_loss_sum(logits, b["labels"].to(self.s.device)))
+                loss_sum += float(self.loss_fn(logits, b["labels"].to(self.s.device)))
                 targets += b["targets"]
         finally:
             self.model.train()

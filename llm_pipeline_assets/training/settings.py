@@ -49,6 +49,7 @@ class PretrainSettings:
     dtype: str = "float32"  # bfloat16 = fp32 master weights + autocast
     compile: bool = False
     compile_scope: str = "regional"  # regional (each decoder layer) | full (whole model)
+    compile_loss: bool = True  # with compile: the shifted fp32 cross-entropy is compiled too (no fp32 logits copy)
     sync_every: int = 1  # > 1: step metrics reach the host in groups, the GPU is never drained between steps
     attn_implementation: str = "sdpa"
     fused_adamw: bool = False  # honoured on CUDA only

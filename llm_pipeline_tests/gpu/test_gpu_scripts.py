@@ -36,7 +36,7 @@ def test_shell_syntax(script):
 
 def test_every_flag_passed_by_gpu_check_is_accepted():
     steps = _step_commands()
-    assert {"pytest_gpu", "dedup_gpu", "train_124m", "fp8_1b_train"} <= set(steps)
+    assert {"pytest_gpu", "dedup_gpu", "train_124m", "fp8_1b_train", "profile_124m"} <= set(steps)
     for name, argv in steps.items():
         target = argv[:2] if argv[0] == "-m" else argv[:1]
         flags = [a.split("=")[0] for a in argv if a.startswith("--")]
@@ -82,7 +82,8 @@ def test_fp8_train_bench_compares_speed_and_loss_on_cpu(tmp_path):
     out = tmp_path / "fp8_train.json"
     proc = subprocess.run([sys.executable, "bench/fp8_train.py", "--shape", "tiny", "--vocab", "256", "--seq-len", "32",
                            "--batch", "4", "--steps", "12", "--skip", "2", "--lr", "3e-3", "--device", "cpu",
-                           "--recipe", "torchao", "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
+                           "--recipe", "torchao", "--profile", "2", "--profile-out", str(tmp_path / "p.txt"),
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -93,6 +94,25 @@ def test_fp8_train_bench_compares_speed_and_loss_on_cpu(tmp_path):
     assert report["ratio"] == pytest.approx(bf16["median_step_seconds"] / f8["median_step_seconds"])
     assert report["loss_gap"] == pytest.approx(abs(f8["final_loss"] - bf16["final_loss"]) / bf16["final_loss"])
     assert report["decision"] == ("fp8" if report["ratio"] >= fp8.DEFAULT_MIN_SPEEDUP else "bf16")
+    for run in (bf16, f8):  # profiled after training: innermost ops on a CPU, kernels on a GPU
+        assert run["profile"]["steps"] == 2 and run["profile"]["top_kernels"]
+        assert 0 < run["profile"]["busy_fraction"] <= 1.0
+    assert (tmp_path / "p.txt").read_text().count("== fp8_train tiny") == 2
+
+
+def test_profile_step_reports_where_the_pipeline_step_spends_its_time(tmp_path):
+    out = tmp_path / "profile.txt"
+    proc = subprocess.run([sys.executable, "bench/profile_step.py", "--seq-len", "64", "--batch", "4", "--docs", "300",
+                           "--attn", "sdpa", "--warmup", "2", "--steps", "3", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header, summary = out.read_text().splitlines()[0], json.loads(out.read_text().splitlines()[-1])
+    assert header.startswith("== tiny seq 64 x 4") and "sync_every 1" in header
+    assert summary["steps"] == 3 and summary["wall_seconds_per_step"] > summary["gpu_busy_seconds_per_step"] > 0
+    names = [k["name"] for k in summary["top_kernels"]]
+    assert "aten::_log_softmax" in names  # the step's loss is in what was profiled
+    assert sum(summary["kernel_seconds_per_step_by_kind"].values()) > 0
 
 
 def test_train_throughput_bench_runs_each_attention_and_keeps_failures_apart(tmp_path):

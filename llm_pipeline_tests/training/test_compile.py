@@ -54,3 +54,29 @@ def test_regionally_compiled_pretraining_matches_eager(packed_corpus, tmp_path):
     assert len(losses["regional"]) == 4
     assert losses["regional"] == pytest.approx(losses["eager"], rel=2e-3)
     assert losses["regional"][-1] < losses["regional"][0]
+
+
+def test_compiled_loss_matches_eager_on_bf16_logits():
+    """The compiled token loss (the loop's default with compile) gives eager's fp32 loss and bf16 gradient."""
+    import torch._dynamo
+
+    from llm_pipeline_assets.gpu.kernels import compile_loss
+    from llm_pipeline_assets.training.data import IGNORE_INDEX, token_loss_sum
+
+    torch._dynamo.reset()
+    gen = torch.Generator().manual_seed(0)
+    base = (torch.randn(3, 40, 96, generator=gen) * 4).to(torch.bfloat16)
+    labels = torch.randint(0, 96, (3, 40), generator=gen)
+    labels[0, 5:9] = IGNORE_INDEX  # a segment start / padding: not counted
+    results = []
+    for fn in (token_loss_sum, compile_loss(token_loss_sum)):
+        logits = base.clone().requires_grad_(True)
+        loss = fn(logits, labels)
+        loss.backward()
+        assert loss.dtype == torch.float32 and logits.grad.dtype == torch.bfloat16
+        results.append((loss.detach(), logits.grad))
+    (eager, eager_grad), (compiled, compiled_grad) = results
+    assert float(compiled) == pytest.approx(float(eager), rel=1e-5)
+    assert torch.allclose(compiled_grad.float(), eager_grad.float(), atol=1e-2, rtol=1e-2)
+    assert float(eager_grad[0, 4:8].abs().sum()) == 0.0  # positions whose next label is ignored get no gradient
+    assert float(eager_grad[:, -1].abs().sum()) == 0.0  # the last position predicts nothing

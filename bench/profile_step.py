@@ -1,0 +1,154 @@
+"""Where a GPU training step's time goes: a torch.profiler summary of a few steps after warm-up.
+
+``summarize_profile(prof, wall)`` turns a ``torch.profiler.profile`` of some training steps into
+numbers a person can act on: wall seconds, GPU busy seconds (the union of kernel intervals, so idle
+gaps show as ``busy_fraction`` < 1) and kernel time by kind (matmul, attention, optimizer, Triton /
+elementwise, copies), plus the 25 most expensive kernels. ``main`` profiles the pipeline's own
+pretraining step (``training.loop.Trainer.train_step``) on the ``bench/train_throughput.py`` corpus;
+``bench/fp8_train.py --profile`` uses the same summary for its bf16 and FP8 runs.
+
+    python bench/profile_step.py --shape 124m --seq-len 1024 --batch 32 --vocab 32000 \
+        --attn flex_attention --sync-every 1 --out profile.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+KINDS = (("matmul", ("gemm", "cutlass", "sm90_", "sm100_", "nvjet", "cublas", "matmul", "fp8_", "aten::mm",
+                     "aten::addmm", "aten::bmm")),
+         ("attention", ("flash", "fmha", "flex", "attention", "sdpa")),
+         ("optimizer", ("adam", "multi_tensor", "foreach", "norm_kernel", "clip")),
+         ("copy", ("memcpy", "memset", "copy_", "copykernel", "cat_")),
+         ("triton", ("triton",)))
+
+
+def kind_of(name: str) -> str:
+    low = name.lower()
+    for kind, marks in KINDS:
+        if any(m in low for m in marks):
+            return kind
+    return "elementwise/other"
+
+
+def summarize_profile(prof, wall_seconds: float, steps: int, device: str = "cuda") -> dict:
+    """Busy fraction, kernel time by kind and the top kernels of a finished ``torch.profiler`` run.
+
+    ``device="cuda"``: the GPU kernels; ``"cpu"`` (a machine without one): the innermost CPU ops.
+    """
+    kind = "CUDA" if device == "cuda" else "CPU"
+    kernels = [e for e in prof.events() if str(getattr(e, "device_type", "")).endswith(kind)
+               and getattr(e, "time_range", None) is not None and not (kind == "CPU" and e.cpu_children)]
+    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    busy, cur_start, cur_end = 0.0, None, None
+    for start, end in spans:  # union of kernel intervals (us)
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                busy += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_end is not None:
+        busy += cur_end - cur_start
+    by_kind, by_name = {}, {}
+    for e in kernels:
+        us = e.time_range.end - e.time_range.start
+        by_kind[kind_of(e.name)] = by_kind.get(kind_of(e.name), 0.0) + us
+        count, total = by_name.get(e.name, (0, 0.0))
+        by_name[e.name] = (count + 1, total + us)
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:25]
+    per_step = 1e-6 / max(steps, 1)
+    return {"steps": steps, "wall_seconds_per_step": wall_seconds / max(steps, 1),
+            "gpu_busy_seconds_per_step": busy * per_step,
+            "busy_fraction": busy * 1e-6 / max(wall_seconds, 1e-9), "kernels_per_step": len(kernels) / max(steps, 1),
+            "kernel_seconds_per_step_by_kind": {k: round(v * per_step, 5) for k, v in
+                                                sorted(by_kind.items(), key=lambda kv: -kv[1])},
+            "top_kernels": [{"name": n[:120], "calls_per_step": c / max(steps, 1), "ms_per_step": t * per_step * 1e3}
+                            for n, (c, t) in top]}
+
+
+def profile_calls(step_fn, steps: int, sync) -> dict:
+    """Profile ``steps`` calls of ``step_fn`` (already warmed up); ``sync()`` drains the device."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step_fn()
+        sync()
+        wall = time.perf_counter() - start
+    return summarize_profile(prof, wall, steps, device)
+
+
+def format_summary(title: str, summary: dict) -> str:
+    lines = [f"== {title}: {summary['wall_seconds_per_step'] * 1e3:.1f} ms/step wall, device busy "
+             f"{summary['gpu_busy_seconds_per_step'] * 1e3:.1f} ms ({summary['busy_fraction']:.1%}), "
+             f"{summary['kernels_per_step']:.0f} kernels/step",
+             "   by kind (ms/step): " + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in
+                                                  summary["kernel_seconds_per_step_by_kind"].items())]
+    lines += [f"   {k['ms_per_step']:8.2f} ms  x{k['calls_per_step']:<5.0f} {k['name']}" for k in summary["top_kernels"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", default="tiny")
+    ap.add_argument("--seq-len", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--vocab", type=int, default=0)
+    ap.add_argument("--docs", type=int, default=4000)
+    ap.add_argument("--attn", default="flex_attention")
+    ap.add_argument("--sync-every", type=int, default=1)
+    ap.add_argument("--compile-loss", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=6, help="steps before the profile (compile happens here)")
+    ap.add_argument("--steps", type=int, default=4, help="steps profiled")
+    ap.add_argument("--out", default=str(HERE / "out" / "profile.txt"))
+    args = ap.parse_args(argv)
+    import torch
+
+    from llm_pipeline_assets.config import ComputeConfig
+    from llm_pipeline_assets.resources.compute import probe_device, select_runtime
+    from llm_pipeline_assets.training.loop import Trainer
+    from llm_pipeline_assets.training.settings import PretrainSettings
+    from train_throughput import prepare
+
+    runtime = select_runtime(probe_device(), ComputeConfig())
+    total = args.warmup + args.steps
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        packed, init = prepare(Path(tmp), args.seq_len, args.shape, args.docs, args.vocab)
+        settings = PretrainSettings(max_steps=total, lr=1e-3, min_lr=1e-4, warmup_steps=2, micro_batch=args.batch,
+                                    curriculum=[(args.seq_len, total)], eval_every=0, eval_batches=0, save_every=0,
+                                    device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
+                                    attn_implementation=args.attn, fused_adamw=runtime.fused_adamw,
+                                    sync_every=args.sync_every, compile_loss=bool(args.compile_loss),
+                                    log_every=total)
+        trainer = Trainer(settings, packed, init, Path(tmp) / "run", log=lambda m: None, on_metrics=None)
+        for _ in range(args.warmup):
+            trainer.train_step()
+        sync = torch.cuda.synchronize if runtime.device == "cuda" else (lambda: None)
+        summary = profile_calls(trainer.train_step, args.steps, sync)
+    title = (f"{args.shape} seq {args.seq_len} x {args.batch} vocab {args.vocab or 'bpe'} {args.attn} "
+             f"sync_every {args.sync_every} compile_loss {args.compile_loss} on {runtime.device}")
+    text = format_summary(title, summary)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as fh:
+        fh.write(text + json.dumps(summary) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
