@@ -112,6 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--attn", default="flex_attention")
     ap.add_argument("--sync-every", type=int, default=1)
     ap.add_argument("--compile-loss", type=int, default=1)
+    ap.add_argument("--residual", default="fp32", choices=("fp32", "bf16"), help="pretrain residual_dtype")
     ap.add_argument("--warmup", type=int, default=6, help="steps before the profile (compile happens here)")
     ap.add_argument("--steps", type=int, default=4, help="steps profiled")
     ap.add_argument("--out", default=str(HERE / "out" / "profile.txt"))
@@ -133,6 +134,7 @@ def main(argv=None) -> int:
                                     device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
                                     attn_implementation=args.attn, fused_adamw=runtime.fused_adamw,
                                     sync_every=args.sync_every, compile_loss=bool(args.compile_loss),
+                                    residual_dtype="bfloat16" if args.residual == "bf16" else "float32",
                                     log_every=total)
         trainer = Trainer(settings, packed, init, Path(tmp) / "run", log=lambda m: None, on_metrics=None)
         for _ in range(args.warmup):
@@ -140,7 +142,8 @@ def main(argv=None) -> int:
         sync = torch.cuda.synchronize if runtime.device == "cuda" else (lambda: None)
         summary = profile_calls(trainer.train_step, args.steps, sync)
     title = (f"{args.shape} seq {args.seq_len} x {args.batch} vocab {args.vocab or 'bpe'} {args.attn} "
-             f"sync_every {args.sync_every} compile_loss {args.compile_loss} on {runtime.device}")
+             f"sync_every {args.sync_every} compile_loss {args.compile_loss} residual {args.residual} "
+             f"on {runtime.device}")
     text = format_summary(title, summary)
     print(text)
     out = Path(args.out)

@@ -74,7 +74,7 @@ def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
 
 
 def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync_every: int = 1,
-             compile_loss: bool = True) -> dict:
+             compile_loss: bool = True, residual: str = "fp32") -> dict:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
@@ -83,6 +83,7 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
                                 attn_implementation=attn, fused_adamw=runtime.fused_adamw,
                                 compile_scope=args.compile_scope, sync_every=sync_every, compile_loss=compile_loss,
+                                residual_dtype="bfloat16" if residual == "bf16" else "float32",
                                 log_every=max(sync_every, args.steps))
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
@@ -93,7 +94,7 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync
     return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
             "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile,
             "compile_scope": args.compile_scope if runtime.compile else None, "sync_every": sync_every,
-            "compile_loss": bool(runtime.compile and compile_loss)}
+            "compile_loss": bool(runtime.compile and compile_loss), "residual": residual}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
@@ -157,8 +158,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sync-every", default="1",
                     help="comma-separated pretrain.sync_every values for ours (1: host sync every step)")
     ap.add_argument("--runs", default=None,
-                    help="explicit variants of ours instead of --attn x --sync-every: comma-separated "
-                         "ATTN:SYNC_EVERY:COMPILE_LOSS, e.g. flex_attention:1:0,flex_attention:10:1")
+                    help="explicit variants of ours instead of --attn x --sync-every, separated by ';', each "
+                         "comma-separated key=value of attn, sync (sync_every), loss (compiled|eager), residual "
+                         "(fp32|bf16), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
     ap.add_argument("--compile-scope", default="regional", choices=("regional", "full"),
                     help="how ours compiles on GPU (compute.compile_scope)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
@@ -183,11 +185,15 @@ def main(argv=None) -> int:
         peak = peak_flops_for(report["device"]) if info.cuda else None
         runs = [("baseline_hf_trainer", lambda d: run_baseline(packed, init, d, args, runtime))]
         syncs = [int(v) for v in args.sync_every.split(",")]
-        variants = [(a, k, True) for a in attns for k in syncs]
+        variants = [{"attn": a, "sync": k} for a in attns for k in syncs]
         if args.runs:
-            variants = [(a, int(k), bool(int(c))) for a, k, c in (v.split(":") for v in args.runs.split(","))]
-        runs += [(f"ours_{a}" + (f"_sync{k}" if k != 1 else "") + ("" if c else "_eagerloss"),
-                  lambda d, a=a, k=k, c=c: run_ours(packed, init, d, args, runtime, a, k, c)) for a, k, c in variants]
+            variants = [dict(kv.split("=") for kv in v.split(",")) for v in args.runs.split(";")]
+        for v in variants:
+            a, k, loss, residual = v["attn"], int(v.get("sync", 1)), v.get("loss", "compiled"), v.get("residual", "fp32")
+            name = f"ours_{a}" + (f"_sync{k}" if k != 1 else "") + ("_eagerloss" if loss == "eager" else "") + \
+                ("_bf16residual" if residual == "bf16" else "")
+            runs.append((name, lambda d, a=a, k=k, c=loss != "eager", r=residual:
+                         run_ours(packed, init, d, args, runtime, a, k, c, r)))
         for name, fn in runs:
             try:
                 result = fn(Path(tmp) / name)

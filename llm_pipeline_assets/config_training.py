@@ -25,7 +25,7 @@ class ComputeConfig(_Strict):
     # regional: compile each decoder layer (one graph reused by all layers); full: the whole model. Measured on
     # an H100, 1b shape: regional 0.142 s/step after 10.6 s of warm-up, full 0.170 s/step after 56.6 s
     compile_scope: Literal["regional", "full"] = "regional"
-    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = "auto"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
     # per rank; auto = fsdp when a step's samples split evenly over the ranks
     sharding: Literal["auto", "fsdp", "replicate"] = "auto"

@@ -190,6 +190,12 @@ def to_device(tensor: torch.Tensor, device: str) -> torch.Tensor:
 
 def model_inputs(batch: dict, device: str, implementation: str, mask_dtype: torch.dtype) -> dict:
     """Keyword arguments for the model's forward (no labels: the loss is computed by the caller)."""
+    if implementation == "torch_varlen":  # cu_seqlens from the host copy of the segment ids (varlen.py)
+        from .varlen import varlen_kwargs
+
+        return {"input_ids": to_device(batch["input_ids"], device), "use_cache": False,
+                "position_ids": to_device(batch["position_ids"], device),
+                **varlen_kwargs(batch["segment_ids"], device)}
     input_ids, seg, pos = (to_device(batch[k], device) for k in ("input_ids", "segment_ids", "position_ids"))
     return {"input_ids": input_ids, "use_cache": False, **attention_kwargs(seg, pos, implementation, mask_dtype)}
 

@@ -19,7 +19,7 @@ import torch
 from llm_pipeline_assets.gpu.fp8 import convert_float8
 from llm_pipeline_assets.gpu.kernels import compile_loss, compile_model
 
-from . import distributed, fsdp
+from . import distributed, fsdp, varlen
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
                          remove_stale_temps, write_checkpoint, set_rng_state)
 from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
@@ -35,12 +35,16 @@ def load_model(settings: PretrainSettings, path: Path):
 
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("settings.device is 'cuda' but torch sees no CUDA device")
+    if settings.attn_implementation == varlen.NAME:
+        varlen.register()
     model = AutoModelForCausalLM.from_pretrained(
         str(path), dtype=torch.float32, attn_implementation=settings.attn_implementation, local_files_only=True)
     model.config.use_cache = False
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = model.to(settings.device).train()
+    if settings.residual_dtype == "bfloat16":  # the layers' adds and norms then read and write bf16
+        model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.to(torch.bfloat16))
     if settings.fp8 == "torchao":
         convert_float8(model)
     return model

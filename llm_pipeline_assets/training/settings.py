@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
-ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen")
 COMPILE_SCOPES = ("regional", "full")
 
 
@@ -49,6 +49,9 @@ class PretrainSettings:
     dtype: str = "float32"  # bfloat16 = fp32 master weights + autocast
     compile: bool = False
     compile_scope: str = "regional"  # regional (each decoder layer) | full (whole model)
+    # bfloat16: the residual stream between decoder layers is bf16 (the embedding output is cast), halving the
+    # bytes of every norm / residual add; float32 (default): autocast keeps it in the master weights' fp32
+    residual_dtype: str = "float32"
     compile_loss: bool = True  # with compile: the shifted fp32 cross-entropy is compiled too (no fp32 logits copy)
     sync_every: int = 1  # > 1: step metrics reach the host in groups, the GPU is never drained between steps
     attn_implementation: str = "sdpa"
@@ -79,6 +82,10 @@ class PretrainSettings:
                             f"got {self.attn_implementation!r}")
         if self.sync_every < 1:
             problems.append(f"sync_every must be >= 1, got {self.sync_every}")
+        if self.residual_dtype not in ("float32", "bfloat16") or (
+                self.residual_dtype == "bfloat16" and self.dtype != "bfloat16"):
+            problems.append(f"residual_dtype must be float32, or bfloat16 with dtype bfloat16; got "
+                            f"{self.residual_dtype!r} with dtype {self.dtype!r}")
         if self.compile_scope not in COMPILE_SCOPES:
             problems.append(f"compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.attn_implementation == "flex_attention" and self.device == "cpu":

@@ -1,4 +1,5 @@
-"""Document-masked attention on CUDA: flex_attention's BlockMask gives what SDPA's boolean mask gives.
+"""Document-masked attention on CUDA: flex_attention's BlockMask and torch_varlen's cu_seqlens give what SDPA's
+boolean mask gives.
 
 CPU checks of the same rule (mask_mod == block_causal_mask, eager flex == SDPA) are in
 ``llm_pipeline_tests/training/test_attention.py``; here the whole transformers model runs on the GPU
@@ -12,12 +13,18 @@ import pytest
 from llm_pipeline_tests.gpu.helpers import cuda_only
 
 
-def _models(device):
+DOCUMENT_ATTENTION = ("flex_attention", "torch_varlen")
+
+
+def _models(device, other="flex_attention"):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from llm_pipeline_assets.training import varlen
+
+    varlen.register()
     models = {}
-    for impl in ("sdpa", "flex_attention"):  # one config each: the model keeps (and reads) its config object
+    for impl in ("sdpa", other):  # one config each: the model keeps (and reads) its config object
         config = LlamaConfig(vocab_size=512, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
                              num_key_value_heads=2, intermediate_size=512, max_position_embeddings=512)
         config._attn_implementation = impl
@@ -40,52 +47,63 @@ def _packed(device):
     return [torch.stack(t).to(device) for t in (ids, seg, pos)]
 
 
+def _inputs(impl, seg, pos):
+    """What training.data.model_inputs passes for ``impl`` (varlen: cu_seqlens from the host copy)."""
+    from llm_pipeline_assets.training.data import attention_kwargs
+    from llm_pipeline_assets.training.varlen import varlen_kwargs
+
+    if impl == "torch_varlen":
+        return {"position_ids": pos, **varlen_kwargs(seg.cpu(), str(seg.device))}
+    return attention_kwargs(seg, pos, impl)
+
+
 @cuda_only
-def test_cuda_flex_document_mask_matches_sdpa_forward_and_backward():
+@pytest.mark.parametrize("other", DOCUMENT_ATTENTION)
+def test_cuda_document_attention_matches_sdpa_forward_and_backward(other):
     import torch
 
-    from llm_pipeline_assets.training.data import attention_kwargs, document_labels, token_loss_sum
+    from llm_pipeline_assets.training.data import document_labels, token_loss_sum
 
-    models = _models("cuda")
+    models = _models("cuda", other)
     ids, seg, pos = _packed("cuda")
     labels = document_labels(ids, seg)
     out = {}
     for impl, model in models.items():
-        logits = model(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, impl)).logits
+        logits = model(input_ids=ids, use_cache=False, **_inputs(impl, seg, pos)).logits
         loss = token_loss_sum(logits, labels)
         loss.backward()
         grads = torch.cat([p.grad.flatten() for p in model.parameters()])
         out[impl] = (logits.detach(), loss.detach(), grads)
-    (la, lossa, ga), (lb, lossb, gb) = out["sdpa"], out["flex_attention"]
+    (la, lossa, ga), (lb, lossb, gb) = out["sdpa"], out[other]
     assert torch.isfinite(lb).all()
     assert (la - lb).abs().max() / la.abs().max() < 1e-3
     assert abs(float(lossa - lossb)) / float(lossa) < 1e-4
     assert (ga - gb).norm() / ga.norm() < 1e-3
     # the second document of row 0 attends only to itself: equal to running it alone
     with torch.no_grad():
-        model = models["flex_attention"]
-        packed = model(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, "flex_attention")).logits
+        packed = models[other](input_ids=ids, use_cache=False, **_inputs(other, seg, pos)).logits
         alone = models["sdpa"](input_ids=ids[:1, 100:256], use_cache=False).logits
     assert (packed[0, 100:256] - alone[0]).abs().max() / alone.abs().max() < 1e-3
 
 
 @cuda_only
-def test_cuda_flex_under_autocast_and_compile():
+@pytest.mark.parametrize("other", DOCUMENT_ATTENTION)
+def test_cuda_document_attention_under_autocast_and_compile(other):
     """The training loop's setting: bf16 autocast around a torch.compile'd model."""
     import torch
 
-    from llm_pipeline_assets.training.data import attention_kwargs, document_labels, token_loss_sum
+    from llm_pipeline_assets.training.data import document_labels, token_loss_sum
 
-    models = _models("cuda")
+    models = _models("cuda", other)
     ids, seg, pos = _packed("cuda")
     labels = document_labels(ids, seg)
     losses = {}
     for impl, model in models.items():
         compiled = torch.compile(model)
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            logits = compiled(input_ids=ids, use_cache=False, **attention_kwargs(seg, pos, impl)).logits
+            logits = compiled(input_ids=ids, use_cache=False, **_inputs(impl, seg, pos)).logits
         losses[impl] = float(token_loss_sum(logits, labels)) / int((labels[:, 1:] != -100).sum())
-    assert losses["flex_attention"] == pytest.approx(losses["sdpa"], rel=1e-2)
+    assert losses[other] == pytest.approx(losses["sdpa"], rel=1e-2)
 
 
 def _default_runtime_settings(runtime, **overrides):
