@@ -23,11 +23,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-KINDS = (("matmul", ("gemm", "cutlass", "sm90_", "sm100_", "nvjet", "cublas", "matmul", "fp8_", "aten::mm",
-                     "aten::addmm", "aten::bmm")),
-         ("attention", ("flash", "fmha", "flex", "attention", "sdpa")),
+KINDS = (("attention", ("flash_fwd", "flash_bwd", "fmha", "flex_attention", "attention", "sdpa")),  # before matmul:
+         ("matmul", ("gemm", "cutlass", "sm90_", "sm100_", "nvjet", "cublas", "matmul", "fp8_", "aten::mm",  # FA kernels
+                     "aten::addmm", "aten::bmm")),                                                            # name cutlass
          ("optimizer", ("adam", "multi_tensor", "foreach", "norm_kernel", "clip")),
-         ("copy", ("memcpy", "memset", "copy_", "copykernel", "cat_")),
+         ("copy", ("memcpy", "memset", "copykernel", "cat_")),
          ("triton", ("triton",)))
 
 

@@ -222,6 +222,21 @@ def _read_record(cache: Optional[Path], key: dict) -> Optional[dict]:
     return record if record.get("key") == key else None
 
 
+def unmeasured_decision(recipe: str, exc: BaseException) -> dict:
+    """The decision when the check itself fails (run on one GPU, unsharded, it can exceed that GPU's memory).
+
+    Out of memory: the shape is larger than one GPU holds for training without FSDP, i.e. larger than the
+    shapes where FP8 was measured faster (1b on an H100: 1.14x at micro-batch 8, 1.17x at 12), so the
+    requested FP8 is kept and the log says it was not measured. Any other failure: bf16, with the error.
+    """
+    message = f"{type(exc).__name__}: {exc}"[:500]
+    oom = type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+    reason = (f"fp8 kept unmeasured: the speed check ran out of memory on one GPU ({message})" if oom else
+              f"fp8 speed check failed ({message}): bf16")
+    return {"precision": "fp8" if oom else "bf16", "recipe": recipe, "ratio": None, "reason": reason,
+            "error": message}
+
+
 def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], None] = print,
                 cache_dir: Optional[Path] = None, rank: Optional[int] = None, world_size: Optional[int] = None,
                 wait_seconds: float = 1800.0) -> tuple:
@@ -254,9 +269,12 @@ def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], No
         if record is None:
             raise TimeoutError(f"rank {rank}: no fp8 decision from rank 0 in {cache} after {wait_seconds:.0f}s")
     if record is None:
-        decision = fp8_speed_check(config, seq_len, settings.micro_batch, settings.device, settings.fp8,
-                                   compile=settings.compile_scope if settings.compile else False)
-        record = {"key": key, **decision.to_dict()}
+        try:
+            decision = fp8_speed_check(config, seq_len, settings.micro_batch, settings.device, settings.fp8,
+                                       compile=settings.compile_scope if settings.compile else False).to_dict()
+        except Exception as exc:  # rank 0 must still write a decision: the other ranks are waiting for it
+            decision = unmeasured_decision(settings.fp8, exc)
+        record = {"key": key, **decision}
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f".{CACHE_FILE}.{os.getpid()}")

@@ -84,7 +84,8 @@ def varlen_attention(module, query, key, value, attention_mask, scaling=None, dr
         out = varlen_attn(q, k, v, cu, cu, longest, longest, **_kernel_kwargs(varlen_attn, scaling, head_dim))
     else:
         out = _reference(q, k, v, cu, scaling)
-    return out.reshape(batch, length, heads, head_dim), None
+    # FlashAttention computes in bf16: hand back the caller's dtype (an fp32 model without autocast)
+    return out.reshape(batch, length, heads, head_dim).to(query.dtype), None
 
 
 def register() -> str:

@@ -105,6 +105,32 @@ def test_resolve_fp8_applies_and_caches_the_decision(tmp_path, monkeypatch):
     assert fp8.resolve_fp8(plain, tmp_path / "model", 64)[0] is plain
 
 
+def test_a_failing_speed_check_still_leaves_rank_0s_decision(tmp_path, monkeypatch):
+    """Rank 0 measures on one GPU, unsharded: if that runs out of memory (a shape that needs FSDP), the other
+    ranks must not wait 30 minutes for a decision that never comes. OOM keeps FP8 (unmeasured, said so);
+    any other failure of the check means bf16."""
+    import torch
+
+    from llm_pipeline_assets.training.settings import PretrainSettings
+
+    _tiny_config().save_pretrained(tmp_path / "model")
+    settings = PretrainSettings(fp8="torchao", micro_batch=2)
+    for error, precision, cached in ((torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB"), "fp8",
+                                      "kept unmeasured"), (RuntimeError("no kernel image"), "bf16", "check failed")):
+        def failing(*a, **k):
+            raise error
+
+        monkeypatch.setattr(fp8, "_fresh_model", failing)  # the bf16 model of the check itself
+        run = tmp_path / precision
+        out, record = fp8.resolve_fp8(settings, tmp_path / "model", 32, lambda m: None, cache_dir=run, rank=0,
+                                      world_size=2)
+        assert record["precision"] == precision and cached in record["reason"] and str(error) in record["error"]
+        assert out.fp8 == ("torchao" if precision == "fp8" else None)
+        other = fp8.resolve_fp8(settings, tmp_path / "model", 32, lambda m: None, cache_dir=run, rank=1,
+                                world_size=2, wait_seconds=0.0)
+        assert other[0].fp8 == out.fp8  # rank 1 found the decision at once
+
+
 def test_import_guards_without_optional_packages(monkeypatch):
     for name in ("transformer_engine", "liger_kernel", "cudf", "cugraph", "flash_attn"):
         monkeypatch.setitem(sys.modules, name, None)  # "not installed", whatever this machine has

@@ -76,14 +76,15 @@ def test_cuda_document_attention_matches_sdpa_forward_and_backward(other):
         out[impl] = (logits.detach(), loss.detach(), grads)
     (la, lossa, ga), (lb, lossb, gb) = out["sdpa"], out[other]
     assert torch.isfinite(lb).all()
-    assert (la - lb).abs().max() / la.abs().max() < 1e-3
-    assert abs(float(lossa - lossb)) / float(lossa) < 1e-4
-    assert (ga - gb).norm() / ga.norm() < 1e-3
+    tol = 1e-3 if other == "flex_attention" else 2e-2  # FlashAttention varlen runs in bf16 even for an fp32 model
+    assert (la - lb).abs().max() / la.abs().max() < tol
+    assert abs(float(lossa - lossb)) / float(lossa) < tol / 10
+    assert (ga - gb).norm() / ga.norm() < tol
     # the second document of row 0 attends only to itself: equal to running it alone
     with torch.no_grad():
         packed = models[other](input_ids=ids, use_cache=False, **_inputs(other, seg, pos)).logits
         alone = models["sdpa"](input_ids=ids[:1, 100:256], use_cache=False).logits
-    assert (packed[0, 100:256] - alone[0]).abs().max() / alone.abs().max() < 1e-3
+    assert (packed[0, 100:256] - alone[0]).abs().max() / alone.abs().max() < tol
 
 
 @cuda_only

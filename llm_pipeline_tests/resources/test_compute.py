@@ -49,6 +49,17 @@ def test_fp8_only_where_supported():
     assert select_runtime(CPU, ComputeConfig(precision="fp8")).fp8 is None
 
 
+def test_residual_stream_is_bf16_on_a_gpu_only():
+    assert select_runtime(H100, ComputeConfig()).residual_dtype == "bfloat16"
+    assert select_runtime(CPU, ComputeConfig()).residual_dtype == "float32"
+    assert select_runtime(H100, ComputeConfig(residual_dtype="fp32")).residual_dtype == "float32"
+    assert select_runtime(H100, ComputeConfig(precision="fp8")).residual_dtype == "bfloat16"  # fp8 = bf16 autocast
+    fp32 = select_runtime(H100, ComputeConfig(precision="fp32", residual_dtype="bf16"))
+    assert fp32.residual_dtype == "float32" and "residual_dtype bf16 needs bf16" in fp32.reason
+    forced_cpu = select_runtime(CPU, ComputeConfig(residual_dtype="bf16"))
+    assert forced_cpu.residual_dtype == "float32" and "residual_dtype" in forced_cpu.reason
+
+
 def test_cuda_requested_without_gpu_fails_clearly():
     with pytest.raises(RuntimeError, match="compute.device is 'cuda'"):
         select_runtime(CPU, ComputeConfig(device="cuda"))
