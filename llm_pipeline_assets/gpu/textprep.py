@@ -5,9 +5,10 @@ normalize text and hash words; signatures took 0.1 s. This module moves the per-
 
 The CPU path's words (``normalized_words``) are the maximal runs of ``str.isalnum()`` characters of
 ``NFKC(text).lower()`` (NFKC only for non-ASCII text): the punctuation regex and ``split()`` leave
-exactly those (checked for every code point in the tests). So the host only lowercases (and
-NFKC-normalizes non-ASCII documents) and encodes UTF-8 — C-speed string methods — and the device, with
-the batch's documents concatenated (a space between documents):
+exactly those (checked for every code point in the tests). So the host only NFKC-normalizes and
+lowercases the non-ASCII documents and encodes UTF-8 — C-speed string methods — and the device, with
+the batch's documents concatenated (a space between documents), lowercases A-Z (all that ``lower()``
+does to ASCII text), then:
 
 1. decodes UTF-8 lead bytes to code points and looks each up in an ``isalnum`` table (1.1 MB, built once);
    a continuation byte takes its character's class;
@@ -149,10 +150,15 @@ def _device_table(device: str):
 
 
 def host_bytes(texts: Sequence[str]) -> Tuple[bytearray, np.ndarray]:
-    """``fold_case(t)`` (the CPU path's NFKC + lowercase) as UTF-8, joined by spaces, and each document's byte
-    length: the host half of the preparation (picklable: worker processes can run it)."""
-    parts = [fold_case(t).encode("utf-8") for t in texts]
-    return bytearray(b" ".join(parts)), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    """Each document as UTF-8, joined by spaces, and its byte length: the host half of the preparation
+    (picklable: worker processes can run it).
+
+    Non-ASCII documents are ``fold_case``d here (NFKC + lowercase: the CPU path's rule); ASCII documents go
+    as they are, because ``prepare_bytes`` lowercases A-Z on the device (for ASCII that is all ``lower()``
+    does, and a folded document holds no A-Z bytes). 3.9 -> 1.1 us per synthetic document on one core.
+    """
+    parts = [t.encode("ascii") if t.isascii() else fold_case(t).encode("utf-8") for t in texts]
+    return bytearray(b" ").join(parts), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
 
 
 def _word_bytes(buf, table):
@@ -239,6 +245,7 @@ def prepare_bytes(joined: bytearray, lengths: np.ndarray, device, ngram: int = 3
     starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=starts[1:])
     buf = torch.frombuffer(joined, dtype=torch.uint8).to(device)
+    buf = torch.where((buf >= 65) & (buf <= 90), buf + 32, buf)  # A-Z -> a-z: lower() of the ASCII documents
     is_word = _word_bytes(buf, _device_table(str(device)))
     prev = torch.zeros_like(is_word)
     prev[1:] = is_word[:-1]

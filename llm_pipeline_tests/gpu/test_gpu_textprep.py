@@ -88,11 +88,19 @@ def _unicode_mess(n: int, seed: int = 2) -> list:
             for _ in range(n)] + ["Ω" * 9, "中" * 6, "é" * 40]
 
 
-@pytest.mark.parametrize("name", ["shared", "ascii-mess", "unicode-mess", "single", "empty-docs", "all-empty"])
+# ASCII documents reach the device un-lowered (it lowercases A-Z); non-ASCII ones are folded on the host, where
+# NFKC and lower() can make or change ASCII letters: Kelvin sign -> K -> k, fullwidth Ａ -> A -> a, İ -> i + dot
+CASES = {"mixed-case": ["ÉCOLE Straße ABC", "KELVIN \u212a 5\u212a", "İstanbul IIı", "ＡＢＣ ｄｅｆ ABC", "PLAIN ASCII ONLY",
+                        "plain ascii only", "Ⅻ ROMAN ⅻ", "ﬁNAL ﬀ"]}
+
+
+@pytest.mark.parametrize("name", ["shared", "ascii-mess", "unicode-mess", "single", "empty-docs", "all-empty",
+                                  "mixed-case"])
 @pytest.mark.parametrize("ngram", [3, 1, 5])
 def test_prepared_texts_equal_the_cpu_path(name, ngram):
     texts = {"shared": shared_corpus(), "ascii-mess": _ascii_mess(200), "unicode-mess": _unicode_mess(150),
-             "single": ["Hello,   WORLD!"], "empty-docs": ["", "!!!", "", "a b"], "all-empty": ["", " ", "?"]}[name]
+             "single": ["Hello,   WORLD!"], "empty-docs": ["", "!!!", "", "a b"], "all-empty": ["", " ", "?"],
+             **CASES}[name]
     for got, want in zip(prepare_texts(texts, "cpu", ngram), _cpu_reference(texts, ngram)):
         assert np.array_equal(got, want)
 
