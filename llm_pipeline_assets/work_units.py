@@ -49,6 +49,26 @@ def discard_work(work: Path, label: str) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` all or nothing: a synced temp file beside it, renamed over it.
+
+    A reader (another rank, a resumed run, the asset) sees the old file or the whole new one, never a
+    part; the temp name carries the pid and a random suffix, so concurrent writers do not collide.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -110,12 +130,7 @@ class WorkUnits:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(scratch, final)
         marker = {"tag": tag, "files": files, "stats": stats}
-        tmp = self.root / f".{tag}{MARKER_SUFFIX}.{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(marker, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.marker_path(tag))
+        atomic_write_text(self.marker_path(tag), json.dumps(marker))
         delay = float(os.environ.get(SLOW_UNITS_ENV) or 0)
         if delay > 0:
             time.sleep(delay)

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from llm_pipeline_assets.work_units import atomic_write_text
+
 __all__ = ["FP8_RECIPES", "DEFAULT_MIN_SPEEDUP", "Fp8Decision", "available_fp8_recipes", "decide_fp8", "apply_fp8",
            "convert_float8",
            "step_seconds", "fp8_speed_check", "resolve_fp8"]
@@ -277,9 +279,7 @@ def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], No
         record = {"key": key, **decision}
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{CACHE_FILE}.{os.getpid()}")
-            tmp.write_text(json.dumps(record, indent=1))
-            os.replace(tmp, cache)  # atomic: a waiting rank never reads half a file
+            atomic_write_text(cache, json.dumps(record, indent=1))  # a waiting rank never reads half a file
     log(f"fp8 check ({settings.fp8}, seq {seq_len} x batch {settings.micro_batch}): {record['reason']}")
     return (settings if record["precision"] == "fp8" else dataclasses.replace(settings, fp8=None)), record
 

@@ -31,6 +31,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from llm_pipeline_assets.resources.s3_objects import S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error
+from llm_pipeline_assets.work_units import atomic_write_text
 
 MANIFEST = "_MANIFEST.json"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -261,16 +262,10 @@ class ArtifactStore(dg.ConfigurableResource):
                     objects.delete_tree(version_dir)
                 raise
         else:
-            tmp = Path(dest) / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
             try:
                 os.replace(staging, version_dir)
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(body)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, Path(dest) / MANIFEST)
+                atomic_write_text(Path(dest) / MANIFEST, body)
             except BaseException:
-                tmp.unlink(missing_ok=True)
                 shutil.rmtree(version_dir, ignore_errors=True)
                 raise
         self._remove_old_versions(dest, keep=manifest.version)

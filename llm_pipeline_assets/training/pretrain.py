@@ -19,6 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from llm_pipeline_assets.work_units import atomic_write_text
+
 from .settings import PretrainSettings, lr_at, seq_len_at
 
 __all__ = ["PretrainSettings", "pretrain", "lr_at", "seq_len_at", "write_final", "plot_loss_curve"]
@@ -86,9 +88,7 @@ def plot_loss_curve(history: list[dict], val_history: list[dict], path: Path) ->
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = Path(f"{path}.partial")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_dir: Path,
