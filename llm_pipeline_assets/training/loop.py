@@ -106,6 +106,7 @@ class Trainer:
         self.tokens_seen, self.train_seconds = 0, 0.0
         self.resumed_from = None
         self.saved_step = -1
+        self.final_weights = None  # FSDP: the full weights gathered by the final save (rank 0)
         # sync_every > 1: loss / grad norm stay on the device and reach the host in groups (lazy.py)
         self.records = StepRecords(settings.device) if settings.sync_every > 1 and not self.dist.enabled else None
         if ckpt is not None:
@@ -238,6 +239,8 @@ class Trainer:
                  "curriculum": [list(c) for c in self.curriculum]}
         path = self.root
         full = fsdp.full_state_dicts(self.model, self.optimizer) if self.sharded else (None, None)  # collective
+        # the last save's gathered weights are the final model's: pretrain() writes them without a second gather
+        self.final_weights = full[0] if self.sharded and self.step >= self.s.max_steps else None
         if self.dist.is_main:  # one writer; the others wait so nobody resumes from a half-written folder
             path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last,
                                     model_state=full[0], optimizer_state=full[1])

@@ -118,8 +118,8 @@ def pretrain(settings: PretrainSettings, packed_dir: Path, init_dir: Path, out_d
     trainer.run()
     from . import distributed
 
-    full_weights = None
-    if trainer.sharded:  # collective: every rank takes part in gathering the weights rank 0 writes
+    full_weights = trainer.final_weights  # FSDP: gathered by the final checkpoint, when this run wrote it
+    if trainer.sharded and full_weights is None:  # collective: every rank takes part in gathering the weights
         from .fsdp import full_state_dicts
 
         full_weights, _ = full_state_dicts(trainer.model)

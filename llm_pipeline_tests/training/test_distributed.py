@@ -65,6 +65,12 @@ def test_fsdp_two_ranks_match_one_process_and_resume(packed_corpus, tmp_path):
     resumed = _torchrun(packed_corpus, out, settings)
     assert resumed["resumed_from"].endswith("step-2")
     _assert_same_run(single, resumed, tmp_path / "single", out)
+    # the final weights come from the final checkpoint's gather; a finished run started again (no new
+    # checkpoint, so nothing gathered yet) gathers them itself and writes the same model
+    shutil.rmtree(out / "final")
+    again = _torchrun(packed_corpus, out, settings)
+    assert again["resumed_from"].endswith("step-4")
+    _assert_same_run(single, again, tmp_path / "single", out)
 
 
 def test_sharding_policy_picks_fsdp_only_where_it_can_run():
