@@ -40,14 +40,13 @@ def build_assets(cfg: PipelineConfig) -> list:
 def default_resources(root: str | None = None, cfg: PipelineConfig | None = None) -> dict:
     """store + compute; with an s3:// root also ``s3`` (dagster-aws ``S3Resource``, credentials from the
     environment), the client the store commits manifests and lists versions with."""
-    from dagster_aws.s3 import S3Resource
+    from llm_pipeline_assets.resources.s3_objects import s3_resource
 
     root = root or artifact_root()
     endpoint = os.environ.get(S3_ENDPOINT_ENV) or None
     resources: dict = {}
     if root.startswith("s3://"):
-        resources["s3"] = S3Resource(endpoint_url=endpoint,
-                                     region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+        resources["s3"] = s3_resource(endpoint)
     resources["store"] = ArtifactStore(root=root, s3_endpoint_url=endpoint, cache_dir=os.environ.get(CACHE_ENV) or None,
                                        s3=resources.get("s3"))
     resources["compute"] = ComputeResource(launcher=cfg.launcher) if cfg is not None else ComputeResource()

@@ -34,6 +34,16 @@ _CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TO
                    "AWS_DEFAULT_REGION")
 
 
+def s3_resource(endpoint_url: str | None = None):
+    """dagster-aws ``S3Resource`` for ``endpoint_url`` (None: AWS), region from ``AWS_REGION`` /
+    ``AWS_DEFAULT_REGION``, credentials from the environment: the code location's ``s3`` resource and the
+    store's fallback client are built the same way."""
+    from dagster_aws.s3 import S3Resource
+
+    return S3Resource(endpoint_url=endpoint_url,
+                      region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+
+
 def client_for(resource) -> object:
     """``resource.get_client()`` (a dagster-aws ``S3Resource``), built once per process and settings.
 

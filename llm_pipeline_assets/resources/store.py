@@ -30,7 +30,8 @@ from typing import Iterator
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from llm_pipeline_assets.resources.s3_objects import S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error
+from llm_pipeline_assets.resources.s3_objects import (S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error,
+                                                      s3_resource)
 from llm_pipeline_assets.work_units import atomic_write_text
 
 MANIFEST = "_MANIFEST.json"
@@ -87,6 +88,11 @@ class Manifest:
         return content_hash({n: self.files[n] for n in self.names(prefix)})
 
 
+def _label(asset: str, partition: str | None) -> str:
+    """``asset[partition]`` (or ``asset``): how errors and logs name a stored artifact."""
+    return f"{asset}[{partition}]" if partition else asset
+
+
 def content_hash(files: dict) -> str:
     h = hashlib.sha256()
     for name in sorted(files):
@@ -124,7 +130,7 @@ class ArtifactStore(dg.ConfigurableResource):
     def _objects(self) -> S3Objects:
         if not self.root.startswith("s3://"):
             raise ValueError(f"artifact root {self.root!r}: remote roots must be s3://bucket/prefix")
-        return S3Objects(client_for(self.s3 or S3Resource(endpoint_url=self.s3_endpoint_url)))
+        return S3Objects(client_for(self.s3 or s3_resource(self.s3_endpoint_url)))
 
     def _base(self) -> str:
         return self.root[len("file://"):] if self.root.startswith("file://") else self.root.rstrip("/")
@@ -145,7 +151,7 @@ class ArtifactStore(dg.ConfigurableResource):
     # ---- reading ---------------------------------------------------------------------------------
     def read_manifest(self, asset: str, partition: str | None = None) -> Manifest:
         path = f"{self.partition_dir(asset, partition)}/{MANIFEST}"
-        what = f"{asset}[{partition}]" if partition else asset
+        what = _label(asset, partition)
         if self.is_remote:
             try:
                 body = self._objects().get_text(path)
@@ -196,7 +202,7 @@ class ArtifactStore(dg.ConfigurableResource):
                         raise OSError(f"{remote}/{name}: downloaded size differs from the manifest")
             except S3_TRANSPORT_ERRORS as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
-                what = f"{asset}[{partition}]" if partition else asset
+                what = _label(asset, partition)
                 raise ArtifactUnavailable(f"{what}: downloading version {manifest.version} from {remote} failed; "
                                           f"nothing was cached, a retry downloads it again: {describe_error(exc)}"
                                           ) from None
@@ -215,7 +221,7 @@ class ArtifactStore(dg.ConfigurableResource):
         :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.
         """
         dest = self.partition_dir(asset, partition)
-        what = f"{asset}[{partition}]" if partition else asset
+        what = _label(asset, partition)
         version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         staging = None
         try:
