@@ -99,6 +99,23 @@ def _band_key_store(signatures: np.ndarray, rows_idx: np.ndarray, params: DedupP
     return store
 
 
+def _host_lsh(signatures, surv: np.ndarray, params: DedupParams, shingle_provider, workdir):
+    """Verified LSH edges among ``surv`` on the host, band keys spilled to ``workdir`` when given."""
+    store = _band_key_store(signatures, surv, params, workdir)
+    if params.verify == "signature":
+        verifier = signature_verifier(signatures, surv, params.threshold)
+    elif params.verify == "jaccard":
+        verifier = jaccard_verifier(shingle_provider, surv, params.threshold)
+    else:
+        verifier = None
+    found = lsh_edges(lambda b: np.asarray(store[b]), surv.size, params.bands, verifier)
+    spill = getattr(store, "filename", None)
+    del store
+    if spill is not None and os.path.exists(spill):
+        os.remove(spill)  # band keys are scratch space
+    return found
+
+
 def dedup_arrays(
     keys: np.ndarray,
     signatures: np.ndarray,
@@ -106,6 +123,7 @@ def dedup_arrays(
     shingle_provider: Optional[ShingleProvider] = None,
     workdir: Optional[str] = None,
     components: ComponentsFn = connected_components,
+    lsh=None,
 ) -> DedupResult:
     """Exact + MinHash-LSH dedup of ``len(keys)`` documents.
 
@@ -113,7 +131,9 @@ def dedup_arrays(
     ``signatures``: uint32 ``(N, num_perm)`` array or memmap;
     ``shingle_provider``: required for ``verify="jaccard"``;
     ``components``: connected-components function (a GPU backend's; it must return the union-find's
-    lowest-index labels).
+    lowest-index labels);
+    ``lsh``: ``(signatures, survivors, params) -> (edges, stats)`` or None, a backend's device LSH that must
+    give ``lsh_edges``' edges (``gpu/lsh.py``); None from it, or no ``lsh``, runs the host path below.
     """
     n = len(keys)
     if signatures.shape != (n, params.num_perm):
@@ -125,18 +145,8 @@ def dedup_arrays(
     exact_dup_of = np.where(first == idx, -1, first)
     surv = np.flatnonzero(first == idx)
 
-    store = _band_key_store(signatures, surv, params, workdir)
-    if params.verify == "signature":
-        verifier = signature_verifier(signatures, surv, params.threshold)
-    elif params.verify == "jaccard":
-        verifier = jaccard_verifier(shingle_provider, surv, params.threshold)
-    else:
-        verifier = None
-    edges, lsh_stats = lsh_edges(lambda b: np.asarray(store[b]), surv.size, params.bands, verifier)
-    spill = getattr(store, "filename", None)
-    del store
-    if spill is not None and os.path.exists(spill):
-        os.remove(spill)  # band keys are scratch space
+    found = lsh(signatures, surv, params) if lsh is not None else None
+    edges, lsh_stats = found if found is not None else _host_lsh(signatures, surv, params, shingle_provider, workdir)
 
     cluster = np.empty(n, dtype=np.int64)
     cluster[surv] = surv[components(surv.size, edges)]

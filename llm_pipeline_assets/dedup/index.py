@@ -160,5 +160,6 @@ class DedupIndexBuilder:
         self.close()
         keys = np.concatenate(self._keys) if self._keys else np.zeros(0, dtype=EXACT_KEY_DTYPE)
         self._keys = [keys]
-        extra = {} if self.backend is None else {"components": self.backend.components}
+        extra = {} if self.backend is None else {"components": self.backend.components,
+                                                 "lsh": getattr(self.backend, "lsh", None)}
         return dedup_arrays(keys, self.signatures(), self.params, self._shingle_provider(), self.workdir, **extra)

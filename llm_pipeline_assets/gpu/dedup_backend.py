@@ -1,11 +1,13 @@
 """Dedup backends (``dedup.backend: auto | cpu | gpu``) and how one is chosen.
 
-A backend supplies the two steps of ``dedup`` that a GPU can take over, with results identical to the
+A backend supplies the steps of ``dedup`` that a GPU can take over, with results identical to the
 CPU path's (so keep/cluster/survivor ids do not depend on the machine, and hashed work units cached by
 one backend can be reused by the other):
 
 * ``signatures(shingles, counts, hasher, words=None)`` -> uint32 ``(N, num_perm)`` MinHash signatures;
 * ``components(n, edges)`` -> lowest-index component labels (the ``dedup_arrays(components=...)`` hook);
+* optionally ``lsh(signatures, survivors, params)`` -> ``(edges, stats)`` or None: LSH banding and signature
+  verification (the ``dedup_arrays(lsh=...)`` hook; ``gpu/lsh.py``, on by default on CUDA);
 * when ``prepares_text`` is true, ``prepare(texts, hasher)`` -> ``(exact keys, shingles, counts)``: the
   text preparation itself (normalize, word hashes) on the device (``gpu/textprep.py``; on by default on
   CUDA, where CPU preparation was 70 % of the GPU path's time on an H100).
@@ -69,7 +71,8 @@ class TorchDedupBackend:
     signatures_in_workers = False
 
     def __init__(self, device: str = "cuda", memory_budget: Optional[int] = None, prefer_cugraph: bool = True,
-                 signature_engine: str = "torch", text_on_device: Optional[bool] = None):
+                 signature_engine: str = "torch", text_on_device: Optional[bool] = None,
+                 lsh_on_device: Optional[bool] = None):
         from llm_pipeline_assets.gpu.minhash import DEFAULT_MEMORY_BUDGET
 
         if signature_engine not in SIGNATURE_ENGINES:
@@ -85,6 +88,8 @@ class TorchDedupBackend:
         # methods of the CPU path); cuDF's MinHash needs the word lists, so never with it
         on_device = self.device.startswith("cuda") if text_on_device is None else bool(text_on_device)
         self.prepares_text = on_device and signature_engine == "torch"
+        # LSH banding + verification on the device (gpu/lsh.py): default on CUDA, like the text
+        self.device_lsh = self.device.startswith("cuda") if lsh_on_device is None else bool(lsh_on_device)
 
     def prepare(self, texts: Sequence[str], hasher: MinHasher):
         """``(exact keys, shingle hashes, shingles per doc)`` of ``texts``, prepared on the device."""
@@ -116,6 +121,12 @@ class TorchDedupBackend:
             return cudf_word_signatures(words, hasher)
         return self._minhasher(hasher).signatures(shingles, counts)
 
+    def lsh(self, signatures: np.ndarray, surv: np.ndarray, params):
+        """LSH banding + verification on the device (``gpu/lsh.py``), or None to leave it to the host."""
+        from llm_pipeline_assets.gpu.lsh import lsh_edges_on
+
+        return lsh_edges_on(signatures, surv, params, self.device, self.memory_budget) if self.device_lsh else None
+
     def components(self, n: int, edges: np.ndarray) -> np.ndarray:
         from llm_pipeline_assets.gpu.components import components_on
 
@@ -124,7 +135,8 @@ class TorchDedupBackend:
 
     def describe(self) -> Dict[str, str]:
         info = {"backend": self.name, "device": self.device, "signatures": self.signature_engine,
-                "components": self.components_engine, "text": "device" if self.prepares_text else "cpu"}
+                "components": self.components_engine, "text": "device" if self.prepares_text else "cpu",
+                "lsh": "device" if self.device_lsh else "host"}
         if self.device.startswith("cuda"):
             import torch
 

@@ -155,7 +155,8 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=EXACT_KEY_DTYPE)
     all_sigs = np.concatenate(sigs) if sigs else np.zeros((0, params.num_perm), dtype=np.uint32)
     provider = (lambda idx: [sets[i] for i in np.asarray(idx).tolist()]) if params.verify == "jaccard" else None
-    result = dedup_arrays(all_keys, all_sigs, params, provider, components=backend.components)
+    result = dedup_arrays(all_keys, all_sigs, params, provider, components=backend.components,
+                          lsh=getattr(backend, "lsh", None))
     t["finish"] = time.perf_counter() - t0
     t["total"] = time.perf_counter() - start
     return result, t

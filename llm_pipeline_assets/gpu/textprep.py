@@ -76,6 +76,13 @@ def _xorshift(x, n: int):
     return x ^ _shr(x, n)
 
 
+def mix64(z):
+    """``dedup.minhash.mix64`` (splitmix64 finalizer) on int64-held uint64 bits."""
+    z = _xorshift(z, 30) * MIX_M1
+    z = _xorshift(z, 27) * MIX_M2
+    return _xorshift(z, 31)
+
+
 def _mul128_fold64(a, b):
     """Low 64 bits XOR high 64 bits of the 128-bit product (32-bit limbs, carries kept)."""
     a_lo, a_hi, b_lo, b_hi = a & _LOW32, _shr(a, 32), b & _LOW32, _shr(b, 32)
@@ -191,10 +198,7 @@ def _shingles(tokens, lengths, ngram: int):
     parts = [(short_starts[short_depth == 0], tokens[short_starts[short_depth == 0]])]
     h = tokens.clone()
     for k in range(1, min(ngram, int(lengths.max()))):
-        z = h[:m - k] * SHINGLE_MULT + tokens[k:]
-        z = _xorshift(z, 30) * MIX_M1
-        z = _xorshift(z, 27) * MIX_M2
-        h[:m - k] = _xorshift(z, 31)
+        h[:m - k] = mix64(h[:m - k] * SHINGLE_MULT + tokens[k:])
         pick = short_starts[short_depth == k]
         parts.append((pick, h[pick]))
     pos_in_doc = torch.arange(m, device=tokens.device) - torch.repeat_interleave(starts, lengths)

@@ -92,11 +92,12 @@ def test_backend_from_config_defaults_and_cudf_opt_in(monkeypatch):
 def test_torch_backend_dedup_equals_cpu(corpus, params, tmp_path):
     want = fuzzy_dedup_result(corpus, params)
     assert want.stats["fuzzy_removed"] > 0  # the corpus has near-duplicates to find
-    backend = db.TorchDedupBackend("cpu", memory_budget=16 * params.num_perm * 4096)
+    backend = db.TorchDedupBackend("cpu", memory_budget=16 * params.num_perm * 4096, lsh_on_device=True)
     got, timings = run_dedup(corpus, params, backend, batch_size=37)  # batches cut through the edge cases
     _assert_same(got, want)
+    assert got.stats["candidate_pairs"] == want.stats["candidate_pairs"]
     assert backend.describe() == {"backend": "torch-cpu", "device": "cpu", "signatures": "torch",
-                                  "components": "torch", "text": "cpu"}
+                                  "components": "torch", "text": "cpu", "lsh": "device"}
     assert timings["total"] >= timings["signatures"] > 0
     builder = DedupIndexBuilder(tmp_path, params)
     builder.add_batch(corpus)
@@ -136,3 +137,4 @@ def test_cuda_backend_dedup_equals_cpu(corpus):
     got, _ = run_dedup(corpus, params, backend)
     _assert_same(got, fuzzy_dedup_result(corpus, params))
     assert backend.describe()["backend"] == "gpu" and backend.describe()["text"] == "device"
+    assert backend.describe()["lsh"] == "device"
