@@ -6,7 +6,8 @@
 #   * dagster + its dependencies that the image lacks (resources/compute.py imports dagster; the training
 #     bench uses probe_device/select_runtime from it),
 #   * pydantic (config.py), and
-#   * torchao (the FP8 recipe measured when Transformer Engine is absent; 0.18 needs torch >= 2.11).
+#   * torchao (the FP8 recipe measured when Transformer Engine is absent; 0.18 needs torch >= 2.11), and
+#   * liger-kernel (Triton kernels; needs only torch + triton, which the image's torch brings).
 # The list below is dagster 1.13.27's + pydantic's + torchao's dependency closure minus what the image
 # has (computed from this project's venv metadata). Versions match this project's lock. About 20 MB.
 # Not fetched: cudf / cugraph / transformer-engine (GBs of CUDA wheels or a source build; they exceed the
@@ -26,9 +27,10 @@ PACKAGES=(
   watchdog==6.0.0
   pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5
   torchao==0.18.0
+  liger-kernel==0.8.5
 )
 # what gpu_check.sh asks pip to resolve (the rest are their dependencies)
-TOP_LEVEL=(dagster==1.13.27 pydantic==2.14.4 torchao==0.18.0)
+TOP_LEVEL=(dagster==1.13.27 pydantic==2.14.4 torchao==0.18.0 liger-kernel==0.8.5)
 
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${PACKAGES[@]}"

@@ -74,7 +74,7 @@ def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
 
 
 def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync_every: int = 1,
-             compile_loss: bool = True, residual: str = "fp32") -> dict:
+             compile_loss: bool = True, residual: str = "fp32", liger: bool = False) -> dict:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
@@ -83,7 +83,7 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
                                 attn_implementation=attn, fused_adamw=runtime.fused_adamw,
                                 compile_scope=args.compile_scope, sync_every=sync_every, compile_loss=compile_loss,
-                                residual_dtype="bfloat16" if residual == "bf16" else "float32",
+                                residual_dtype="bfloat16" if residual == "bf16" else "float32", liger_kernels=liger,
                                 log_every=max(sync_every, args.steps))
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
@@ -94,7 +94,7 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync
     return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
             "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile,
             "compile_scope": args.compile_scope if runtime.compile else None, "sync_every": sync_every,
-            "compile_loss": bool(runtime.compile and compile_loss), "residual": residual}
+            "compile_loss": bool(runtime.compile and compile_loss), "residual": residual, "liger": liger}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=None,
                     help="explicit variants of ours instead of --attn x --sync-every, separated by ';', each "
                          "comma-separated key=value of attn, sync (sync_every), loss (compiled|eager), residual "
-                         "(fp32|bf16), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
+                         "(fp32|bf16), liger (0|1), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
     ap.add_argument("--compile-scope", default="regional", choices=("regional", "full"),
                     help="how ours compiles on GPU (compute.compile_scope)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
@@ -190,10 +190,11 @@ def main(argv=None) -> int:
             variants = [dict(kv.split("=") for kv in v.split(",")) for v in args.runs.split(";")]
         for v in variants:
             a, k, loss, residual = v["attn"], int(v.get("sync", 1)), v.get("loss", "compiled"), v.get("residual", "fp32")
+            liger = v.get("liger", "0") == "1"
             name = f"ours_{a}" + (f"_sync{k}" if k != 1 else "") + ("_eagerloss" if loss == "eager" else "") + \
-                ("_bf16residual" if residual == "bf16" else "")
-            runs.append((name, lambda d, a=a, k=k, c=loss != "eager", r=residual:
-                         run_ours(packed, init, d, args, runtime, a, k, c, r)))
+                ("_bf16residual" if residual == "bf16" else "") + ("_liger" if liger else "")
+            runs.append((name, lambda d, a=a, k=k, c=loss != "eager", r=residual, g=liger:
+                         run_ours(packed, init, d, args, runtime, a, k, c, r, g)))
         for name, fn in runs:
             try:
                 result = fn(Path(tmp) / name)

@@ -28,6 +28,9 @@ class ComputeConfig(_Strict):
     # dtype of the residual stream between decoder layers under bf16 autocast; auto: bf16 on a GPU, where the
     # layers' adds and norms then move half the bytes (Megatron's default), fp32 otherwise
     residual_dtype: Literal["auto", "fp32", "bf16"] = "auto"
+    # Liger's Triton RoPE / RMSNorm / SwiGLU in the decoder layers (pretraining, CUDA, liger-kernel installed);
+    # off by default: not yet measured against torch.compile's own fusions of the same ops
+    liger_kernels: bool = False
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
     # per rank; auto = fsdp when a step's samples split evenly over the ranks

@@ -74,6 +74,7 @@ class Runtime:
     fused_adamw: bool
     reason: str
     residual_dtype: str = "float32"  # bfloat16: the decoder layers' residual stream (PretrainSettings.residual_dtype)
+    liger_kernels: bool = False  # Liger's Triton kernels in the decoder layers (PretrainSettings.liger_kernels)
 
 
 @lru_cache(maxsize=4)
@@ -126,6 +127,9 @@ def select_runtime(info: DeviceInfo, cfg) -> Runtime:
     elif residual == "bfloat16" and dtype != "bfloat16":
         reasons.append(f"compute.residual_dtype bf16 needs bf16 precision (this run: {dtype}): fp32")
         residual = "float32"
+    liger = bool(cfg.liger_kernels and want_cuda and info.liger_kernel)
+    if cfg.liger_kernels and not liger:
+        reasons.append("compute.liger_kernels needs CUDA and the liger-kernel package: not used")
     if attn == "auto":  # document masking: varlen flash > flex BlockMask (1.06x the SDPA mask on an H100) > SDPA
         attn = "sdpa"
         if want_cuda and info.flash_attn:
@@ -134,7 +138,7 @@ def select_runtime(info: DeviceInfo, cfg) -> Runtime:
             attn = "flex_attention"
     nproc = (cfg.nproc_per_node or info.gpus) if want_cuda else 1
     return Runtime("cuda" if want_cuda else "cpu", dtype, fp8, compile_, attn, max(nproc, 1), want_cuda,
-                   "; ".join(reasons) or "default policy", residual)
+                   "; ".join(reasons) or "default policy", residual, liger)
 
 
 def package_root() -> str:

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from llm_pipeline_assets.gpu.fp8 import convert_float8
-from llm_pipeline_assets.gpu.kernels import compile_loss, compile_model
+from llm_pipeline_assets.gpu.kernels import apply_liger_kernels, compile_loss, compile_model
 
 from . import distributed, fsdp, varlen
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
@@ -43,6 +43,9 @@ def load_model(settings: PretrainSettings, path: Path):
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = model.to(settings.device).train()
+    if settings.liger_kernels and not apply_liger_kernels(model, settings.device):
+        raise RuntimeError("liger_kernels requested, but Liger could not patch this model (liger-kernel missing, or "
+                           f"model_type {model.config.model_type!r} is not llama)")
     if settings.residual_dtype == "bfloat16":  # the layers' adds and norms then read and write bf16
         model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.to(torch.bfloat16))
     if settings.fp8 == "torchao":

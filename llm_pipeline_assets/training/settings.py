@@ -52,6 +52,7 @@ class PretrainSettings:
     # bfloat16: the residual stream between decoder layers is bf16 (the embedding output is cast), halving the
     # bytes of every norm / residual add; float32 (default): autocast keeps it in the master weights' fp32
     residual_dtype: str = "float32"
+    liger_kernels: bool = False  # CUDA + liger-kernel: Liger's RoPE / RMSNorm / SwiGLU (gpu.kernels.apply_liger_kernels)
     compile_loss: bool = True  # with compile: the shifted fp32 cross-entropy is compiled too (no fp32 logits copy)
     sync_every: int = 1  # > 1: step metrics reach the host in groups, the GPU is never drained between steps
     attn_implementation: str = "sdpa"
@@ -86,6 +87,8 @@ class PretrainSettings:
                 self.residual_dtype == "bfloat16" and self.dtype != "bfloat16"):
             problems.append(f"residual_dtype must be float32, or bfloat16 with dtype bfloat16; got "
                             f"{self.residual_dtype!r} with dtype {self.dtype!r}")
+        if self.liger_kernels and self.device != "cuda":
+            problems.append("liger_kernels are Triton kernels: they need device 'cuda'")
         if self.compile_scope not in COMPILE_SCOPES:
             problems.append(f"compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
         if self.attn_implementation == "flex_attention" and self.device == "cpu":

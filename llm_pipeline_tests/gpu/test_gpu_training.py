@@ -115,7 +115,8 @@ def _default_runtime_settings(runtime, **overrides):
     base = dict(max_steps=8, lr=3e-3, min_lr=3e-4, warmup_steps=1, micro_batch=8, curriculum=[(64, 4), (128, 8)],
                 eval_every=4, eval_batches=1, save_every=4, seed=0, device=runtime.device, dtype=runtime.dtype,
                 compile=runtime.compile, compile_scope=ComputeConfig().compile_scope,
-                attn_implementation=runtime.attn_implementation, fused_adamw=runtime.fused_adamw)
+                attn_implementation=runtime.attn_implementation, fused_adamw=runtime.fused_adamw,
+                residual_dtype=runtime.residual_dtype, liger_kernels=runtime.liger_kernels)
     base.update(overrides)
     return PretrainSettings(**base)
 
@@ -144,3 +145,30 @@ def test_cuda_pretrain_with_the_default_gpu_runtime(tmp_path):
     assert summary["steps"] == 6 and resumed["steps"] == 8 and resumed["resumed_from"]
     assert [h["step"] for h in history] == list(range(1, 9)) and {h["seq_len"] for h in history} == {64, 128}
     assert history[-1]["loss"] < history[0]["loss"] and resumed["val_loss"] is not None
+
+
+@cuda_only
+def test_cuda_pretrain_with_liger_kernels(tmp_path):
+    """compute.liger_kernels: Liger's RoPE / RMSNorm / SwiGLU inside the regionally compiled layers train like
+    torch.compile's own fusions (same data, same seed)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from llm_pipeline_assets.config import ComputeConfig
+    from llm_pipeline_assets.resources.compute import probe_device, select_runtime
+    from llm_pipeline_assets.training.pretrain import pretrain
+    from llm_pipeline_tests.training.conftest import build_corpus
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        pytest.skip("liger-kernel is not installed (bench/fetch_gpu_wheels.sh carries it)")
+    runtime = select_runtime(probe_device(), ComputeConfig(liger_kernels=True))
+    assert runtime.liger_kernels
+    corpus = build_corpus(tmp_path / "corpus", num_docs=400)
+    losses = {}
+    for name, liger in (("inductor", False), ("liger", True)):
+        summary = pretrain(_default_runtime_settings(runtime, max_steps=6, liger_kernels=liger), corpus.packed_dir,
+                           corpus.init_dir, tmp_path / name, log=print)
+        losses[name] = [h["loss"] for h in json.loads(Path(summary["metrics_path"]).read_text())["history"]]
+    assert losses["liger"] == pytest.approx(losses["inductor"], rel=2e-2)
+    assert losses["liger"][-1] < losses["liger"][0]

@@ -60,6 +60,17 @@ def test_residual_stream_is_bf16_on_a_gpu_only():
     assert forced_cpu.residual_dtype == "float32" and "residual_dtype" in forced_cpu.reason
 
 
+def test_liger_kernels_only_when_asked_on_cuda_with_the_package():
+    import dataclasses
+
+    with_liger = dataclasses.replace(H100, liger_kernel=True)
+    assert select_runtime(with_liger, ComputeConfig(liger_kernels=True)).liger_kernels is True
+    assert select_runtime(with_liger, ComputeConfig()).liger_kernels is False  # off unless asked
+    missing = select_runtime(H100, ComputeConfig(liger_kernels=True))
+    assert missing.liger_kernels is False and "liger-kernel package" in missing.reason
+    assert select_runtime(CPU, ComputeConfig(liger_kernels=True)).liger_kernels is False
+
+
 def test_cuda_requested_without_gpu_fails_clearly():
     with pytest.raises(RuntimeError, match="compute.device is 'cuda'"):
         select_runtime(CPU, ComputeConfig(device="cuda"))

@@ -110,3 +110,5 @@ def test_bf16_residual_stream(packed_corpus, tmp_path, monkeypatch):
     assert narrow == pytest.approx(wide, rel=2e-2) and narrow[-1] < narrow[0]
     with pytest.raises(ValueError, match="residual_dtype"):
         PretrainSettings(**SETTINGS, residual_dtype="bfloat16")  # needs bf16 autocast
+    with pytest.raises(ValueError, match="liger_kernels are Triton kernels"):
+        PretrainSettings(**SETTINGS, liger_kernels=True)  # device cpu
