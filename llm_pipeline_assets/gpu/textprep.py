@@ -275,7 +275,7 @@ def prepare_bytes(joined: bytearray, lengths: np.ndarray, device, ngram: int = 3
     if short.numel():
         padded = torch.cat([out_bytes, torch.zeros(8, dtype=torch.uint8, device=buf.device)])
         hashes[short] = xxh3_64_words(padded, new_starts[short], w_lens[short])
-    normalized = out_bytes.cpu().numpy().tobytes()
+    normalized = memoryview(out_bytes.cpu().numpy())  # sliced without copies for the host hashes below
     long_idx = (w_lens > MAX_DEVICE_WORD).nonzero().squeeze(1)
     if long_idx.numel():  # rare: hash on the host, put back on the device
         pos, size = new_starts[long_idx].tolist(), w_lens[long_idx].tolist()
