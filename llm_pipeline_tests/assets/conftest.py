@@ -7,21 +7,13 @@ from llm_pipeline_assets.definitions import build_definitions
 from llm_pipeline_assets.materialize import run
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_tests.conftest import small_config
+from llm_pipeline_tests.reliability.helpers import asset_metadata  # noqa: F401  (the asset tests import it from here)
 
 TRAINING = ("base_model", "pretrained_checkpoint", "sft_checkpoint", "dpo_checkpoint", "lora_adapter")
 # A few training steps cannot meet the tiny preset's gates: the short runs use the "smoke" thresholds
 # (any value passes, a missing metric still fails) with the real pretraining perplexity gate kept.
 SHORT_RUN_GATES = {"gates_preset": "smoke",
                    "gate_overrides": {"pretrain_to_sft": {"perplexity": {"op": "<=", "value": 1000.0}}}}
-
-
-def asset_metadata(results, asset: str) -> dict:
-    """The metadata values of ``asset``'s first materialization among ``results``."""
-    for r in results:
-        for e in r.get_asset_materialization_events():
-            if e.materialization.asset_key.to_user_string() == asset:
-                return {k: v.value for k, v in e.materialization.metadata.items()}
-    raise KeyError(asset)
 
 
 def tiny_training_config(**overrides):

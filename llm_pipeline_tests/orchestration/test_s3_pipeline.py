@@ -22,6 +22,7 @@ from llm_pipeline_assets.materialize import run
 from llm_pipeline_assets.resources.store import ArtifactStore, ArtifactUnavailable
 from llm_pipeline_tests.assets.conftest import asset_metadata, tiny_training_config
 from llm_pipeline_tests.orchestration.conftest import data_config
+from llm_pipeline_tests.reliability.helpers import step_failure_messages
 from llm_pipeline_tests.s3server import SECRET, bucket_objects, s3_environment
 
 ROOT = "s3://llm/p"
@@ -131,16 +132,6 @@ def stop_after_first(monkeypatch, server, method: str):
     monkeypatch.setattr(s3fs.S3FileSystem, method, original)
 
 
-def error_text(result) -> str:
-    """The step failure's message and its causes (what the UI shows for the failed step)."""
-    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    parts = []
-    while error is not None:
-        parts.append(f"{error.cls_name}: {error.message}")
-        error = error.cause
-    return "\n".join(parts)
-
-
 def test_server_restart_while_publishing(s3, tmp_path, monkeypatch):
     server, client = s3
     job = build_definitions(data_config(), root=ROOT).resolve_implicit_global_asset_job_def()
@@ -157,7 +148,7 @@ def test_server_restart_while_publishing(s3, tmp_path, monkeypatch):
     with stop_after_first(monkeypatch, server, "_put_file") as uploaded:
         failed = materialize()
     assert not failed.success and len(uploaded) == 1 and not server.running
-    text = error_text(failed)
+    text = "\n".join(step_failure_messages(failed))
     assert "ArtifactPublishError" in text and "raw_corpus[web]" in text and f"{ROOT}/raw_corpus/web" in text
     assert "the previous version (if any) is still the current one" in text
     assert "Could not connect to the endpoint URL" in text  # the cause, in one line rather than a traceback

@@ -32,6 +32,7 @@ from llm_pipeline_assets.definitions import build_definitions
 from llm_pipeline_assets.resources import launchers
 from llm_pipeline_assets.resources.compute import ComputeResource, select_runtime
 from llm_pipeline_tests.conftest import small_config
+from llm_pipeline_tests.reliability.helpers import step_failure_messages
 from llm_pipeline_tests.s3server import SECRET
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -214,17 +215,12 @@ def train_on_ecs():
                           raise_on_error=False, instance=dg.DagsterInstance.ephemeral())
 
 
-def failure_message(result) -> str:
-    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    return "\n".join(filter(None, [error.message, error.cause.message if error.cause else None]))
-
-
 def test_ecs_launch_sends_the_real_run_task_request_and_fails_without_a_checkpoint(monkeypatch):
     stub, sent = stubbed_ecs(monkeypatch, exit_code=0)
     result = train_on_ecs()
     stub.assert_no_pending_responses()  # describe, run, wait, describe: the whole ECS conversation happened
     assert not result.success  # the task "succeeded" but reported no checkpoint: the step must not pass
-    assert f"{MODULE} exited without reporting ['checkpoint_uri']" in failure_message(result)
+    assert f"{MODULE} exited without reporting ['checkpoint_uri']" in "\n".join(step_failure_messages(result))
 
     (params,) = sent
     assert (params["cluster"], params["taskDefinition"], params["count"], params["launchType"]) == (
@@ -252,4 +248,4 @@ def test_ecs_task_that_exits_non_zero_fails_the_step(monkeypatch):
     stub, _ = stubbed_ecs(monkeypatch, exit_code=137)
     result = train_on_ecs()
     stub.assert_no_pending_responses()
-    assert not result.success and "non-zero exit code" in failure_message(result)
+    assert not result.success and "non-zero exit code" in "\n".join(step_failure_messages(result))

@@ -23,12 +23,12 @@ from typing import Callable
 import dagster as dg
 import pytest
 
+from llm_pipeline_assets.jobs import DATA_ASSETS  # the data layer, as the jobs select it
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.work_units import MARKER_SUFFIX, SLOW_UNITS_ENV, WorkUnits
 
 REPO = Path(__file__).resolve().parents[2]
 
-DATA_ASSETS = ("raw_corpus", "cleaned_shards", "dedup_index", "deduped_shards", "tokenizer", "packed_tokens")
 DATA_SELECTION = " or ".join(f"key:{a}" for a in DATA_ASSETS)
 
 RESUME_YAML = """\

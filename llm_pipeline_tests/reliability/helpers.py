@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from llm_pipeline_assets.config import parse_config
+from llm_pipeline_assets.runners.finetune import read_jsonl  # noqa: F401  (the bad-input tests read JSONL outputs)
 from llm_pipeline_assets.shards import QUARANTINE_FILE, iter_batches, shard_files
 from llm_pipeline_assets.sources.synthetic import generate_documents
 
@@ -59,12 +60,13 @@ def materialize_keys(cfg, root: str, keys: list[str], instance: dg.DagsterInstan
                                   asset_selection=[dg.AssetKey(k) for k in keys], raise_on_error=False)
 
 
-def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    """The plain metadata values of ``asset``'s materialization in ``result``."""
-    for event in result.get_asset_materialization_events():
-        m = event.materialization
-        if m.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in m.metadata.items()}
+def asset_metadata(results, asset: str) -> dict:
+    """The plain metadata values of ``asset``'s first materialization in a run result (or a list of them)."""
+    for result in results if isinstance(results, (list, tuple)) else [results]:
+        for event in result.get_asset_materialization_events():
+            m = event.materialization
+            if m.asset_key.to_user_string() == asset:
+                return {k: v.value for k, v in m.metadata.items()}
     raise KeyError(asset)
 
 
@@ -87,19 +89,15 @@ def reason_counts(entries: list[dict]) -> Counter:
     return Counter(e["reason"].split(":", 1)[0] for e in entries)
 
 
-def read_jsonl(path: Path) -> list:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def step_failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
-    """The error messages (with their causes) of every failed step of a run."""
+    """The errors (``Class: message``, then each cause's) of every failed step of a run, one string per step."""
     out = []
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             text = []
             while error is not None:
-                text.append(error.message)
+                text.append(f"{error.cls_name}: {error.message}")
                 error = error.cause
             out.append("\n".join(text))
     return out
