@@ -49,7 +49,7 @@ def bigram_batches(vocab: int, n_batches: int, batch: int, seq_len: int, seed: i
 
 
 def train(config, batches, device: str, recipe: str | None, compile_: str, lr: float, warmup: int,
-          seed: int = 0, profile_steps: int = 0) -> dict:
+          seed: int = 0, profile_steps: int = 0, gradient_checkpointing: bool = False) -> dict:
     """Train a fresh model (same seed) on ``batches``; per-step losses and seconds (FP8 when ``recipe``).
 
     The loss is the pipeline's: compiled with the model (``gpu.kernels.compile_loss``) when ``compile_``
@@ -60,7 +60,7 @@ def train(config, batches, device: str, recipe: str | None, compile_: str, lr: f
     from llm_pipeline_assets.gpu.fp8 import _fresh_model, _release, _sync, apply_fp8
     from llm_pipeline_assets.gpu.kernels import compile_loss, compile_model
 
-    model = _fresh_model(config, device, seed)
+    model = _fresh_model(config, device, seed, gradient_checkpointing)
     fp8_layers = apply_fp8(model, recipe) if recipe else 0
     runner = compile_model(model, compile_) if compile_ != "none" else model
     loss_fn = compile_loss(mean_loss) if compile_ != "none" else mean_loss
@@ -132,6 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", nargs="?", const="full", default="none", choices=("none", "full", "regional"),
                     help="torch.compile the whole model (full, the training loop's way) or each decoder layer "
                          "(regional: one graph reused by every layer, a fraction of the compile time)")
+    ap.add_argument("--gradient-checkpointing", action="store_true", help="as the 1b/7b presets train")
     ap.add_argument("--profile", type=int, default=0, help="then profile this many steps of each (profile_step.py)")
     ap.add_argument("--profile-out", default=None, help="append the profile summaries to this text file")
     ap.add_argument("--json", default=str(HERE / "out" / "fp8_train.json"))
@@ -149,6 +150,7 @@ def main(argv=None) -> int:
     peak = peak_flops_for(device_name) if args.device.startswith("cuda") else None
     report = {"shape": args.shape, "vocab": config.vocab_size, "seq_len": args.seq_len, "batch": args.batch,
               "steps": args.steps, "skip": args.skip, "lr": args.lr, "compile": args.compile, "recipe": recipe,
+              "gradient_checkpointing": args.gradient_checkpointing,
               "device": device_name, "runs": {}, "errors": {}}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
             break
         try:
             run = train(config, batches, args.device, rec, args.compile, args.lr, args.warmup,
-                        profile_steps=args.profile)
+                        profile_steps=args.profile, gradient_checkpointing=args.gradient_checkpointing)
         except Exception as exc:  # an FP8 failure must not lose the bf16 numbers
             report["errors"][name] = f"{type(exc).__name__}: {exc}"[:2000]
             print(f"{name}: FAILED {report['errors'][name][:300]}", flush=True)

@@ -12,7 +12,8 @@
 # (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):
 #   summary.json (rc and seconds of every step), gpu_check.log (all output), env.json (GPU, torch,
 #   SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json, fp8_1b_train.json,
-#   profile.txt (where the step time goes: bench/profile_step.py)
+#   profile.txt (where the step time goes: bench/profile_step.py), fp8_1b_preset.json (at most 8 files: leave a
+#   step out with GPU_CHECK_STEPS when all of them run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,6 +91,8 @@ RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=tor
 step train_124m 200 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --runs "$RUNS_124M" --json "$OUT/train_124m.json"
 step profile_124m 90 "$PY" bench/profile_step.py --shape 124m --seq-len 1024 --batch 32 --docs 2000 --vocab 32000 --attn ${PROFILE_ATTN:-torch_varlen} --residual ${PROFILE_RESIDUAL:-bf16} --sync-every 10 --warmup 6 --steps 4 --out "$OUT/profile.txt"
 step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch ${FP8_BATCH:-12} --steps 30 --skip 5 --lr 1.5e-3 --compile regional --profile 3 --profile-out "$OUT/profile.txt" --json "$OUT/fp8_1b_train.json"
+# the 1b preset's own setting: micro-batch 16 x 2048 with gradient checkpointing (results appended to the profile)
+step fp8_1b_preset 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch 16 --steps 20 --skip 5 --lr 1.5e-3 --compile regional --gradient-checkpointing --json "$OUT/fp8_1b_preset.json"
 
 printf '%s\n' "${SUMMARY[@]}" | "$PY" -c '
 import json, sys

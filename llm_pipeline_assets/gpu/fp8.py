@@ -152,7 +152,7 @@ def step_seconds(model, micro_batch: int, seq_len: int, device: str, steps: int 
     return statistics.median(times[warmup:]), sum(times[:warmup])
 
 
-def _fresh_model(config, device: str, seed: int):
+def _fresh_model(config, device: str, seed: int, gradient_checkpointing: bool = False):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -160,6 +160,8 @@ def _fresh_model(config, device: str, seed: int):
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
     model.config.use_cache = False
+    if gradient_checkpointing:  # as the loop trains it (the 1b/7b presets): recomputed activations, less memory
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model.train()
 
 
@@ -173,7 +175,8 @@ def _release(device: str) -> None:
 
 def fp8_speed_check(config, seq_len: int, micro_batch: int, device: str = "cuda", recipe: Optional[str] = None,
                     steps: int = 3, warmup: int = 1, compile=False,
-                    min_speedup: float = DEFAULT_MIN_SPEEDUP, seed: int = 0) -> Fp8Decision:
+                    min_speedup: float = DEFAULT_MIN_SPEEDUP, seed: int = 0,
+                    gradient_checkpointing: bool = False) -> Fp8Decision:
     """Time bf16 vs FP8 training steps of ``config``'s shape on ``device`` and decide (see module doc).
 
     ``compile``: False, True (= "full") or a ``gpu.kernels.compile_model`` scope ("regional" / "full"),
@@ -184,7 +187,8 @@ def fp8_speed_check(config, seq_len: int, micro_batch: int, device: str = "cuda"
     scope = "full" if compile is True else (compile or None)
     shape = {"hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers,
              "intermediate_size": config.intermediate_size, "vocab_size": config.vocab_size,
-             "seq_len": int(seq_len), "micro_batch": int(micro_batch)}
+             "seq_len": int(seq_len), "micro_batch": int(micro_batch),
+             "gradient_checkpointing": bool(gradient_checkpointing)}
     recipes = available_fp8_recipes()
     recipe = recipe or (recipes[0] if recipes else None)
     decision = Fp8Decision("bf16", recipe, None, None, None, min_speedup, shape, str(device), bool(scope))
@@ -193,7 +197,7 @@ def fp8_speed_check(config, seq_len: int, micro_batch: int, device: str = "cuda"
         if mode == "fp8" and recipe is None:
             decision.reason = "no fp8 library (transformer_engine / torchao) importable: bf16"
             break
-        model = _fresh_model(config, device, seed)
+        model = _fresh_model(config, device, seed, gradient_checkpointing)
         try:
             if mode == "fp8":
                 decision.fp8_layers = apply_fp8(model, recipe)
@@ -261,7 +265,8 @@ def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], No
     cache = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
     key = {"recipe": settings.fp8, "seq_len": int(seq_len), "micro_batch": settings.micro_batch,
            "hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers,
-           "compile": settings.compile_scope if settings.compile else None}
+           "compile": settings.compile_scope if settings.compile else None,
+           "gradient_checkpointing": settings.gradient_checkpointing}
     record = _read_record(cache, key)
     if record is None and rank != 0:
         deadline = time.monotonic() + wait_seconds
@@ -273,7 +278,8 @@ def resolve_fp8(settings, model_dir: Path, seq_len: int, log: Callable[[str], No
     if record is None:
         try:
             decision = fp8_speed_check(config, seq_len, settings.micro_batch, settings.device, settings.fp8,
-                                       compile=settings.compile_scope if settings.compile else False).to_dict()
+                                       compile=settings.compile_scope if settings.compile else False,
+                                       gradient_checkpointing=settings.gradient_checkpointing).to_dict()
         except Exception as exc:  # rank 0 must still write a decision: the other ranks are waiting for it
             decision = unmeasured_decision(settings.fp8, exc)
         record = {"key": key, **decision}
@@ -298,13 +304,14 @@ def main(argv=None) -> int:
                     help="torch.compile both models: the whole model (full, the default of a bare --compile) or "
                          "each decoder layer (regional)")
     ap.add_argument("--min-speedup", type=float, default=DEFAULT_MIN_SPEEDUP)
+    ap.add_argument("--gradient-checkpointing", action="store_true", help="as the 1b/7b presets train")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     from llm_pipeline_assets.training.shapes import llama_config
 
     config = llama_config(args.shape, args.vocab, max_position_embeddings=max(args.seq_len, 8))
     decision = fp8_speed_check(config, args.seq_len, args.batch, args.device, args.recipe, args.steps, args.warmup,
-                               args.compile, args.min_speedup)
+                               args.compile, args.min_speedup, gradient_checkpointing=args.gradient_checkpointing)
     report = {"shape_name": args.shape, **decision.to_dict()}
     print(json.dumps(report, indent=1))
     if args.json:

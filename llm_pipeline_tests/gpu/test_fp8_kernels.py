@@ -56,7 +56,7 @@ def test_speed_check_runs_on_cpu_and_is_consistent():
     use, _, _ = fp8.decide_fp8(d["bf16_step_seconds"], d["fp8_step_seconds"], d["min_speedup"])
     assert d["precision"] == ("fp8" if use else "bf16")
     assert d["shape"] == {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, "vocab_size": 256,
-                          "seq_len": 32, "micro_batch": 2}
+                          "seq_len": 32, "micro_batch": 2, "gradient_checkpointing": False}
 
 
 def test_speed_check_without_fp8_library_or_with_a_failing_one(monkeypatch):
@@ -103,6 +103,34 @@ def test_resolve_fp8_applies_and_caches_the_decision(tmp_path, monkeypatch):
     assert fp8.resolve_fp8(settings, tmp_path / "model", 64, logs.append)[0].fp8 == "torchao"
     plain = PretrainSettings()
     assert fp8.resolve_fp8(plain, tmp_path / "model", 64)[0] is plain
+
+
+def test_speed_check_measures_with_the_runs_gradient_checkpointing(tmp_path, monkeypatch):
+    """The 1b/7b presets train with gradient checkpointing: the check must time (and fit) that, not a model
+    that keeps every activation; the cached decision is keyed by it."""
+    from llm_pipeline_assets.training.settings import PretrainSettings
+
+    built = []
+    original = fp8._fresh_model
+
+    def spying(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append(model.is_gradient_checkpointing)
+        return model
+
+    monkeypatch.setattr(fp8, "_fresh_model", spying)
+    decision = fp8.fp8_speed_check(_tiny_config(), 16, 1, "cpu", recipe="torchao", steps=1, warmup=0,
+                                   gradient_checkpointing=True)
+    assert built == [True, True] and decision.shape["gradient_checkpointing"] is True
+    _tiny_config().save_pretrained(tmp_path / "model")
+    plain = PretrainSettings(fp8="torchao", micro_batch=1)
+    for checkpointing in (False, True):
+        built.clear()
+        settings = PretrainSettings(fp8="torchao", micro_batch=1, gradient_checkpointing=checkpointing)
+        record = fp8.resolve_fp8(settings, tmp_path / "model", 16, lambda m: None, cache_dir=tmp_path / "run")[1]
+        assert built == [checkpointing, checkpointing]  # measured again: a decision for the other setting is not reused
+        assert record["key"]["gradient_checkpointing"] is checkpointing
+    assert plain.gradient_checkpointing is False
 
 
 def test_a_failing_speed_check_still_leaves_rank_0s_decision(tmp_path, monkeypatch):
