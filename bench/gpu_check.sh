@@ -10,10 +10,9 @@
 # a step that no longer fits is skipped and says so, a failing step does not stop the others;
 # GPU_CHECK_STEPS="install_wheels dedup_gpu ..." runs only the steps named (a second, shorter call). Results
 # (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):
-#   summary.json (rc and seconds of every step), gpu_check.log (all output), env.json (GPU, torch,
-#   SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json, fp8_1b_train.json,
-#   profile.txt (where the step time goes: bench/profile_step.py), fp8_1b_preset.json (at most 8 files: leave a
-#   step out with GPU_CHECK_STEPS when all of them run)
+#   summary.json (rc and seconds of every step), gpu_check.log (all output, with the environment report:
+#   GPU, torch, SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json,
+#   fp8_1b_train.json, fp8_1b_preset.json, profile.txt (where the step time goes: bench/profile_step.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,15 +66,14 @@ install_wheels() {
 
 environment() {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
-  "$PY" - "$OUT/env.json" <<'EOF'
-import json, sys
+  "$PY" - <<'EOF'
+import json
 import torch
 from llm_pipeline_assets.gpu.fp8 import available_fp8_recipes
 from llm_pipeline_assets.gpu.kernels import kernel_report
 report = kernel_report("cuda" if torch.cuda.is_available() else "cpu")
 report["fp8_recipes"] = available_fp8_recipes()
 print(json.dumps(report, indent=1))
-open(sys.argv[1], "w").write(json.dumps(report, indent=1))
 EOF
 }
 
