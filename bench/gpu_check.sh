@@ -81,7 +81,7 @@ export -f install_wheels environment
 export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
-step pytest_gpu 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
+step pytest_gpu 200 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
 step dedup_gpu 90 "$PY" bench/dedup_gpu.py --docs 50000 --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --out "$OUT/dedup_gpu.json"
 # 124m with the GPU defaults (flex, regional compile, compiled loss, bf16 residual, sync_every 10) and torch_varlen;
 # other variants: TRAIN_124M_RUNS (bench/train_throughput.py --runs), e.g. "attn=flex_attention,sync=1,loss=eager"
