@@ -16,51 +16,17 @@ from typing import Callable
 
 import torch
 
-from llm_pipeline_assets.gpu.fp8 import convert_float8
-from llm_pipeline_assets.gpu.kernels import apply_liger_kernels, compile_loss, compile_model
+from llm_pipeline_assets.gpu.kernels import compile_loss, compile_model
 
-from . import distributed, fsdp, varlen
+from . import distributed, fsdp
 from .checkpoint import (checkpoint_root, latest_checkpoint, load_optimizer_state, load_trainer_state,
                          remove_stale_temps, write_checkpoint, set_rng_state)
 from .data import (CurriculumData, eval_indices, micro_batches, model_inputs, open_split, packed_seq_lens,
                    to_device, token_loss_sum)
 from .lazy import StepRecords
+from .model import build_optimizer, load_model
 from .oom import back_off, free_memory, is_oom, maybe_simulate_oom
 from .settings import PretrainSettings, lr_at, scheduler_state, seq_len_at
-
-
-def load_model(settings: PretrainSettings, path: Path):
-    """``AutoModelForCausalLM`` from an HF folder (fp32 master weights) on the settings' device."""
-    from transformers import AutoModelForCausalLM
-
-    if settings.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("settings.device is 'cuda' but torch sees no CUDA device")
-    if settings.attn_implementation == varlen.NAME:
-        varlen.register()
-    model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=torch.float32, attn_implementation=settings.attn_implementation, local_files_only=True)
-    model.config.use_cache = False
-    if settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = model.to(settings.device).train()
-    if settings.liger_kernels and not apply_liger_kernels(model, settings.device):
-        raise RuntimeError("liger_kernels requested, but Liger could not patch this model (liger-kernel missing, or "
-                           f"model_type {model.config.model_type!r} is not llama)")
-    if settings.residual_dtype == "bfloat16":  # the layers' adds and norms then read and write bf16
-        model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.to(torch.bfloat16))
-    if settings.fp8 == "torchao":
-        convert_float8(model)
-    return model
-
-
-def build_optimizer(model, settings: PretrainSettings) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices/embeddings (>= 2-D) only, never on norms or biases."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    fused = bool(settings.fused_adamw and settings.device == "cuda")
-    return torch.optim.AdamW(groups, lr=lr_at(1, settings), betas=settings.betas, eps=settings.eps,
-                             fused=fused or None)
 
 
 class Trainer:

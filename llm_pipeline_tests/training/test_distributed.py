@@ -84,7 +84,7 @@ def test_sharding_policy_picks_fsdp_only_where_it_can_run():
 def test_fp8_torchao_path_trains(packed_corpus, tmp_path):
     """The float8 code path (torchao Float8Linear, emulated on CPU) runs end to end and learns."""
     from llm_pipeline_assets.gpu.fp8 import convert_float8
-    from llm_pipeline_assets.training.loop import load_model
+    from llm_pipeline_assets.training.model import load_model
 
     settings = PretrainSettings(**{**SETTINGS, "max_steps": 6, "save_every": 0, "fp8": "torchao"})
     model = load_model(PretrainSettings(**SETTINGS), packed_corpus.init_dir)
