@@ -13,7 +13,7 @@ from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
-INDEX_VERSION = "dedup-1"
+INDEX_VERSION = "dedup-2"  # 2: cached LSH pair verdicts were read at shifted positions (dedup.lsh._PairCache)
 DEDUPED_VERSION = "deduped-1"
 
 

@@ -137,15 +137,14 @@ class _PairCache:
         pos = np.searchsorted(self.codes, codes)
         pos_c = np.minimum(pos, max(self.codes.size - 1, 0))
         hit = (pos < self.codes.size) & (self.codes[pos_c] == codes) if self.codes.size else np.zeros(codes.size, bool)
+        result = np.empty(codes.size, dtype=bool)
+        result[hit] = self.ok[pos_c[hit]]  # read before the merge below moves the cached verdicts
         new, inv = np.unique(codes[~hit], return_inverse=True)
         if new.size:
             new_ok = np.ones(new.size, dtype=bool) if verifier is None else verifier(new // self.n, new % self.n)
             merged = np.concatenate([self.codes, new])
             order = np.argsort(merged, kind="stable")
             self.codes, self.ok = merged[order], np.concatenate([self.ok, new_ok])[order]
-        result = np.empty(codes.size, dtype=bool)
-        result[hit] = self.ok[pos_c[hit]]
-        if new.size:
             result[~hit] = new_ok[inv]
         return result
 

@@ -125,7 +125,14 @@ class TorchDedupBackend:
         """LSH banding + verification on the device (``gpu/lsh.py``), or None to leave it to the host."""
         from llm_pipeline_assets.gpu.lsh import lsh_edges_on
 
-        return lsh_edges_on(signatures, surv, params, self.device, self.memory_budget) if self.device_lsh else None
+        if not self.device_lsh:
+            return None
+        budget = self.memory_budget
+        if self.device.startswith("cuda"):  # the signatures of every survivor at once: a share of what is free
+            import torch
+
+            budget = max(budget, torch.cuda.mem_get_info(torch.device(self.device))[0] // 2)
+        return lsh_edges_on(signatures, surv, params, self.device, budget)
 
     def components(self, n: int, edges: np.ndarray) -> np.ndarray:
         from llm_pipeline_assets.gpu.components import components_on

@@ -16,8 +16,8 @@ rounds), and finally keeps the distinct verified pairs. This module runs the sam
 Edges come back as the CPU's ``(E, 2)`` int64 array sorted by ``lo * m + hi``; with the device's connected
 components (``gpu/components.py``) the clusters are bit-identical (tests compare ``dedup_arrays`` with and
 without it). Only ``verify="signature"`` and ``"none"``; Jaccard verification needs the shingle sets and
-stays on the host. ``lsh_edges_on`` returns None when the survivors' signatures exceed ``memory_budget``
-(the host path, with its band keys spilled to disk, takes over).
+stays on the host. ``lsh_edges_on`` returns None when the survivors' signatures exceed half of
+``memory_budget`` or the device runs out of memory (the host path, with its band keys spilled to disk, takes over).
 """
 
 from __future__ import annotations
@@ -81,6 +81,18 @@ def lsh_edges_on(signatures: np.ndarray, surv: np.ndarray, params: DedupParams, 
     m = int(surv.size)
     if params.verify not in ("signature", "none") or m * params.num_perm * 4 > memory_budget // 2:
         return None
+    try:
+        return _edges(signatures, surv, params, device)
+    except torch.OutOfMemoryError:  # the host path (band keys spilled to disk) takes over
+        if str(device).startswith("cuda"):
+            torch.cuda.empty_cache()
+        return None
+
+
+def _edges(signatures: np.ndarray, surv: np.ndarray, params: DedupParams, device: str):
+    import torch
+
+    m = int(surv.size)
     sig = torch.from_numpy(np.ascontiguousarray(signatures[surv], dtype=np.uint32).view(np.int32)).to(device)
     need = params.threshold * params.num_perm - 1e-9
     verify = params.verify == "signature"

@@ -209,7 +209,8 @@ class Trainer:
         path = self.root
         full = fsdp.full_state_dicts(self.model, self.optimizer) if self.sharded else (None, None)  # collective
         # the last save's gathered weights are the final model's: pretrain() writes them without a second gather
-        self.final_weights = full[0] if self.sharded and self.step >= self.s.max_steps else None
+        # (a shallow copy: save_pretrained may pop the entries of the dict it is given)
+        self.final_weights = dict(full[0]) if self.sharded and self.step >= self.s.max_steps else None
         if self.dist.is_main:  # one writer; the others wait so nobody resumes from a half-written folder
             path = write_checkpoint(self.root, self.step, self.model, self.optimizer, state, self.s.keep_last,
                                     model_state=full[0], optimizer_state=full[1])

@@ -25,6 +25,9 @@ def load_model(settings: PretrainSettings, path: Path):
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("settings.device is 'cuda' but torch sees no CUDA device")
     if settings.attn_implementation == varlen.NAME:
+        if settings.device == "cuda" and not varlen.available():
+            raise RuntimeError(f"attn_implementation {varlen.NAME!r} needs torch >= 2.10 (torch.nn.attention.varlen); "
+                               f"this torch is {torch.__version__}: use flex_attention or sdpa")
         varlen.register()
     model = AutoModelForCausalLM.from_pretrained(
         str(path), dtype=torch.float32, attn_implementation=settings.attn_implementation, local_files_only=True)

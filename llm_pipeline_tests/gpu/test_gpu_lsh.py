@@ -62,13 +62,47 @@ def test_device_lsh_gives_the_host_edges_and_counts(params):
     assert want_stats["candidate_pairs"] > want_stats["verified_pairs"] > 0 or params.verify == "none"
 
 
-def test_host_path_where_the_device_path_does_not_apply():
+def _chains(p: int = 112, seed: int = 1) -> np.ndarray:
+    """Chains of gradually edited documents (~6 % of slots re-drawn per link): similar and dissimilar pairs
+    share buckets band after band, so the host re-verifies cached pairs next to new ones."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for _ in range(60):
+        row = rng.integers(0, 2**32, size=p, dtype=np.uint64).astype(np.uint32)
+        for _ in range(8):
+            docs.append(row.copy())
+            flip = rng.choice(p, size=7, replace=False)
+            row[flip] = rng.integers(0, 2**32, size=7, dtype=np.uint64).astype(np.uint32)
+    return np.stack(docs)
+
+
+@pytest.mark.parametrize("threshold", [0.8, 0.5])
+def test_device_lsh_on_near_duplicate_chains(threshold):
+    params = DedupParams(threshold=threshold)
+    sig = _chains()
+    surv = np.arange(len(sig))
+    want_edges, want_stats = _host_lsh(sig, surv, params, None, None)
+    edges, stats = lsh_edges_on(sig, surv, params, "cpu", BUDGET)
+    assert np.array_equal(edges, want_edges) and stats == want_stats and len(edges) > 100
+
+
+def test_host_path_where_the_device_path_does_not_apply(monkeypatch):
+    import torch
+
+    from llm_pipeline_assets.gpu import lsh
+
     params = DedupParams()
     sig = _tricky_signatures(params)
     surv = np.arange(len(sig))
     assert lsh_edges_on(sig, surv, params, "cpu", memory_budget=1000) is None  # does not fit: the host spills
     assert lsh_edges_on(sig, surv, DedupParams(verify="jaccard"), "cpu", BUDGET) is None  # needs shingle sets
     assert lsh_edges_on(sig, surv[:0], params, "cpu", BUDGET)[1] == {"candidate_pairs": 0, "verified_pairs": 0}
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3 GiB")
+
+    monkeypatch.setattr(lsh, "_edges", out_of_memory)
+    assert lsh_edges_on(sig, surv, params, "cpu", BUDGET) is None  # the run goes on, on the host
 
 
 def test_dedup_with_the_device_lsh_equals_the_host_path():
