@@ -29,7 +29,15 @@ from .minhash import MinHasher, minhash_signatures, split_shingle_sets
 from .normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from .params import DedupParams
 
-__all__ = ["DedupIndexBuilder", "HashedDocs"]
+__all__ = ["DedupIndexBuilder", "HashedDocs", "prepare_words"]
+
+
+def prepare_words(texts: Sequence[str], hasher: MinHasher):
+    """The CPU text preparation: ``(exact keys, shingle hashes, shingles per doc, normalized word lists)``."""
+    words = [normalized_words(t) for t in texts]
+    keys = exact_keys_from_digests([exact_key_from_normalized(" ".join(w)) for w in words], len(words))
+    shingles, counts = hasher.shingles_from_words(words)
+    return keys, shingles, counts, words
 
 
 @dataclass
@@ -89,10 +97,7 @@ class DedupIndexBuilder:
         if getattr(self.backend, "prepares_text", False):  # normalize + word hashes on the device
             keys, shingles, counts = self.backend.prepare(texts, h)
         else:
-            words = [normalized_words(t) for t in texts]
-            digests = [exact_key_from_normalized(" ".join(w)) for w in words]
-            keys = exact_keys_from_digests(digests, len(words))
-            shingles, counts = self.hasher.shingles_from_words(words)
+            keys, shingles, counts, words = prepare_words(texts, h)
         raw = (minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles) if self.backend is None
                else self.backend.signatures(shingles, counts, h, words))
         sig = np.ascontiguousarray(raw, dtype="<u4")

@@ -26,9 +26,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from llm_pipeline_assets.dedup.engine import DedupResult, dedup_arrays
+from llm_pipeline_assets.dedup.index import prepare_words
 from llm_pipeline_assets.dedup.minhash import MinHasher, minhash_signatures, split_shingle_sets
-from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests
-from llm_pipeline_assets.dedup.normalize import normalized_words
+from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE
 from llm_pipeline_assets.dedup.params import DedupParams
 
 __all__ = ["PreparedBatch", "prepare_batch", "run_dedup", "worker_pool"]
@@ -53,12 +53,10 @@ def _hasher(num_perm: int, ngram: int, seed: int) -> MinHasher:
 
 def prepare_batch(texts: Sequence[str], hasher_args: Tuple[int, int, int], with_signatures: bool = False,
                   keep_words: bool = False) -> PreparedBatch:
-    """Normalize, exact-key and shingle ``texts`` (the same steps as ``DedupIndexBuilder.hash_texts``)."""
+    """Normalize, exact-key and shingle ``texts`` (``dedup.index.prepare_words``, as ``hash_texts`` does)."""
     start = time.perf_counter()
     hasher = _hasher(*hasher_args)
-    words = [normalized_words(t) for t in texts]
-    keys = exact_keys_from_digests([exact_key_from_normalized(" ".join(w)) for w in words], len(words))
-    shingles, counts = hasher.shingles_from_words(words)
+    keys, shingles, counts, words = prepare_words(texts, hasher)
     sig = minhash_signatures(shingles, counts, hasher.a, hasher.b, hasher.chunk_shingles) if with_signatures else None
     return PreparedBatch(keys, shingles, counts, sig, words if keep_words else None, time.perf_counter() - start)
 

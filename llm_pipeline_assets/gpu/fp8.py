@@ -235,8 +235,10 @@ def unmeasured_decision(recipe: str, exc: BaseException) -> dict:
     shapes where FP8 was measured faster (1b on an H100: 1.14x at micro-batch 8, 1.17x at 12), so the
     requested FP8 is kept and the log says it was not measured. Any other failure: bf16, with the error.
     """
+    from llm_pipeline_assets.training.oom import is_oom
+
     message = f"{type(exc).__name__}: {exc}"[:500]
-    oom = type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+    oom = is_oom(exc)
     reason = (f"fp8 kept unmeasured: the speed check ran out of memory on one GPU ({message})" if oom else
               f"fp8 speed check failed ({message}): bf16")
     return {"precision": "fp8" if oom else "bf16", "recipe": recipe, "ratio": None, "reason": reason,

@@ -189,7 +189,7 @@ class Trainer:
                 with self._autocast():
                     logits = self.forward_model(**model_inputs(b, self.s.device, self.s.attn_implementation,
                                                                torch.float32)).logits
-                loss_sum += float(self.loss_fn(logits, b["labels"].to(self.s.device)))
+                loss_sum += float(self.loss_fn(logits, to_device(b["labels"], self.s.device)))
                 targets += b["targets"]
         finally:
             self.model.train()
