@@ -39,6 +39,44 @@ def kind_of(name: str) -> str:
     return "elementwise/other"
 
 
+SYNC_CALLS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy")
+
+
+def _root_name(event) -> str:
+    """The outermost CPU op above ``event`` (what the Python code called: aten::item, aten::nonzero, ...)."""
+    names = []
+    while event is not None:
+        names.append(event.name)
+        event = getattr(event, "cpu_parent", None)
+    ops = [n for n in names if n.startswith("aten::")]
+    return ops[-1] if ops else names[-1]
+
+
+def host_syncs(prof, steps: int) -> dict:
+    """CUDA runtime calls that block the host (per step) and the ops that issued them."""
+    calls = [e for e in prof.events() if e.name in SYNC_CALLS]
+    by_root: dict = {}
+    for e in calls:
+        key = f"{e.name} <- {_root_name(e)}"
+        by_root[key] = by_root.get(key, 0) + 1
+    return {"per_step": len(calls) / max(steps, 1),
+            "by_caller": {k: v / max(steps, 1) for k, v in sorted(by_root.items(), key=lambda kv: -kv[1])[:10]}}
+
+
+def idle_gaps(spans: list, names: list, threshold_us: float = 20.0) -> dict:
+    """Device idle intervals between merged kernel spans, longest first, with the kernels around them."""
+    gaps = []
+    end, last = None, None
+    for (start, stop), name in zip(spans, names):
+        if end is not None and start - end > threshold_us:
+            gaps.append((start - end, last[:60], name[:60]))
+        if end is None or stop > end:
+            end, last = stop, name
+    gaps.sort(key=lambda g: -g[0])
+    return {"count": len(gaps), "total_us": sum(g[0] for g in gaps),
+            "longest": [{"us": round(g[0], 1), "after": g[1], "before": g[2]} for g in gaps[:8]]}
+
+
 def summarize_profile(prof, wall_seconds: float, steps: int, device: str = "cuda") -> dict:
     """Busy fraction, kernel time by kind and the top kernels of a finished ``torch.profiler`` run.
 
@@ -47,7 +85,8 @@ def summarize_profile(prof, wall_seconds: float, steps: int, device: str = "cuda
     kind = "CUDA" if device == "cuda" else "CPU"
     kernels = [e for e in prof.events() if str(getattr(e, "device_type", "")).endswith(kind)
                and getattr(e, "time_range", None) is not None and not (kind == "CPU" and e.cpu_children)]
-    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    ordered = sorted(kernels, key=lambda e: e.time_range.start)
+    spans = [(e.time_range.start, e.time_range.end) for e in ordered]
     busy, cur_start, cur_end = 0.0, None, None
     for start, end in spans:  # union of kernel intervals (us)
         if cur_end is None or start > cur_end:
@@ -64,24 +103,35 @@ def summarize_profile(prof, wall_seconds: float, steps: int, device: str = "cuda
         by_kind[kind_of(e.name)] = by_kind.get(kind_of(e.name), 0.0) + us
         count, total = by_name.get(e.name, (0, 0.0))
         by_name[e.name] = (count + 1, total + us)
-    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:25]
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:40]
     per_step = 1e-6 / max(steps, 1)
     return {"steps": steps, "wall_seconds_per_step": wall_seconds / max(steps, 1),
             "gpu_busy_seconds_per_step": busy * per_step,
             "busy_fraction": busy * 1e-6 / max(wall_seconds, 1e-9), "kernels_per_step": len(kernels) / max(steps, 1),
             "kernel_seconds_per_step_by_kind": {k: round(v * per_step, 5) for k, v in
                                                 sorted(by_kind.items(), key=lambda kv: -kv[1])},
+            "idle_gaps": idle_gaps(spans, [e.name for e in ordered]) if device == "cuda" else None,
+            "host_syncs": host_syncs(prof, steps),
             "top_kernels": [{"name": n[:120], "calls_per_step": c / max(steps, 1), "ms_per_step": t * per_step * 1e3}
                             for n, (c, t) in top]}
 
 
 def profile_calls(step_fn, steps: int, sync) -> dict:
-    """Profile ``steps`` calls of ``step_fn`` (already warmed up); ``sync()`` drains the device."""
+    """Profile ``steps`` calls of ``step_fn`` (already warmed up); ``sync()`` drains the device.
+
+    The same number of steps first runs without the profiler (``unprofiled_wall_seconds_per_step``): the
+    profiler slows the host, so its wall time overstates the idle time of an ordinary run.
+    """
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step_fn()
+    sync()
+    unprofiled = (time.perf_counter() - start) / max(steps, 1)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     with profile(activities=activities) as prof:
         start = time.perf_counter()
@@ -89,15 +139,24 @@ def profile_calls(step_fn, steps: int, sync) -> dict:
             step_fn()
         sync()
         wall = time.perf_counter() - start
-    return summarize_profile(prof, wall, steps, device)
+    return {**summarize_profile(prof, wall, steps, device), "unprofiled_wall_seconds_per_step": unprofiled}
 
 
 def format_summary(title: str, summary: dict) -> str:
     lines = [f"== {title}: {summary['wall_seconds_per_step'] * 1e3:.1f} ms/step wall, device busy "
              f"{summary['gpu_busy_seconds_per_step'] * 1e3:.1f} ms ({summary['busy_fraction']:.1%}), "
-             f"{summary['kernels_per_step']:.0f} kernels/step",
+             f"{summary['kernels_per_step']:.0f} kernels/step"
+             + (f"; without the profiler {summary['unprofiled_wall_seconds_per_step'] * 1e3:.1f} ms/step"
+                if "unprofiled_wall_seconds_per_step" in summary else ""),
              "   by kind (ms/step): " + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in
                                                   summary["kernel_seconds_per_step_by_kind"].items())]
+    syncs = summary.get("host_syncs") or {}
+    if syncs:
+        lines.append(f"   host syncs/step: {syncs['per_step']:.1f} " + json.dumps(syncs["by_caller"]))
+    gaps = summary.get("idle_gaps")
+    if gaps:
+        lines.append(f"   idle gaps > 20 us: {gaps['count']} totalling {gaps['total_us'] / 1e3 / summary['steps']:.2f} "
+                     f"ms/step; longest: " + json.dumps(gaps["longest"][:4]))
     lines += [f"   {k['ms_per_step']:8.2f} ms  x{k['calls_per_step']:<5.0f} {k['name']}" for k in summary["top_kernels"]]
     return "\n".join(lines) + "\n"
 
@@ -113,6 +172,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sync-every", type=int, default=1)
     ap.add_argument("--compile-loss", type=int, default=1)
     ap.add_argument("--residual", default="fp32", choices=("fp32", "bf16"), help="pretrain residual_dtype")
+    ap.add_argument("--compile-mode", default="default", choices=("default", "max-autotune-no-cudagraphs"))
+    ap.add_argument("--liger", type=int, default=0, help="1: Liger's RoPE / RMSNorm / SwiGLU (compute.liger_kernels)")
     ap.add_argument("--warmup", type=int, default=6, help="steps before the profile (compile happens here)")
     ap.add_argument("--steps", type=int, default=4, help="steps profiled")
     ap.add_argument("--out", default=str(HERE / "out" / "profile.txt"))
@@ -135,7 +196,7 @@ def main(argv=None) -> int:
                                     attn_implementation=args.attn, fused_adamw=runtime.fused_adamw,
                                     sync_every=args.sync_every, compile_loss=bool(args.compile_loss),
                                     residual_dtype="bfloat16" if args.residual == "bf16" else "float32",
-                                    log_every=total)
+                                    compile_mode=args.compile_mode, liger_kernels=bool(args.liger), log_every=total)
         trainer = Trainer(settings, packed, init, Path(tmp) / "run", log=lambda m: None, on_metrics=None)
         for _ in range(args.warmup):
             trainer.train_step()
@@ -143,6 +204,7 @@ def main(argv=None) -> int:
         summary = profile_calls(trainer.train_step, args.steps, sync)
     title = (f"{args.shape} seq {args.seq_len} x {args.batch} vocab {args.vocab or 'bpe'} {args.attn} "
              f"sync_every {args.sync_every} compile_loss {args.compile_loss} residual {args.residual} "
+             f"mode {args.compile_mode} liger {args.liger} "
              f"on {runtime.device}")
     text = format_summary(title, summary)
     print(text)

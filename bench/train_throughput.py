@@ -73,18 +73,42 @@ def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
             "median_step_seconds": sorted(timed)[len(timed) // 2]}
 
 
-def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync_every: int = 1,
-             compile_loss: bool = True, residual: str = "fp32", liger: bool = False) -> dict:
+VARIANT_KEYS = {"attn": None, "sync": "1", "loss": "compiled", "residual": "fp32", "liger": "0", "mode": "default"}
+MODES = {"default": "default", "autotune": "max-autotune-no-cudagraphs"}
+
+
+def variant_name(v: dict) -> str:
+    """Run name of a ``--runs`` variant: ours_<attn> plus each option that differs from its default."""
+    return (f"ours_{v['attn']}" + (f"_sync{v['sync']}" if v["sync"] != "1" else "")
+            + ("_eagerloss" if v["loss"] == "eager" else "") + ("_bf16residual" if v["residual"] == "bf16" else "")
+            + ("_liger" if v["liger"] == "1" else "") + (f"_{v['mode']}" if v["mode"] != "default" else ""))
+
+
+def parse_variant(text: str, default_attn: str) -> dict:
+    """``attn=flex_attention,sync=10,...`` -> every key of VARIANT_KEYS (unknown keys are an error)."""
+    given = dict(kv.split("=", 1) for kv in text.split(",") if kv)
+    unknown = sorted(set(given) - set(VARIANT_KEYS))
+    if unknown:
+        raise SystemExit(f"--runs: unknown keys {unknown}; known: {sorted(VARIANT_KEYS)}")
+    v = {**VARIANT_KEYS, "attn": default_attn, **given}
+    if v["mode"] not in MODES:
+        raise SystemExit(f"--runs: mode must be one of {sorted(MODES)}, got {v['mode']!r}")
+    return v
+
+
+def run_ours(packed: Path, init: Path, out: Path, args, runtime, v: dict) -> dict:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
+    sync_every = int(v["sync"])
     settings = PretrainSettings(max_steps=args.steps, lr=1e-3, min_lr=1e-4, warmup_steps=2, micro_batch=args.batch,
                                 curriculum=[(args.seq_len, args.steps)], eval_every=0, eval_batches=0,
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
-                                attn_implementation=attn, fused_adamw=runtime.fused_adamw,
-                                compile_scope=args.compile_scope, sync_every=sync_every, compile_loss=compile_loss,
-                                residual_dtype="bfloat16" if residual == "bf16" else "float32", liger_kernels=liger,
-                                log_every=max(sync_every, args.steps))
+                                attn_implementation=v["attn"], fused_adamw=runtime.fused_adamw,
+                                compile_scope=args.compile_scope, compile_mode=MODES[v["mode"]],
+                                sync_every=sync_every, compile_loss=v["loss"] != "eager",
+                                residual_dtype="bfloat16" if v["residual"] == "bf16" else "float32",
+                                liger_kernels=v["liger"] == "1", log_every=max(sync_every, args.steps))
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
     # deferred records share their group's time: skip whole groups (compile time lives in the first)
@@ -92,9 +116,10 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, attn: str, sync
     rate = steady_rate([r["seconds"] for r in history], args.batch * args.seq_len, skip)
     real = sum(r["tokens"] for r in history[skip:]) / max(sum(r["seconds"] for r in history[skip:]), 1e-9)
     return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
-            "final_loss": history[-1]["loss"], "attn_implementation": attn, "compile": runtime.compile,
+            "final_loss": history[-1]["loss"], "attn_implementation": v["attn"], "compile": runtime.compile,
             "compile_scope": args.compile_scope if runtime.compile else None, "sync_every": sync_every,
-            "compile_loss": bool(runtime.compile and compile_loss), "residual": residual, "liger": liger}
+            "compile_loss": bool(runtime.compile and v["loss"] != "eager"), "residual": v["residual"],
+            "liger": v["liger"] == "1", "compile_mode": MODES[v["mode"]]}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
@@ -160,7 +185,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=None,
                     help="explicit variants of ours instead of --attn x --sync-every, separated by ';', each "
                          "comma-separated key=value of attn, sync (sync_every), loss (compiled|eager), residual "
-                         "(fp32|bf16), liger (0|1), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
+                         "(fp32|bf16), liger (0|1), mode (default|autotune: compute.compile_mode), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
     ap.add_argument("--compile-scope", default="regional", choices=("regional", "full"),
                     help="how ours compiles on GPU (compute.compile_scope)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))
@@ -184,17 +209,11 @@ def main(argv=None) -> int:
         config = AutoConfig.from_pretrained(str(init))
         peak = peak_flops_for(report["device"]) if info.cuda else None
         runs = [("baseline_hf_trainer", lambda d: run_baseline(packed, init, d, args, runtime))]
-        syncs = [int(v) for v in args.sync_every.split(",")]
-        variants = [{"attn": a, "sync": k} for a in attns for k in syncs]
+        variants = [parse_variant(f"attn={a},sync={k}", a) for a in attns for k in args.sync_every.split(",")]
         if args.runs:
-            variants = [dict(kv.split("=") for kv in v.split(",")) for v in args.runs.split(";")]
+            variants = [parse_variant(text, runtime.attn_implementation) for text in args.runs.split(";")]
         for v in variants:
-            a, k, loss, residual = v["attn"], int(v.get("sync", 1)), v.get("loss", "compiled"), v.get("residual", "fp32")
-            liger = v.get("liger", "0") == "1"
-            name = f"ours_{a}" + (f"_sync{k}" if k != 1 else "") + ("_eagerloss" if loss == "eager" else "") + \
-                ("_bf16residual" if residual == "bf16" else "") + ("_liger" if liger else "")
-            runs.append((name, lambda d, a=a, k=k, c=loss != "eager", r=residual, g=liger:
-                         run_ours(packed, init, d, args, runtime, a, k, c, r, g)))
+            runs.append((variant_name(v), lambda d, v=v: run_ours(packed, init, d, args, runtime, v)))
         for name, fn in runs:
             try:
                 result = fn(Path(tmp) / name)

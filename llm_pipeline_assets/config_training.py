@@ -25,6 +25,9 @@ class ComputeConfig(_Strict):
     # regional: compile each decoder layer (one graph reused by all layers); full: the whole model. Measured on
     # an H100, 1b shape: regional 0.142 s/step after 10.6 s of warm-up, full 0.170 s/step after 56.6 s
     compile_scope: Literal["regional", "full"] = "regional"
+    # torch.compile mode of pretraining; max-autotune-no-cudagraphs also times Triton GEMM / attention templates
+    # against cuBLAS and fuses elementwise epilogues into the winners (longer warm-up, once per shape)
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs"] = "default"
     # dtype of the residual stream between decoder layers under bf16 autocast; auto: bf16 on a GPU, where the
     # layers' adds and norms then move half the bytes (Megatron's default), fp32 otherwise
     residual_dtype: Literal["auto", "fp32", "bf16"] = "auto"

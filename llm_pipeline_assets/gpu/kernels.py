@@ -116,8 +116,15 @@ def kernel_report(device: str = "cpu") -> dict:
     return info
 
 
-def compile_model(model, scope: str = "regional"):
-    """``torch.compile`` ``model`` by ``scope``; returns what to call for the forward pass.
+def _mode_kwargs(mode: str) -> dict:
+    """``torch.compile`` keyword for a ``compute.compile_mode`` (``default`` passes none)."""
+    if mode not in ("default", "max-autotune-no-cudagraphs"):
+        raise ValueError(f"compile mode must be 'default' or 'max-autotune-no-cudagraphs', got {mode!r}")
+    return {} if mode == "default" else {"mode": mode}
+
+
+def compile_model(model, scope: str = "regional", mode: str = "default"):
+    """``torch.compile`` ``model`` by ``scope`` (and ``mode``); returns what to call for the forward pass.
 
     ``regional`` compiles every decoder layer in place (``module.compile()``; with nn-module inlining
     the identical layers reuse one graph) and returns ``model`` itself; call it before FSDP sharding.
@@ -126,19 +133,20 @@ def compile_model(model, scope: str = "regional"):
     """
     import torch
 
+    kwargs = _mode_kwargs(mode)
     if scope == "full":
-        return torch.compile(model)
+        return torch.compile(model, **kwargs)
     if scope != "regional":
         raise ValueError(f"compile scope must be 'regional' or 'full', got {scope!r}")
     layers = getattr(getattr(model, "model", None), "layers", None)
     if layers is None:
         raise ValueError(f"regional compile needs decoder layers at model.model.layers ({type(model).__name__})")
     for layer in layers:
-        layer.compile()
+        layer.compile(**kwargs)
     return model
 
 
-def compile_loss(fn):
+def compile_loss(fn, mode: str = "default"):
     """``torch.compile`` of a ``(logits, labels) -> loss`` function (``training.data.token_loss_sum``).
 
     Eager, the shifted slice ``.float()`` copies the bf16 logits to fp32 before cross-entropy, and the
@@ -148,4 +156,4 @@ def compile_loss(fn):
     """
     import torch
 
-    return torch.compile(fn, dynamic=False)
+    return torch.compile(fn, dynamic=False, **_mode_kwargs(mode))

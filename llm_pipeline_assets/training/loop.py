@@ -50,7 +50,7 @@ class Trainer:
         self.model = load_model(settings, ckpt or init_dir)
         regional = settings.compile and settings.compile_scope == "regional"
         if regional:  # before sharding: FSDP's hooks stay outside the compiled layers
-            compile_model(self.model, "regional")
+            compile_model(self.model, "regional", settings.compile_mode)
         self.sharded = bool(settings.fsdp and self.dist.enabled)
         # FSDP averages gradients over ranks; each rank's loss is already a share of the global mean, so
         # scale by world to get the sum (the replicated path sums with all-reduce instead)
@@ -64,9 +64,11 @@ class Trainer:
             raise ValueError(f"curriculum lengths {too_long} exceed max_position_embeddings "
                              f"{self.model.config.max_position_embeddings}")
         self.optimizer = build_optimizer(self.model, settings)
-        self.forward_model = compile_model(self.model, "full") if settings.compile and not regional else self.model
+        self.forward_model = (compile_model(self.model, "full", settings.compile_mode) if settings.compile and not regional
+                              else self.model)
         # compiled, the loss reads the bf16 logits once instead of copying them to fp32 and back (4 GB at 124m)
-        self.loss_fn = compile_loss(token_loss_sum) if settings.compile and settings.compile_loss else token_loss_sum
+        self.loss_fn = (compile_loss(token_loss_sum, settings.compile_mode) if settings.compile and settings.compile_loss
+                        else token_loss_sum)
         self.samples_per_step = settings.micro_batch * settings.grad_accum
         self.step, self.micro_batch, self.grad_accum = 0, settings.micro_batch, settings.grad_accum
         self.history: list[dict] = []

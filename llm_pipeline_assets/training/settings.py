@@ -15,6 +15,7 @@ DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen")
 COMPILE_SCOPES = ("regional", "full")
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -49,6 +50,7 @@ class PretrainSettings:
     dtype: str = "float32"  # bfloat16 = fp32 master weights + autocast
     compile: bool = False
     compile_scope: str = "regional"  # regional (each decoder layer) | full (whole model)
+    compile_mode: str = "default"  # torch.compile mode of the model and the loss (COMPILE_MODES)
     # bfloat16: the residual stream between decoder layers is bf16 (the embedding output is cast), halving the
     # bytes of every norm / residual add; float32 (default): autocast keeps it in the master weights' fp32
     residual_dtype: str = "float32"
@@ -91,6 +93,8 @@ class PretrainSettings:
             problems.append("liger_kernels are Triton kernels: they need device 'cuda'")
         if self.compile_scope not in COMPILE_SCOPES:
             problems.append(f"compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            problems.append(f"compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
         if self.attn_implementation == "flex_attention" and self.device == "cpu":
             problems.append("attn_implementation 'flex_attention' trains on CUDA only (torch has no flex_attention "
                             "backward on CPU): use sdpa on CPU")

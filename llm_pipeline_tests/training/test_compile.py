@@ -35,16 +35,22 @@ def test_compile_scopes_wrap_what_they_say():
         compile_model(torch.nn.Linear(4, 4), "regional")
     with pytest.raises(ValueError, match="compile_scope must be one of"):
         PretrainSettings(**{**SETTINGS, "compile_scope": "layers"})
+    with pytest.raises(ValueError, match="compile_mode must be one of"):
+        PretrainSettings(**{**SETTINGS, "compile_mode": "reduce-overhead"})  # CUDA graphs: not with varying masks
+    with pytest.raises(ValueError, match="compile mode must be"):
+        compile_model(_tiny(), "regional", "max-autotune")
 
 
 def test_regionally_compiled_pretraining_matches_eager(packed_corpus, tmp_path):
-    """The loop's compiled path (CPU inductor here) trains the same model as eager, step for step."""
+    """The loop's compiled path (CPU inductor here) trains the same model as eager, step for step; so does
+    compute.compile_mode max-autotune-no-cudagraphs (Triton/C++ GEMM templates timed against the library's)."""
     import torch._dynamo
 
     losses = {}
-    for name, compiled in (("eager", False), ("regional", True)):
+    for name, compiled, mode in (("eager", False, "default"), ("regional", True, "default"),
+                                 ("autotune", True, "max-autotune-no-cudagraphs")):
         torch._dynamo.reset()
-        summary = pretrain(PretrainSettings(**SETTINGS, compile=compiled), packed_corpus.packed_dir,
+        summary = pretrain(PretrainSettings(**SETTINGS, compile=compiled, compile_mode=mode), packed_corpus.packed_dir,
                            packed_corpus.init_dir, tmp_path / name, log=quiet)
         losses[name] = [h["loss"] for h in json.loads(Path(summary["metrics_path"]).read_text())["history"]]
         if compiled:
@@ -53,6 +59,7 @@ def test_regionally_compiled_pretraining_matches_eager(packed_corpus, tmp_path):
             assert counters["stats"]["unique_graphs"] >= 1  # something was really compiled
     assert len(losses["regional"]) == 4
     assert losses["regional"] == pytest.approx(losses["eager"], rel=2e-3)
+    assert losses["autotune"] == pytest.approx(losses["eager"], rel=2e-3)
     assert losses["regional"][-1] < losses["regional"][0]
 
 
