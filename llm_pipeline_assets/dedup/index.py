@@ -94,7 +94,11 @@ class DedupIndexBuilder:
         """
         h = self.hasher
         words = None
-        if getattr(self.backend, "prepares_text", False):  # normalize + word hashes on the device
+        on_device = getattr(self.backend, "prepares_text", False)
+        if on_device and self.params.verify != "jaccard":  # text and MinHash on the device, shingles stay there
+            keys, raw = self.backend.sign_texts(texts, h)
+            return HashedDocs(keys, np.ascontiguousarray(raw, dtype="<u4"), None, None)
+        if on_device:  # normalize + word hashes on the device
             keys, shingles, counts = self.backend.prepare(texts, h)
         else:
             keys, shingles, counts, words = prepare_words(texts, h)

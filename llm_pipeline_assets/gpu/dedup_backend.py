@@ -72,7 +72,7 @@ class TorchDedupBackend:
 
     def __init__(self, device: str = "cuda", memory_budget: Optional[int] = None, prefer_cugraph: bool = True,
                  signature_engine: str = "torch", text_on_device: Optional[bool] = None,
-                 lsh_on_device: Optional[bool] = None):
+                 lsh_on_device: Optional[bool] = None, fused_minhash: Optional[bool] = None):
         from llm_pipeline_assets.gpu.minhash import DEFAULT_MEMORY_BUDGET
 
         if signature_engine not in SIGNATURE_ENGINES:
@@ -90,6 +90,7 @@ class TorchDedupBackend:
         self.prepares_text = on_device and signature_engine == "torch"
         # LSH banding + verification on the device (gpu/lsh.py): default on CUDA, like the text
         self.device_lsh = self.device.startswith("cuda") if lsh_on_device is None else bool(lsh_on_device)
+        self.fused_minhash = fused_minhash  # None: TorchMinHasher's default (fused on CUDA)
 
     def prepare(self, texts: Sequence[str], hasher: MinHasher):
         """``(exact keys, shingle hashes, shingles per doc)`` of ``texts``, prepared on the device."""
@@ -103,16 +104,37 @@ class TorchDedupBackend:
 
         return prepare_bytes(joined, lengths, self.device, hasher.ngram)
 
+    def prepare_signatures(self, joined, lengths, hasher: MinHasher):
+        """``(exact keys, shingles per doc, signatures)`` from ``host_bytes`` output: ``prepare_bytes`` then the
+        MinHash, with the shingle hashes kept on the device in between (no copy to the host and back)."""
+        from llm_pipeline_assets.gpu.textprep import prepare_bytes
+
+        keys, shingles, counts = prepare_bytes(joined, lengths, self.device, hasher.ngram, shingles_on_device=True)
+        return keys, counts, self.signatures(shingles, counts, hasher)
+
+    def sign_texts(self, texts: Sequence[str], hasher: MinHasher):
+        """``(exact keys, signatures)`` of ``texts`` (``prepare_signatures`` pass by pass): what the pipeline's
+        ``DedupIndexBuilder.hash_texts`` asks of a backend that prepares text, unless it verifies by Jaccard."""
+        from llm_pipeline_assets.gpu.textprep import host_bytes, text_passes
+
+        texts = list(texts)
+        parts = [self.prepare_signatures(*host_bytes(texts[a:b]), hasher)
+                 for a, b in text_passes(texts)]
+        if len(parts) == 1:
+            return parts[0][0], parts[0][2]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[2] for p in parts])
+
     def _minhasher(self, hasher: MinHasher):
         from llm_pipeline_assets.gpu.minhash import TorchMinHasher
 
         key = (hasher.num_perm, hasher.seed, hasher.a.tobytes(), hasher.b.tobytes())
         if key not in self._minhashers:
-            self._minhashers[key] = TorchMinHasher(hasher, self.device, self.memory_budget)
+            self._minhashers[key] = TorchMinHasher(hasher, self.device, self.memory_budget, self.fused_minhash)
         return self._minhashers[key]
 
-    def signatures(self, shingles: np.ndarray, counts: np.ndarray, hasher: MinHasher,
+    def signatures(self, shingles, counts: np.ndarray, hasher: MinHasher,
                    words: Optional[Sequence[Sequence[str]]] = None) -> np.ndarray:
+        """``shingles``: uint64 numpy hashes, or (torch engine) their int64 bits as a tensor on the device."""
         if self.signature_engine == "cudf":
             from llm_pipeline_assets.gpu.minhash import cudf_word_signatures
 
@@ -143,7 +165,8 @@ class TorchDedupBackend:
     def describe(self) -> Dict[str, str]:
         info = {"backend": self.name, "device": self.device, "signatures": self.signature_engine,
                 "components": self.components_engine, "text": "device" if self.prepares_text else "cpu",
-                "lsh": "device" if self.device_lsh else "host"}
+                "lsh": "device" if self.device_lsh else "host",
+                "minhash": ", ".join(sorted({m.engine for m in self._minhashers.values()})) or "not run yet"}
         if self.device.startswith("cuda"):
             import torch
 

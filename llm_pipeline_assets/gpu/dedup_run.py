@@ -69,11 +69,18 @@ def _timed_host_bytes(texts: Sequence[str]):
     return joined, lengths, time.perf_counter() - start
 
 
-def _device_prepare(backend, hasher: MinHasher):
-    """``prepare_batch`` for a backend that prepares text on its device, from the host half's output."""
+def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
+    """``prepare_batch`` for a backend that prepares text on its device, from the host half's output.
+
+    ``with_signatures`` (no Jaccard verification, so the shingles are not needed on the host): the MinHash
+    runs on the device right after, on the shingles still there (their time counts as ``prepare``)."""
     def prepare(host) -> PreparedBatch:
         joined, lengths, host_seconds = host
         start = time.perf_counter()
+        if with_signatures:
+            keys, counts, sig = backend.prepare_signatures(joined, lengths, hasher)
+            return PreparedBatch(keys, np.zeros(0, np.uint64), counts, sig,
+                                 seconds=host_seconds + time.perf_counter() - start)
         keys, shingles, counts = backend.prepare_bytes(joined, lengths, hasher)
         return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start)
 
@@ -113,7 +120,8 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     batches = [texts[s:s + step] for s in range(0, len(texts), step)]
     # a backend that prepares text on its device: workers (if any) only lowercase / NFKC / encode the next
     # batches (gpu.textprep.host_bytes) while this process runs the device half of the current one
-    prepare = _device_prepare(backend, hasher) if getattr(backend, "prepares_text", False) else None
+    fused_minhash = params.verify != "jaccard" and hasattr(backend, "prepare_signatures")
+    prepare = _device_prepare(backend, hasher, fused_minhash) if getattr(backend, "prepares_text", False) else None
     t: Dict[str, float] = {"prepare": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
     start = time.perf_counter()
     own_pool = pool is None and workers > 0 and bool(batches)

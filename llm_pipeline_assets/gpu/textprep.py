@@ -32,7 +32,7 @@ import xxhash
 from llm_pipeline_assets.dedup import minhash
 from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, fold_case
 
-__all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "prepare_bytes", "prepare_texts"]
+__all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "prepare_bytes", "prepare_texts", "text_passes"]
 
 _SECRET = bytes([
     0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
@@ -209,17 +209,12 @@ def _shingles(tokens, lengths, ngram: int):
     return h[keep], counts
 
 
-def prepare_texts(texts: Sequence[str], device, ngram: int = 3,
-                  max_chars: int = MAX_CHARS_PER_PASS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(exact keys, shingle hashes uint64, shingles per doc) of ``texts``, as ``hash_texts`` computes them.
-
-    Device memory: a pass holds ~100 bytes per input byte (int64 per-byte temporaries), so documents are
-    taken ``max_chars`` characters at a time (one longer document is a pass of its own).
-    """
-    texts = list(texts)
+def text_passes(texts: Sequence[str], max_chars: int = MAX_CHARS_PER_PASS) -> list:
+    """``[(start, stop)]`` ranges of ``texts`` of at most ``max_chars`` characters each (a longer document alone):
+    device memory per pass is ~100 bytes per input byte (int64 per-byte temporaries)."""
     sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     if sizes.sum() <= max_chars:
-        return _prepare_pass(texts, device, ngram)
+        return [(0, len(texts))]
     groups, start, used = [], 0, 0
     for i, size in enumerate(sizes.tolist()):
         if used and used + size > max_chars:
@@ -227,7 +222,17 @@ def prepare_texts(texts: Sequence[str], device, ngram: int = 3,
             start, used = i, 0
         used += size
     groups.append((start, len(texts)))
-    parts = [_prepare_pass(texts[a:b], device, ngram) for a, b in groups]
+    return groups
+
+
+def prepare_texts(texts: Sequence[str], device, ngram: int = 3,
+                  max_chars: int = MAX_CHARS_PER_PASS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exact keys, shingle hashes uint64, shingles per doc) of ``texts``, as ``hash_texts`` computes them,
+    ``max_chars`` characters at a time (``text_passes``)."""
+    texts = list(texts)
+    parts = [_prepare_pass(texts[a:b], device, ngram) for a, b in text_passes(texts, max_chars)]
+    if len(parts) == 1:
+        return parts[0]
     return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
 
 
@@ -235,9 +240,11 @@ def _prepare_pass(texts: Sequence[str], device, ngram: int) -> Tuple[np.ndarray,
     return prepare_bytes(*host_bytes(texts), device, ngram)
 
 
-def prepare_bytes(joined: bytearray, lengths: np.ndarray, device, ngram: int = 3) -> Tuple[np.ndarray, np.ndarray,
-                                                                                           np.ndarray]:
-    """The device half: ``prepare_texts``'s result from ``host_bytes(texts)``."""
+def prepare_bytes(joined: bytearray, lengths: np.ndarray, device, ngram: int = 3, shingles_on_device: bool = False):
+    """The device half: ``prepare_texts``'s result from ``host_bytes(texts)``.
+
+    ``shingles_on_device``: the shingle hashes come back as the int64 device tensor (their bits) instead of a
+    uint64 numpy copy, for a MinHash on the same device (``TorchDedupBackend.prepare_signatures``)."""
     import torch
 
     n_docs = len(lengths)
@@ -284,5 +291,6 @@ def prepare_bytes(joined: bytearray, lengths: np.ndarray, device, ngram: int = 3
     shingles, counts = _shingles(hashes, words_per_doc, ngram)
     bounds = np.concatenate([[0], np.cumsum(doc_len.cpu().numpy())])
     digests = [xxhash.xxh3_128_digest(normalized[bounds[i]:bounds[i + 1]]) for i in range(n_docs)]
-    return (exact_keys_from_digests(digests, n_docs), shingles.cpu().numpy().view(np.uint64),
+    return (exact_keys_from_digests(digests, n_docs),
+            shingles if shingles_on_device else shingles.cpu().numpy().view(np.uint64),
             counts.cpu().numpy().astype(np.int64))

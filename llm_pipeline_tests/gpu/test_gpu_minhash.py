@@ -7,7 +7,8 @@ import pytest
 
 from llm_pipeline_assets.dedup.minhash import EMPTY_SLOT, MinHasher, minhash_signatures
 from llm_pipeline_assets.dedup.normalize import normalized_words
-from llm_pipeline_assets.gpu.minhash import TorchMinHasher
+from llm_pipeline_assets.gpu import minhash as gm
+from llm_pipeline_assets.gpu.minhash import TorchMinHasher, padded_groups
 from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread, shared_corpus  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,13 +23,18 @@ def corpus():
     return shared_corpus()
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["chunked", "fused"])
 @pytest.mark.parametrize("num_perm,ngram,seed", [(112, 3, 42), (64, 5, 7), (16, 1, 0)])
-def test_signatures_identical_to_numpy(corpus, num_perm, ngram, seed):
+def test_signatures_identical_to_numpy(corpus, num_perm, ngram, seed, fused):
     hasher = MinHasher(num_perm=num_perm, ngram=ngram, seed=seed)
     shingles, counts = _shingles(hasher, corpus)
     assert (counts == 0).any() and counts.max() > 10000  # empty and multi-chunk documents are covered
     want = hasher.signatures(corpus)  # the CPU path end to end
-    got = TorchMinHasher(hasher, "cpu").signatures(shingles, counts)
+    torch_hasher = TorchMinHasher(hasher, "cpu", fused=fused)
+    if fused:
+        torch_hasher.group_cap = 4096  # several groups per length class, the longest document alone
+    got = torch_hasher.signatures(shingles, counts)
+    assert torch_hasher.engine == ("fused" if fused else "segment_reduce")
     assert got.dtype == np.uint32 and got.shape == (len(corpus), num_perm)
     assert np.array_equal(got, want)
     assert (got[counts == 0] == EMPTY_SLOT).all()
@@ -84,3 +90,24 @@ def test_cuda_signatures_identical_to_numpy(corpus):
     for budget in (16 * 112 * 7, 256 << 20):  # many small chunks; the default budget
         got = TorchMinHasher(hasher, "cuda", memory_budget=budget).signatures(shingles, counts)
         assert np.array_equal(got, want)
+
+
+def test_padded_groups_cover_each_document_once_with_under_2x_padding():
+    counts = np.array([0, 1, 7, 8, 9, 300, 0, 5000, 17, 16], dtype=np.int64)
+    groups = padded_groups(counts, cap=64)
+    seen = np.concatenate([docs for docs, _ in groups])
+    assert sorted(seen.tolist()) == [i for i in range(len(counts)) if counts[i] > 0]
+    for docs, width in groups:
+        assert (counts[docs] <= width).all() and (width < 2 * counts[docs]).all() or width == 8
+        assert len(docs) * width <= 64 or len(docs) == 1  # a long document is a group of its own
+    assert padded_groups(np.zeros(3, np.int64), cap=64) == []
+
+
+def test_a_fused_kernel_that_disagrees_falls_back_to_the_chunked_path(corpus):
+    hasher = MinHasher(num_perm=16)
+    shingles, counts = _shingles(hasher, corpus[:50])
+    torch_hasher = TorchMinHasher(hasher, "cpu", fused=True)
+    torch_hasher._kernel = lambda x, st, ct, a, b, width: gm._padded_min(x, st, ct, a, b, width) + 1  # wrong
+    got = torch_hasher.signatures(shingles, counts)
+    assert torch_hasher.engine.startswith("segment_reduce") and not torch_hasher.fused
+    assert np.array_equal(got, minhash_signatures(shingles, counts, hasher.a, hasher.b))

@@ -137,6 +137,15 @@ def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
     reference.add_batch(texts)
     assert np.array_equal(builder.signatures(), reference.signatures())
     assert np.array_equal(builder.finish().keep, reference.finish().keep)
+    # without Jaccard sets the shingles never leave the device: text preparation + MinHash in one go
+    fused = db.TorchDedupBackend("cpu", text_on_device=True, fused_minhash=True)  # the CUDA default, eager here
+    builder = DedupIndexBuilder(tmp_path / "fused", params, backend=fused)
+    builder.add_batch(texts)
+    reference = DedupIndexBuilder(tmp_path / "cpu-default", params)
+    reference.add_batch(texts)
+    assert np.array_equal(builder.signatures(), reference.signatures())
+    assert np.array_equal(builder.finish().cluster, want.cluster)
+    assert fused.describe()["minhash"] == "fused"
     assert not db.TorchDedupBackend("cpu").prepares_text  # off by default off CUDA
     assert not db.TorchDedupBackend("cuda", signature_engine="cudf").prepares_text  # cuDF needs word lists
 
