@@ -77,6 +77,9 @@ def main(argv=None) -> int:
     ap.add_argument("--prep-workers", type=int, default=0, help="text-preparation processes of the GPU path")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-budget-mb", type=int, default=256)
+    ap.add_argument("--gpu-batch", type=int, default=BATCH,
+                    help="documents per batch of the GPU variants (the CPU paths keep %d: their workers split the "
+                         "corpus by batch)" % BATCH)
     ap.add_argument("--out", default=str(HERE / "out" / "dedup_gpu.json"))
     args = ap.parse_args(argv)
     if args.device.startswith("cuda"):
@@ -118,7 +121,7 @@ def main(argv=None) -> int:
         pool = worker_pool(workers) if workers else None
         try:
             def gpu_run():
-                result, t = run_dedup(texts, params, backend, batch_size=BATCH, pool=pool)
+                result, t = run_dedup(texts, params, backend, batch_size=args.gpu_batch, pool=pool)
                 return t["total"], result, t
 
             gpu_run()  # warm-up: CUDA context, kernels, the self-check
@@ -126,7 +129,7 @@ def main(argv=None) -> int:
         finally:
             if pool is not None:
                 pool.shutdown()
-        report[name] = {"device": args.device, "prep_workers": workers, "seconds": s, "docs_per_s": n / s,
+        report[name] = {"device": args.device, "prep_workers": workers, "batch": args.gpu_batch, "seconds": s, "docs_per_s": n / s,
                         "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
         report[name]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
         report[f"ratio_{name}_vs_cpu"] = report[name]["docs_per_s"] / report["cpu"]["docs_per_s"]

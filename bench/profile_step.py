@@ -174,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("--residual", default="fp32", choices=("fp32", "bf16"), help="pretrain residual_dtype")
     ap.add_argument("--compile-mode", default="default", choices=("default", "max-autotune-no-cudagraphs"))
     ap.add_argument("--liger", type=int, default=0, help="1: Liger's RoPE / RMSNorm / SwiGLU (compute.liger_kernels)")
+    ap.add_argument("--fuse", type=int, default=0, help="1: fused q/k/v and gate/up GEMMs (compute.fuse_projections)")
     ap.add_argument("--warmup", type=int, default=6, help="steps before the profile (compile happens here)")
     ap.add_argument("--steps", type=int, default=4, help="steps profiled")
     ap.add_argument("--out", default=str(HERE / "out" / "profile.txt"))
@@ -196,7 +197,8 @@ def main(argv=None) -> int:
                                     attn_implementation=args.attn, fused_adamw=runtime.fused_adamw,
                                     sync_every=args.sync_every, compile_loss=bool(args.compile_loss),
                                     residual_dtype="bfloat16" if args.residual == "bf16" else "float32",
-                                    compile_mode=args.compile_mode, liger_kernels=bool(args.liger), log_every=total)
+                                    compile_mode=args.compile_mode, liger_kernels=bool(args.liger),
+                                    fuse_projections=bool(args.fuse), log_every=total)
         trainer = Trainer(settings, packed, init, Path(tmp) / "run", log=lambda m: None, on_metrics=None)
         for _ in range(args.warmup):
             trainer.train_step()
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
         summary = profile_calls(trainer.train_step, args.steps, sync)
     title = (f"{args.shape} seq {args.seq_len} x {args.batch} vocab {args.vocab or 'bpe'} {args.attn} "
              f"sync_every {args.sync_every} compile_loss {args.compile_loss} residual {args.residual} "
-             f"mode {args.compile_mode} liger {args.liger} "
+             f"mode {args.compile_mode} liger {args.liger} fuse {args.fuse} "
              f"on {runtime.device}")
     text = format_summary(title, summary)
     print(text)

@@ -73,7 +73,7 @@ def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
             "median_step_seconds": sorted(timed)[len(timed) // 2]}
 
 
-VARIANT_KEYS = {"attn": None, "sync": "1", "loss": "compiled", "residual": "fp32", "liger": "0", "mode": "default"}
+VARIANT_KEYS = {"attn": None, "sync": "1", "loss": "compiled", "residual": "fp32", "liger": "0", "mode": "default", "fuse": "0"}
 MODES = {"default": "default", "autotune": "max-autotune-no-cudagraphs"}
 
 
@@ -81,7 +81,8 @@ def variant_name(v: dict) -> str:
     """Run name of a ``--runs`` variant: ours_<attn> plus each option that differs from its default."""
     return (f"ours_{v['attn']}" + (f"_sync{v['sync']}" if v["sync"] != "1" else "")
             + ("_eagerloss" if v["loss"] == "eager" else "") + ("_bf16residual" if v["residual"] == "bf16" else "")
-            + ("_liger" if v["liger"] == "1" else "") + (f"_{v['mode']}" if v["mode"] != "default" else ""))
+            + ("_liger" if v["liger"] == "1" else "") + (f"_{v['mode']}" if v["mode"] != "default" else "")
+            + ("_fused" if v["fuse"] == "1" else ""))
 
 
 def parse_variant(text: str, default_attn: str) -> dict:
@@ -108,7 +109,8 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, v: dict) -> dic
                                 compile_scope=args.compile_scope, compile_mode=MODES[v["mode"]],
                                 sync_every=sync_every, compile_loss=v["loss"] != "eager",
                                 residual_dtype="bfloat16" if v["residual"] == "bf16" else "float32",
-                                liger_kernels=v["liger"] == "1", log_every=max(sync_every, args.steps))
+                                liger_kernels=v["liger"] == "1", fuse_projections=v["fuse"] == "1",
+                                log_every=max(sync_every, args.steps))
     summary = pretrain(settings, packed, init, out, log=lambda m: None)
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
     # deferred records share their group's time: skip whole groups (compile time lives in the first)
@@ -119,7 +121,7 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, v: dict) -> dic
             "final_loss": history[-1]["loss"], "attn_implementation": v["attn"], "compile": runtime.compile,
             "compile_scope": args.compile_scope if runtime.compile else None, "sync_every": sync_every,
             "compile_loss": bool(runtime.compile and v["loss"] != "eager"), "residual": v["residual"],
-            "liger": v["liger"] == "1", "compile_mode": MODES[v["mode"]]}
+            "liger": v["liger"] == "1", "compile_mode": MODES[v["mode"]], "fuse_projections": v["fuse"] == "1"}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:
@@ -185,7 +187,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=None,
                     help="explicit variants of ours instead of --attn x --sync-every, separated by ';', each "
                          "comma-separated key=value of attn, sync (sync_every), loss (compiled|eager), residual "
-                         "(fp32|bf16), liger (0|1), mode (default|autotune: compute.compile_mode), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
+                         "(fp32|bf16), liger (0|1), mode (default|autotune: compute.compile_mode), fuse (0|1: compute.fuse_projections), e.g. 'attn=flex_attention,loss=eager;attn=torch_varlen,sync=10,residual=bf16'")
     ap.add_argument("--compile-scope", default="regional", choices=("regional", "full"),
                     help="how ours compiles on GPU (compute.compile_scope)")
     ap.add_argument("--json", default=str(HERE / "out" / "train_throughput.json"))

@@ -34,6 +34,9 @@ class ComputeConfig(_Strict):
     # Liger's Triton RoPE / RMSNorm / SwiGLU in the decoder layers (pretraining, CUDA, liger-kernel installed);
     # off by default: not yet measured against torch.compile's own fusions of the same ops
     liger_kernels: bool = False
+    # pretraining: q/k/v and gate/up of each Llama layer as one GEMM each over the concatenated weights (same
+    # parameters and checkpoints; training/fused.py); not with FP8 or Liger, whose layers are left alone
+    fuse_projections: bool = False
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
     # per rank; auto = fsdp when a step's samples split evenly over the ranks

@@ -84,7 +84,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                     "device": runtime.device, "dtype": runtime.dtype, "compile": runtime.compile,
                     "compile_scope": cfg.compute.compile_scope,
                     "compile_mode": cfg.compute.compile_mode, "residual_dtype": runtime.residual_dtype,
-                    "liger_kernels": runtime.liger_kernels,
+                    "liger_kernels": runtime.liger_kernels, "fuse_projections": cfg.compute.fuse_projections,
                     "attn_implementation": runtime.attn_implementation, "fused_adamw": runtime.fused_adamw,
                     "simulate_oom_above": p.simulate_oom_above, "sync_every": p.sync_every,
                     "fp8": runtime.fp8,  # None | "torchao" (select_runtime never picks another recipe)

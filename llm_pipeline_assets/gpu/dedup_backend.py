@@ -98,18 +98,18 @@ class TorchDedupBackend:
 
         return prepare_texts(texts, self.device, hasher.ngram)
 
-    def prepare_bytes(self, joined, lengths, hasher: MinHasher):
+    def prepare_bytes(self, data, lengths, hasher: MinHasher):
         """``prepare`` from ``gpu.textprep.host_bytes(texts)`` computed elsewhere (a worker process)."""
         from llm_pipeline_assets.gpu.textprep import prepare_bytes
 
-        return prepare_bytes(joined, lengths, self.device, hasher.ngram)
+        return prepare_bytes(data, lengths, self.device, hasher.ngram)
 
-    def prepare_signatures(self, joined, lengths, hasher: MinHasher):
+    def prepare_signatures(self, data, lengths, hasher: MinHasher):
         """``(exact keys, shingles per doc, signatures)`` from ``host_bytes`` output: ``prepare_bytes`` then the
         MinHash, with the shingle hashes kept on the device in between (no copy to the host and back)."""
         from llm_pipeline_assets.gpu.textprep import prepare_bytes
 
-        keys, shingles, counts = prepare_bytes(joined, lengths, self.device, hasher.ngram, shingles_on_device=True)
+        keys, shingles, counts = prepare_bytes(data, lengths, self.device, hasher.ngram, shingles_on_device=True)
         return keys, counts, self.signatures(shingles, counts, hasher)
 
     def sign_texts(self, texts: Sequence[str], hasher: MinHasher):

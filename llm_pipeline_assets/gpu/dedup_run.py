@@ -65,8 +65,8 @@ def _timed_host_bytes(texts: Sequence[str]):
     from llm_pipeline_assets.gpu.textprep import host_bytes
 
     start = time.perf_counter()
-    joined, lengths = host_bytes(texts)
-    return joined, lengths, time.perf_counter() - start
+    data, lengths = host_bytes(texts)
+    return data, lengths, time.perf_counter() - start
 
 
 def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
@@ -75,13 +75,13 @@ def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
     ``with_signatures`` (no Jaccard verification, so the shingles are not needed on the host): the MinHash
     runs on the device right after, on the shingles still there (their time counts as ``prepare``)."""
     def prepare(host) -> PreparedBatch:
-        joined, lengths, host_seconds = host
+        data, lengths, host_seconds = host
         start = time.perf_counter()
         if with_signatures:
-            keys, counts, sig = backend.prepare_signatures(joined, lengths, hasher)
+            keys, counts, sig = backend.prepare_signatures(data, lengths, hasher)
             return PreparedBatch(keys, np.zeros(0, np.uint64), counts, sig,
                                  seconds=host_seconds + time.perf_counter() - start)
-        keys, shingles, counts = backend.prepare_bytes(joined, lengths, hasher)
+        keys, shingles, counts = backend.prepare_bytes(data, lengths, hasher)
         return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start)
 
     return prepare

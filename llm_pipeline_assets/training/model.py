@@ -1,8 +1,8 @@
 """The model and optimizer a pretraining run starts from (child-process module: imports torch).
 
 ``load_model`` applies the run's settings in order: attention implementation (registering
-``torch_varlen`` with transformers), gradient checkpointing, the device, Liger's kernels, the bf16
-residual stream, FP8 Linear layers. Compile and FSDP sharding come later, in ``loop.Trainer``.
+``torch_varlen`` with transformers), gradient checkpointing, the device, Liger's kernels, fused
+projections (not under FP8), the bf16 residual stream, FP8 Linear layers. Compile and FSDP sharding come later, in ``loop.Trainer``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from llm_pipeline_assets.gpu.fp8 import convert_float8
 from llm_pipeline_assets.gpu.kernels import apply_liger_kernels
 
 from . import varlen
+from .fused import fuse_projections
 from .settings import PretrainSettings, lr_at
 
 
@@ -38,6 +39,10 @@ def load_model(settings: PretrainSettings, path: Path):
     if settings.liger_kernels and not apply_liger_kernels(model, settings.device):
         raise RuntimeError("liger_kernels requested, but Liger could not patch this model (liger-kernel missing, or "
                            f"model_type {model.config.model_type!r} is not llama)")
+    # FP8 swaps the projections for Float8Linear below: fused GEMMs would bypass them, so FP8 runs unfused
+    if settings.fuse_projections and settings.fp8 is None and not fuse_projections(model):
+        raise RuntimeError(f"fuse_projections requested, but model_type {model.config.model_type!r} has no Llama "
+                           "layers with plain Linear projections to fuse")
     if settings.residual_dtype == "bfloat16":  # the layers' adds and norms then read and write bf16
         model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.to(torch.bfloat16))
     if settings.fp8 == "torchao":

@@ -55,6 +55,7 @@ class PretrainSettings:
     # bytes of every norm / residual add; float32 (default): autocast keeps it in the master weights' fp32
     residual_dtype: str = "float32"
     liger_kernels: bool = False  # CUDA + liger-kernel: Liger's RoPE / RMSNorm / SwiGLU (gpu.kernels.apply_liger_kernels)
+    fuse_projections: bool = False  # one GEMM for q/k/v and one for gate/up (training/fused.py); skipped under FP8
     compile_loss: bool = True  # with compile: the shifted fp32 cross-entropy is compiled too (no fp32 logits copy)
     sync_every: int = 1  # > 1: step metrics reach the host in groups, the GPU is never drained between steps
     attn_implementation: str = "sdpa"
@@ -93,6 +94,8 @@ class PretrainSettings:
             problems.append("liger_kernels are Triton kernels: they need device 'cuda'")
         if self.compile_scope not in COMPILE_SCOPES:
             problems.append(f"compile_scope must be one of {COMPILE_SCOPES}, got {self.compile_scope!r}")
+        if self.fuse_projections and self.liger_kernels:
+            problems.append("fuse_projections and liger_kernels both replace the MLP's forward: pick one")
         if self.compile_mode not in COMPILE_MODES:
             problems.append(f"compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
         if self.attn_implementation == "flex_attention" and self.device == "cpu":
