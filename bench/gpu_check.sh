@@ -82,12 +82,12 @@ export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
 step pytest_gpu 180 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
-step dedup_gpu 120 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-50000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --out "$OUT/dedup_gpu.json"
+step dedup_gpu 120 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-50000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000} --out "$OUT/dedup_gpu.json"
 # 124m with the GPU defaults (flex, regional compile, compiled loss, bf16 residual, sync_every 10) and torch_varlen;
 # other variants: TRAIN_124M_RUNS (bench/train_throughput.py --runs), e.g. "attn=flex_attention,sync=1,loss=eager"
-RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,liger=1;attn=flex_attention,sync=10,residual=bf16,mode=autotune"}
+RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,fuse=1"}
 step train_124m 300 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --runs "$RUNS_124M" --json "$OUT/train_124m.json"
-step profile_124m 90 "$PY" bench/profile_step.py --shape 124m --seq-len 1024 --batch 32 --docs 2000 --vocab 32000 --attn ${PROFILE_ATTN:-flex_attention} --residual ${PROFILE_RESIDUAL:-bf16} --compile-mode ${PROFILE_MODE:-default} --liger ${PROFILE_LIGER:-0} --sync-every 10 --warmup 6 --steps 4 --out "$OUT/profile.txt"
+step profile_124m 90 "$PY" bench/profile_step.py --shape 124m --seq-len 1024 --batch 32 --docs 2000 --vocab 32000 --attn ${PROFILE_ATTN:-flex_attention} --residual ${PROFILE_RESIDUAL:-bf16} --compile-mode ${PROFILE_MODE:-default} --liger ${PROFILE_LIGER:-0} --fuse ${PROFILE_FUSE:-0} --sync-every 10 --warmup 6 --steps 4 --out "$OUT/profile.txt"
 step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch ${FP8_BATCH:-12} --steps 30 --skip 5 --lr 1.5e-3 --compile regional --profile 3 --profile-out "$OUT/profile.txt" --json "$OUT/fp8_1b_train.json"
 # the 1b preset's own setting: micro-batch 16 x 2048 with gradient checkpointing (results appended to the profile)
 step fp8_1b_preset 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch 16 --steps 20 --skip 5 --lr 1.5e-3 --compile regional --gradient-checkpointing --json "$OUT/fp8_1b_preset.json"

@@ -127,7 +127,8 @@ def compile_model(model, scope: str = "regional", mode: str = "default"):
     """``torch.compile`` ``model`` by ``scope`` (and ``mode``); returns what to call for the forward pass.
 
     ``regional`` compiles every decoder layer in place (``module.compile()``; with nn-module inlining
-    the identical layers reuse one graph) and returns ``model`` itself; call it before FSDP sharding.
+    the identical layers reuse one graph) and the final norm, and returns ``model`` itself; call it before
+    FSDP sharding.
     ``full`` returns ``torch.compile(model)``. Measured on an H100 (1b shape, seq 2048 x 4, bf16):
     regional 0.142 s/step after 10.6 s of warm-up, full 0.170 s/step after 56.6 s.
     """
@@ -143,6 +144,9 @@ def compile_model(model, scope: str = "regional", mode: str = "default"):
         raise ValueError(f"regional compile needs decoder layers at model.model.layers ({type(model).__name__})")
     for layer in layers:
         layer.compile(**kwargs)
+    norm = getattr(model.model, "norm", None)  # the final RMSNorm: eager, it is ~6 kernels over the activations
+    if isinstance(norm, torch.nn.Module):
+        norm.compile(**kwargs)
     return model
 
 

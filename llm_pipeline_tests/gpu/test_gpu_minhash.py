@@ -111,3 +111,17 @@ def test_a_fused_kernel_that_disagrees_falls_back_to_the_chunked_path(corpus):
     got = torch_hasher.signatures(shingles, counts)
     assert torch_hasher.engine.startswith("segment_reduce") and not torch_hasher.fused
     assert np.array_equal(got, minhash_signatures(shingles, counts, hasher.a, hasher.b))
+
+
+def test_a_fused_kernel_that_fails_to_build_falls_back_too(corpus):
+    hasher = MinHasher(num_perm=16)
+    shingles, counts = _shingles(hasher, corpus[:50])
+    torch_hasher = TorchMinHasher(hasher, "cpu", fused=True)
+
+    def broken(*args):
+        raise RuntimeError("inductor: no C compiler")
+
+    torch_hasher._kernel = broken
+    got = torch_hasher.signatures(shingles, counts)
+    assert "failed: RuntimeError: inductor: no C compiler" in torch_hasher.engine
+    assert np.array_equal(got, minhash_signatures(shingles, counts, hasher.a, hasher.b))

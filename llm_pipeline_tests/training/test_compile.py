@@ -26,7 +26,8 @@ def test_compile_scopes_wrap_what_they_say():
     model = _tiny()
     assert compile_model(model, "regional") is model  # in place: the loop keeps calling the model itself
     assert all(layer._compiled_call_impl is not None for layer in model.model.layers)
-    assert model._compiled_call_impl is None  # the embedding / head stay eager
+    assert model.model.norm._compiled_call_impl is not None  # the final RMSNorm too
+    assert model._compiled_call_impl is None and model.lm_head._compiled_call_impl is None  # embedding / head eager
     full = compile_model(_tiny(), "full")
     assert type(full).__name__ == "OptimizedModule"
     with pytest.raises(ValueError, match="'regional' or 'full'"):
