@@ -77,9 +77,10 @@ def main(argv=None) -> int:
     ap.add_argument("--prep-workers", type=int, default=0, help="text-preparation processes of the GPU path")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-budget-mb", type=int, default=256)
-    ap.add_argument("--gpu-batch", type=int, default=BATCH,
+    ap.add_argument("--gpu-batch", default=str(BATCH),
                     help="documents per batch of the GPU variants (the CPU paths keep %d: their workers split the "
-                         "corpus by batch)" % BATCH)
+                         "corpus by batch); a comma list also runs 'gpu' (device text, in-process) at each further "
+                         "size, as gpu_b<size>" % BATCH)
     ap.add_argument("--out", default=str(HERE / "out" / "dedup_gpu.json"))
     args = ap.parse_args(argv)
     if args.device.startswith("cuda"):
@@ -114,14 +115,16 @@ def main(argv=None) -> int:
     # "gpu": text prepared on the device (the default on CUDA); "gpu_cpu_text": the same backend fed by CPU
     # preparation processes (--prep-workers), the design measured first
     # "gpu_host_workers": device text with --prep-workers processes doing its host half (lower/NFKC/encode)
-    variants = [("gpu", True, 0)] + ([("gpu_host_workers", True, args.prep_workers),
-                                      ("gpu_cpu_text", False, args.prep_workers)] if args.prep_workers else [])
-    for name, on_device, workers in variants:
+    sizes = [int(b) for b in str(args.gpu_batch).split(",")]
+    variants = [("gpu", True, 0, sizes[0])] + [(f"gpu_b{b}", True, 0, b) for b in sizes[1:]]
+    variants += ([("gpu_host_workers", True, args.prep_workers, sizes[0]),
+                  ("gpu_cpu_text", False, args.prep_workers, sizes[0])] if args.prep_workers else [])
+    for name, on_device, workers, batch in variants:
         backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=on_device)
         pool = worker_pool(workers) if workers else None
         try:
             def gpu_run():
-                result, t = run_dedup(texts, params, backend, batch_size=args.gpu_batch, pool=pool)
+                result, t = run_dedup(texts, params, backend, batch_size=batch, pool=pool)
                 return t["total"], result, t
 
             gpu_run()  # warm-up: CUDA context, kernels, the self-check
@@ -129,7 +132,7 @@ def main(argv=None) -> int:
         finally:
             if pool is not None:
                 pool.shutdown()
-        report[name] = {"device": args.device, "prep_workers": workers, "batch": args.gpu_batch, "seconds": s, "docs_per_s": n / s,
+        report[name] = {"device": args.device, "prep_workers": workers, "batch": batch, "seconds": s, "docs_per_s": n / s,
                         "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
         report[name]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
         report[f"ratio_{name}_vs_cpu"] = report[name]["docs_per_s"] / report["cpu"]["docs_per_s"]
@@ -138,7 +141,7 @@ def main(argv=None) -> int:
     _print(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-    return 0 if all(all(report[v]["identical"].values()) for v, _, _ in variants) else 1
+    return 0 if all(all(report[v[0]]["identical"].values()) for v in variants) else 1
 
 
 def _signatures_equal(texts, params, backend, want_sig) -> bool:
@@ -161,12 +164,13 @@ def _signatures_equal(texts, params, backend, want_sig) -> bool:
 
 def _print(report: dict) -> None:
     print(f"{report['n_docs']} docs, {report['mean_chars']:.0f} chars/doc, median of {report['repeat']}")
-    for name in ("cpu", "cpu_workers", "gpu", "gpu_host_workers", "gpu_cpu_text"):
+    gpu_names = [k for k in report if k == "gpu" or k.startswith("gpu_") and isinstance(report[k], dict)]
+    for name in ["cpu", "cpu_workers"] + gpu_names:
         if name in report:
             r = report[name]
             extra = f" identical={r['identical']}" if "identical" in r else ""
             print(f"{name:16s} {r['docs_per_s']:12.0f} docs/s  ({r['seconds']:.2f} s){extra}")
-    for name in ("gpu", "gpu_host_workers", "gpu_cpu_text"):
+    for name in gpu_names:
         if name in report:
             print(f"{name} / cpu: {report[f'ratio_{name}_vs_cpu']:.2f}x on {report[name]['backend']}")
             if f"ratio_{name}_vs_cpu_workers" in report:
