@@ -26,16 +26,18 @@ class ComputeConfig(_Strict):
     # an H100, 1b shape: regional 0.142 s/step after 10.6 s of warm-up, full 0.170 s/step after 56.6 s
     compile_scope: Literal["regional", "full"] = "regional"
     # torch.compile mode of pretraining; max-autotune-no-cudagraphs also times Triton GEMM / attention templates
-    # against cuBLAS and fuses elementwise epilogues into the winners (longer warm-up, once per shape)
+    # against cuBLAS and fuses elementwise epilogues into the winners. H100, 124m: slower (35.8 % MFU vs 40.6 %)
+    # after 197 s of tuning; kept for shapes where Triton templates may win
     compile_mode: Literal["default", "max-autotune-no-cudagraphs"] = "default"
     # dtype of the residual stream between decoder layers under bf16 autocast; auto: bf16 on a GPU, where the
     # layers' adds and norms then move half the bytes (Megatron's default), fp32 otherwise
     residual_dtype: Literal["auto", "fp32", "bf16"] = "auto"
     # Liger's Triton RoPE / RMSNorm / SwiGLU in the decoder layers (pretraining, CUDA, liger-kernel installed);
-    # off by default: not yet measured against torch.compile's own fusions of the same ops
+    # off by default: slower than torch.compile's own fusions (H100, 124m: 33.0 % MFU vs 40.6 %)
     liger_kernels: bool = False
     # pretraining: q/k/v and gate/up of each Llama layer as one GEMM each over the concatenated weights (same
-    # parameters and checkpoints; training/fused.py); not with FP8 or Liger, whose layers are left alone
+    # parameters and checkpoints; training/fused.py); not with FP8 or Liger, whose layers are left alone.
+    # Off by default until measured on a GPU (bench/train_throughput.py --runs "...,fuse=1")
     fuse_projections: bool = False
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
