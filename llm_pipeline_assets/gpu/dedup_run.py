@@ -44,6 +44,7 @@ class PreparedBatch:
     signatures: Optional[np.ndarray] = None  # filled in the worker for the CPU backend
     words: Optional[List[List[str]]] = None  # only for cuDF's word MinHash
     seconds: float = 0.0
+    host_seconds: float = 0.0  # of ``seconds``: the host half (device text preparation only)
 
 
 @lru_cache(maxsize=4)
@@ -80,9 +81,10 @@ def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
         if with_signatures:
             keys, counts, sig = backend.prepare_signatures(data, lengths, hasher)
             return PreparedBatch(keys, np.zeros(0, np.uint64), counts, sig,
-                                 seconds=host_seconds + time.perf_counter() - start)
+                                 seconds=host_seconds + time.perf_counter() - start, host_seconds=host_seconds)
         keys, shingles, counts = backend.prepare_bytes(data, lengths, hasher)
-        return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start)
+        return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start,
+                             host_seconds=host_seconds)
 
     return prepare
 
@@ -101,7 +103,8 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
 
     ``workers`` > 0 prepares batches in that many spawned processes (``0`` = this process only), or pass a
     running ``pool`` (``worker_pool(n)``) to reuse its processes across calls.
-    ``timings`` holds wall seconds of ``prepare`` (summed over workers), ``prepare_wait`` (time this process
+    ``timings`` holds wall seconds of ``prepare`` (summed over workers; ``prepare_host``: its host half when the
+    backend prepares text on its device), ``prepare_wait`` (time this process
     waited for prepared batches), ``signatures`` (backend, this process), ``finish`` (LSH + components)
     and ``total``.
     """
@@ -122,7 +125,7 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     # batches (gpu.textprep.host_bytes) while this process runs the device half of the current one
     fused_minhash = params.verify != "jaccard" and hasattr(backend, "prepare_signatures")
     prepare = _device_prepare(backend, hasher, fused_minhash) if getattr(backend, "prepares_text", False) else None
-    t: Dict[str, float] = {"prepare": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
+    t: Dict[str, float] = {"prepare": 0.0, "prepare_host": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
     start = time.perf_counter()
     own_pool = pool is None and workers > 0 and bool(batches)
     if own_pool:
@@ -145,6 +148,7 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
             if batch is None:
                 break
             t["prepare"] += batch.seconds
+            t["prepare_host"] += batch.host_seconds
             t0 = time.perf_counter()
             sig = batch.signatures
             if sig is None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from llm_pipeline_tests.dedup.corpus import planted_corpus
+from llm_pipeline_tests.torch_threads import one_torch_thread  # noqa: F401  (re-exported for the tests here)
 
 
 def cuda_available() -> bool:
@@ -45,14 +46,3 @@ def shared_corpus(n_groups: int = 25, seed: int = 3) -> list:
     long_doc = " ".join(f"w{int(i)}" for i in rng.integers(0, 4000, size=20000))
     long_copy = long_doc.replace("w17 ", "w18 ", 3)
     return texts + EDGE_CASES + [long_doc, long_copy] + EDGE_CASES[::-1]
-
-
-@pytest.fixture
-def one_torch_thread():
-    """The test machine has 2 shared cores: torch's thread pool only slows small ops down there."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -10,6 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
+from llm_pipeline_tests.torch_threads import one_torch_thread  # noqa: E402,F401
+
 SEQ_LENS = (64, 128)
 VOCAB = 512
 
@@ -43,14 +45,8 @@ def build_corpus(root: Path, num_docs: int = 200) -> Corpus:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting made runs ~20x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _training_on_one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
