@@ -82,6 +82,9 @@ def main(argv=None) -> int:
                          "corpus by batch); a comma list also runs 'gpu' (device text, in-process) at each further "
                          "size, as gpu_b<size>" % BATCH)
     ap.add_argument("--out", default=str(HERE / "out" / "dedup_gpu.json"))
+    ap.add_argument("--profile", default=None,
+                    help="append a torch.profiler summary of one 'gpu' run (device kernels, idle gaps, host syncs and "
+                         "the top host ops) to this file")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda"):
         import torch
@@ -139,9 +142,29 @@ def main(argv=None) -> int:
         if "cpu_workers" in report:
             report[f"ratio_{name}_vs_cpu_workers"] = report[name]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
     _print(report)
+    if args.profile:
+        _profile(texts, params, args, sizes[0])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     return 0 if all(all(report[v[0]]["identical"].values()) for v in variants) else 1
+
+
+def _profile(texts, params, args, batch: int) -> None:
+    """One profiled in-process GPU run (after a warm-up): where the wall time goes, device and host."""
+    import torch
+    from profile_step import format_summary, profile_calls
+
+    backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20)
+    run = lambda: run_dedup(texts, params, backend, batch_size=batch)  # noqa: E731
+    run()
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    summary = profile_calls(run, 1, sync, keep=True)
+    table = summary.pop("profiler").key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+    text = format_summary(f"dedup_gpu {len(texts)} docs, batch {batch}, on {args.device}", summary)
+    print(text)
+    Path(args.profile).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.profile, "a") as fh:
+        fh.write(text + "   host ops by self time:\n" + table + "\n")
 
 
 def _signatures_equal(texts, params, backend, want_sig) -> bool:

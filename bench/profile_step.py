@@ -116,11 +116,12 @@ def summarize_profile(prof, wall_seconds: float, steps: int, device: str = "cuda
                             for n, (c, t) in top]}
 
 
-def profile_calls(step_fn, steps: int, sync) -> dict:
+def profile_calls(step_fn, steps: int, sync, keep: bool = False) -> dict:
     """Profile ``steps`` calls of ``step_fn`` (already warmed up); ``sync()`` drains the device.
 
     The same number of steps first runs without the profiler (``unprofiled_wall_seconds_per_step``): the
-    profiler slows the host, so its wall time overstates the idle time of an ordinary run.
+    profiler slows the host, so its wall time overstates the idle time of an ordinary run. ``keep``: the
+    profiler itself is returned too, under ``"profiler"`` (for tables of host ops).
     """
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -139,7 +140,8 @@ def profile_calls(step_fn, steps: int, sync) -> dict:
             step_fn()
         sync()
         wall = time.perf_counter() - start
-    return {**summarize_profile(prof, wall, steps, device), "unprofiled_wall_seconds_per_step": unprofiled}
+    out = {**summarize_profile(prof, wall, steps, device), "unprofiled_wall_seconds_per_step": unprofiled}
+    return {**out, "profiler": prof} if keep else out
 
 
 def format_summary(title: str, summary: dict) -> str:

@@ -58,6 +58,7 @@ def test_fetch_list_is_pinned_and_covers_what_gpu_check_installs():
 def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     out = tmp_path / "dedup_gpu.json"
     proc = subprocess.run([sys.executable, "bench/dedup_gpu.py", "--docs", "400", "--device", "cpu", "--repeat", "1",
+                           "--gpu-batch", "150,400", "--profile", str(tmp_path / "profile.txt"),
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -66,6 +67,10 @@ def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     assert all(report["gpu"]["identical"].values())
     assert report["ratio_gpu_vs_cpu"] == pytest.approx(report["gpu"]["docs_per_s"] / report["cpu"]["docs_per_s"])
     assert "gpu / cpu" in proc.stdout
+    assert report["gpu"]["batch"] == 150 and report["gpu_b400"]["batch"] == 400
+    assert all(report["gpu_b400"]["identical"].values())
+    profile = (tmp_path / "profile.txt").read_text()  # where one GPU-path run spends its time
+    assert profile.startswith("== dedup_gpu 400 docs, batch 150") and "host ops by self time" in profile
 
 
 @pytest.mark.usefixtures("one_torch_thread")
