@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     from train_throughput import prepare
 
     runtime = select_runtime(probe_device(), ComputeConfig())
-    total = args.warmup + args.steps
+    total = args.warmup + 2 * args.steps  # warm-up, then the unprofiled and the profiled steps (profile_calls)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         packed, init = prepare(Path(tmp), args.seq_len, args.shape, args.docs, args.vocab)
         settings = PretrainSettings(max_steps=total, lr=1e-3, min_lr=1e-4, warmup_steps=2, micro_batch=args.batch,

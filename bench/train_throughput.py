@@ -92,8 +92,13 @@ def parse_variant(text: str, default_attn: str) -> dict:
     if unknown:
         raise SystemExit(f"--runs: unknown keys {unknown}; known: {sorted(VARIANT_KEYS)}")
     v = {**VARIANT_KEYS, "attn": default_attn, **given}
-    if v["mode"] not in MODES:
-        raise SystemExit(f"--runs: mode must be one of {sorted(MODES)}, got {v['mode']!r}")
+    allowed = {"loss": ("compiled", "eager"), "residual": ("fp32", "bf16"), "liger": ("0", "1"), "fuse": ("0", "1"),
+               "mode": tuple(MODES)}
+    for key, values in allowed.items():
+        if v[key] not in values:
+            raise SystemExit(f"--runs: {key} must be one of {list(values)}, got {v[key]!r}")
+    if not v["sync"].isdigit() or int(v["sync"]) < 1:
+        raise SystemExit(f"--runs: sync must be a positive integer, got {v['sync']!r}")
     return v
 
 

@@ -44,6 +44,13 @@ class ComputeConfig(_Strict):
     # per rank; auto = fsdp when a step's samples split evenly over the ranks
     sharding: Literal["auto", "fsdp", "replicate"] = "auto"
 
+    @model_validator(mode="after")
+    def _one_mlp_patch(self) -> "ComputeConfig":
+        if self.liger_kernels and self.fuse_projections:
+            raise ValueError("compute.liger_kernels and compute.fuse_projections both replace the MLP's forward: "
+                             "set one of them to false")
+        return self
+
 
 class CurriculumStage(_Strict):
     seq_len: int = Field(ge=8)

@@ -43,6 +43,9 @@ from llm_pipeline_assets.dedup.minhash import EMPTY_SLOT, MinHasher, minhash_sig
 __all__ = ["TorchMinHasher", "DEFAULT_MEMORY_BUDGET", "cudf_word_signatures", "padded_groups"]
 
 _LOW32 = 0xFFFFFFFF
+#: EMPTY_SLOT as a Python int: inside a compiled function a numpy scalar is traced as a tensor, and ``int()`` of
+#: it broke the graph in two (the hash block then went to memory between the halves)
+_EMPTY = int(EMPTY_SLOT)
 #: bytes of hash values per chunk (256 MiB: ~150k shingles at 112 permutations).
 DEFAULT_MEMORY_BUDGET = 256 << 20
 
@@ -64,7 +67,7 @@ def _padded_min(x, starts, counts, a, b, width: int):
     idx = (starts.unsqueeze(1) + pos).clamp(max=x.numel() - 1)
     h = x[idx].unsqueeze(-1) * a + b  # int64: wraps modulo 2**64 like the uint64 product
     h = (h >> 32) & _LOW32
-    h = torch.where((pos < counts.unsqueeze(1)).unsqueeze(-1), h, int(EMPTY_SLOT))
+    h = torch.where((pos < counts.unsqueeze(1)).unsqueeze(-1), h, _EMPTY)
     return h.amin(dim=1)
 
 
@@ -111,9 +114,9 @@ class TorchMinHasher:
         self.b = torch.from_numpy(_as_int64(hasher.b).copy()).to(self.device)
         cuda = self.device.type == "cuda"
         self.fused = cuda if fused is None else bool(fused)
-        # compiled: padded positions per group (the hash block stays in registers); eager: the block is
-        # materialized, about 3 int64 temporaries of (positions x num_perm)
-        self.group_cap = (1 << 22) if cuda else max(1, int(memory_budget) // (24 * self.num_perm))
+        # compiled: padded positions per group, each holding about 16 bytes of indices / shingles (the hash
+        # block stays in registers); eager: the block is materialized, ~3 int64 temporaries of positions x num_perm
+        self.group_cap = max(1, int(memory_budget) // (16 if cuda else 24 * self.num_perm))
         self._kernel = torch.compile(_padded_min, dynamic=True) if cuda and self.fused else _padded_min
         self.engine = "fused" if self.fused else "segment_reduce"
         self._checked = False
@@ -122,7 +125,7 @@ class TorchMinHasher:
         import torch
 
         dev = self.device
-        best = torch.full((counts.size, self.num_perm), int(EMPTY_SLOT), dtype=torch.int64, device=dev)
+        best = torch.full((counts.size, self.num_perm), _EMPTY, dtype=torch.int64, device=dev)
         starts = np.cumsum(counts) - counts
         a, b = self.a, self.b
         for docs, width in padded_groups(counts, self.group_cap):
@@ -145,10 +148,16 @@ class TorchMinHasher:
             raise ValueError(f"counts sum to {total} but there are {size} shingles")
         dev = self.device
         if total == 0:
-            return torch.full((counts.size, self.num_perm), int(EMPTY_SLOT), dtype=torch.int64, device=dev)
+            return torch.full((counts.size, self.num_perm), _EMPTY, dtype=torch.int64, device=dev)
         x = shingles.to(dev) if isinstance(shingles, torch.Tensor) else torch.from_numpy(_as_int64(shingles)).to(dev)
         if self.fused:
-            return self._fused_on_device(x, counts)
+            try:
+                return self._fused_on_device(x, counts)
+            except Exception as exc:  # a shape compiled later than the self-check failed to build, or OOM
+                if not self._checked:
+                    raise
+                self.fused = False
+                self.engine = f"segment_reduce (the fused kernel failed: {type(exc).__name__}: {str(exc)[:200]})"
         best = torch.full((counts.size, self.num_perm), float(EMPTY_SLOT), dtype=torch.float64, device=dev)
         ends = np.cumsum(counts)
         starts = ends - counts

@@ -77,7 +77,9 @@ def varlen_attention(module, query, key, value, attention_mask, scaling=None, dr
     if key.shape[1] != heads:  # grouped-query attention: every query head reads its group's key/value head
         key, value = (t.repeat_interleave(heads // key.shape[1], dim=1) for t in (key, value))
     dtype = torch.bfloat16 if query.is_cuda and query.dtype == torch.float32 else query.dtype
-    q, k, v = (t.transpose(1, 2).reshape(batch * length, heads, head_dim).to(dtype) for t in (query, key, value))
+    # contiguous: with fused projections q/k/v are strided views of one GEMM's output (a copy then, else free)
+    q, k, v = (t.transpose(1, 2).reshape(batch * length, heads, head_dim).to(dtype).contiguous()
+               for t in (query, key, value))
     if q.is_cuda:
         from torch.nn.attention.varlen import varlen_attn
 

@@ -125,3 +125,33 @@ def test_a_fused_kernel_that_fails_to_build_falls_back_too(corpus):
     got = torch_hasher.signatures(shingles, counts)
     assert "failed: RuntimeError: inductor: no C compiler" in torch_hasher.engine
     assert np.array_equal(got, minhash_signatures(shingles, counts, hasher.a, hasher.b))
+
+
+def test_the_fused_kernel_compiles_to_one_graph():
+    """One graph, no break: a break would hand the (docs, width, num_perm) hash block from one half to the other
+    through memory (a numpy scalar inside the function did that once)."""
+    import torch
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    x = torch.arange(40, dtype=torch.int64) * 7919
+    starts, counts = torch.tensor([0, 9, 30]), torch.tensor([9, 21, 10])
+    a, b = torch.arange(1, 9, dtype=torch.int64), torch.arange(8, dtype=torch.int64)
+    explained = torch._dynamo.explain(gm._padded_min)(x, starts, counts, a, b, 32)
+    assert explained.graph_count == 1 and explained.graph_break_count == 0, explained.break_reasons
+
+
+def test_a_fused_kernel_failing_after_its_check_falls_back_for_good(corpus):
+    hasher = MinHasher(num_perm=16)
+    shingles, counts = _shingles(hasher, corpus[:50])
+    torch_hasher = TorchMinHasher(hasher, "cpu", fused=True)
+    torch_hasher.self_check()
+    assert torch_hasher.engine == "fused"
+
+    def out_of_memory(*args):
+        raise RuntimeError("CUDA out of memory (a shape compiled after the check)")
+
+    torch_hasher._kernel = out_of_memory
+    got = torch_hasher.signatures(shingles, counts)
+    assert torch_hasher.engine.startswith("segment_reduce (the fused kernel failed") and not torch_hasher.fused
+    assert np.array_equal(got, minhash_signatures(shingles, counts, hasher.a, hasher.b))

@@ -141,3 +141,17 @@ def test_train_throughput_bench_runs_each_attention_and_keeps_failures_apart(tmp
     assert deferred["final_loss"] == pytest.approx(ours["final_loss"], abs=1e-6)
     # flex_attention has no backward on CPU: refused by the settings check, reported, the rest kept
     assert "flex_attention" in report["errors"]["ours_flex_attention"] and "CUDA only" in report["errors"]["ours_flex_attention"]
+
+
+def test_train_throughput_variants_refuse_unknown_keys_and_values():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import train_throughput as tt
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    v = tt.parse_variant("attn=torch_varlen,sync=10,residual=bf16,fuse=1", "sdpa")
+    assert tt.variant_name(v) == "ours_torch_varlen_sync10_bf16residual_fused" and v["loss"] == "compiled"
+    for bad, message in (("fuse=true", "fuse must be one of"), ("sync=0", "sync must be a positive"),
+                         ("mode=max", "mode must be one of"), ("colour=red", "unknown keys")):
+        with pytest.raises(SystemExit, match=message):
+            tt.parse_variant(bad, "sdpa")

@@ -94,6 +94,10 @@ def test_layers_that_are_not_plain_linear_are_left_alone_and_misuse_is_refused()
     assert fuse_projections(torch.nn.Linear(4, 4)) == 0
     with pytest.raises(ValueError, match="fuse_projections and liger_kernels"):
         PretrainSettings(**SETTINGS, fuse_projections=True, liger_kernels=True, device="cuda")
+    from llm_pipeline_assets.config import ComputeConfig
+
+    with pytest.raises(ValueError, match="compute.liger_kernels and compute.fuse_projections"):
+        ComputeConfig(liger_kernels=True, fuse_projections=True)  # refused where the user wrote it
     _, fused = _pair("sdpa")
     ids, seg, pos = _packed_batch()
     with pytest.raises(RuntimeError, match="no KV cache"):
