@@ -85,6 +85,11 @@ def stop_process_group(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
         time.sleep(0.2)
     _signal_group(pgid, signal.SIGKILL)
     proc.wait(timeout=10)
+    # killed members that the leader had spawned are reparented and reaped a moment later: wait for that,
+    # so "stopped" means no process of the group is left (a caller may check with killpg(pgid, 0))
+    deadline = time.monotonic() + 10.0
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
