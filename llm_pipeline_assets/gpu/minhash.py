@@ -156,8 +156,7 @@ class TorchMinHasher:
             except Exception as exc:  # a shape compiled later than the self-check failed to build, or OOM
                 if not self._checked:
                     raise
-                self.fused = False
-                self.engine = f"segment_reduce (the fused kernel failed: {type(exc).__name__}: {str(exc)[:200]})"
+                self._drop_fused(f"failed: {type(exc).__name__}: {str(exc)[:200]}")
         best = torch.full((counts.size, self.num_perm), float(EMPTY_SLOT), dtype=torch.float64, device=dev)
         ends = np.cumsum(counts)
         starts = ends - counts
@@ -181,6 +180,10 @@ class TorchMinHasher:
         if not self._checked:
             self.self_check()
         return self.signatures_on_device(shingles, counts).cpu().numpy().astype(np.uint32)
+
+    def _drop_fused(self, why: str) -> None:
+        """From now on the chunked path; ``engine`` says why."""
+        self.fused, self.engine = False, f"segment_reduce (the fused kernel {why})"
 
     def _check_once(self, shingles: np.ndarray, counts: np.ndarray, want: np.ndarray) -> bool:
         saved = self.chunk, self.group_cap
@@ -207,7 +210,7 @@ class TorchMinHasher:
             except Exception as exc:  # e.g. the compiler failed on this machine: the chunked path needs none
                 agrees, why = False, f"failed: {type(exc).__name__}: {str(exc)[:200]}"
             if not agrees:
-                self.fused, self.engine = False, f"segment_reduce (the fused kernel {why} here)"
+                self._drop_fused(why)
         if not self._check_once(shingles, counts, want):
             raise RuntimeError(f"MinHash self-check failed on {self.device}: signatures differ from the numpy "
                                "reference (int64 multiply does not wrap modulo 2**64 here); set dedup.backend: cpu")
