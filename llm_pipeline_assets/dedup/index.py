@@ -51,6 +51,13 @@ class HashedDocs:
     shingles: Optional[np.ndarray] = None
 
 
+def _arrow_texts(column) -> list:
+    """An Arrow string column as ``str``s; nulls refused, as the device path refuses them (``arrow_bytes``)."""
+    if column.null_count:
+        raise ValueError(f"the text column holds {column.null_count} null value(s): dedup needs a string in every row")
+    return column.to_pylist()
+
+
 class DedupIndexBuilder:
     """Accumulate documents batch by batch, then run exact + fuzzy dedup."""
 
@@ -87,7 +94,8 @@ class DedupIndexBuilder:
             self.add_hashed(self.hash_texts(texts[s : s + step]))
 
     def hash_texts(self, texts: Sequence[str]) -> HashedDocs:
-        """Exact keys, MinHash signatures (and shingle sets for ``verify="jaccard"``) of ``texts``.
+        """Exact keys, MinHash signatures (and shingle sets for ``verify="jaccard"``) of ``texts``: ``str``s, or an
+        Arrow string column (a shard's ``text`` as read: a device backend then makes no Python string per document).
 
         Pure: depends only on the texts and ``num_perm``/``ngram``/``seed``, so hashes computed once
         (e.g. per input shard, kept across a crash) can be added later with :meth:`add_hashed`.
@@ -101,6 +109,7 @@ class DedupIndexBuilder:
         if on_device:  # normalize + word hashes on the device
             keys, shingles, counts = self.backend.prepare(texts, h)
         else:
+            texts = _arrow_texts(texts) if hasattr(texts, "to_pylist") else texts
             keys, shingles, counts, words = prepare_words(texts, h)
         raw = (minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles) if self.backend is None
                else self.backend.signatures(shingles, counts, h, words))

@@ -75,7 +75,8 @@ def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder
     """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets)."""
     scratch = units.scratch(tag)
     size = max(1, min(batch_docs, builder.params.batch_size))  # bounds the shingles held at once
-    parts = [builder.hash_texts([r["text"] for r in batch]) for batch in iter_batches([path], size, ("text",))]
+    parts = [builder.hash_texts(batch.column(0))  # the Arrow column itself: no row dicts
+             for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"])]
     n = sum(len(p.keys) for p in parts)
     np.save(scratch / "keys.npy", np.concatenate([p.keys for p in parts]) if parts else
             np.zeros(0, EXACT_KEY_DTYPE))

@@ -112,13 +112,14 @@ class TorchDedupBackend:
         keys, shingles, counts = prepare_bytes(data, lengths, self.device, hasher.ngram, shingles_on_device=True)
         return keys, counts, self.signatures(shingles, counts, hasher)
 
-    def sign_texts(self, texts: Sequence[str], hasher: MinHasher):
+    def sign_texts(self, texts, hasher: MinHasher):
         """``(exact keys, signatures)`` of ``texts`` (``prepare_signatures`` pass by pass): what the pipeline's
-        ``DedupIndexBuilder.hash_texts`` asks of a backend that prepares text, unless it verifies by Jaccard."""
-        from llm_pipeline_assets.gpu.textprep import host_bytes, text_passes
+        ``DedupIndexBuilder.hash_texts`` asks of a backend that prepares text, unless it verifies by Jaccard.
+        ``texts``: ``str``s, or an Arrow string column (read from a shard: no Python string per document)."""
+        from llm_pipeline_assets.gpu.textprep import text_passes, texts_host_bytes
 
-        texts = list(texts)
-        parts = [self.prepare_signatures(*host_bytes(texts[a:b]), hasher)
+        texts = texts if hasattr(texts, "to_pylist") else list(texts)
+        parts = [self.prepare_signatures(*texts_host_bytes(texts[a:b]), hasher)
                  for a, b in text_passes(texts)]
         if len(parts) == 1:
             return parts[0][0], parts[0][2]

@@ -6,7 +6,7 @@ star edges (each member to its bucket's lowest index), verifies them (share of e
 threshold), re-anchors the members that failed on the lowest failed member of their bucket (up to 8
 rounds), and finally keeps the distinct verified pairs. This module runs the same steps on the device:
 
-* band keys in int64 holding the uint64 bits (``textprep.mix64``; multiply/add wrap like uint64);
+* band keys in int64 holding the uint64 bits (``xxh3.mix64``; multiply/add wrap like uint64);
 * buckets by a stable sort of the keys: torch sorts them as signed int64, numpy as uint64, so buckets come
   in another order, but a bucket is the same set of documents, ordered by index inside, so anchors, members
   and re-anchoring are the same;
@@ -27,7 +27,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from llm_pipeline_assets.dedup.params import DedupParams
-from llm_pipeline_assets.gpu.textprep import SHINGLE_MULT, mix64
+from llm_pipeline_assets.gpu.xxh3 import SHINGLE_MULT, mix64
 
 __all__ = ["lsh_edges_on"]
 

@@ -14,7 +14,7 @@ does to ASCII text), then:
    a continuation byte takes its character's class;
 2. numbers the words (runs of word bytes) with a cumulative sum;
 3. hashes every word of 1..16 bytes with XXH3-64 (seed 0, default secret) in int64 arithmetic holding the
-   bits of uint64 (``gpu/minhash.py`` explains the convention; ``>>`` is made logical by masking); longer
+   bits of uint64 (``gpu/xxh3.py``); longer
    words (rare) are hashed on the host with ``xxhash``;
 4. forms the word 3-gram shingle hashes (``dedup.minhash.shingle_hashes``, the same splitmix64 mixing);
 5. compacts the normalized text (words joined by one space) and copies it back once; the exact key is
@@ -29,118 +29,13 @@ from typing import Sequence, Tuple
 import numpy as np
 import xxhash
 
-from llm_pipeline_assets.dedup import minhash
 from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, fold_case
+from llm_pipeline_assets.gpu.xxh3 import MAX_DEVICE_WORD, SHINGLE_MULT, mix64, xxh3_64_words
 
-__all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "prepare_bytes", "prepare_texts", "text_passes"]
+__all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "arrow_bytes", "texts_host_bytes", "prepare_bytes",
+           "prepare_texts", "text_passes"]
 
-_SECRET = bytes([
-    0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
-    0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb, 0x72, 0x40, 0xa4, 0xa4, 0xb7, 0xb3, 0x67, 0x1f,
-    0xcb, 0x79, 0xe6, 0x4e, 0xcc, 0xc0, 0xe5, 0x78, 0x82, 0x5a, 0xd0, 0x7d, 0xcc, 0xff, 0x72, 0x21,
-    0xb8, 0x08, 0x46, 0x74, 0xf7, 0x43, 0x24, 0x8e, 0xe0, 0x35, 0x90, 0xe6, 0x81, 0x3a, 0x26, 0x4c,
-])  # the first 64 bytes of XXH3's default secret (kSecret); words of <= 16 bytes read only these
-MAX_DEVICE_WORD = 16
 MAX_CHARS_PER_PASS = 32_000_000  # ~3 GB of device temporaries at most
-
-
-def _le(offset: int, size: int) -> int:
-    return int.from_bytes(_SECRET[offset:offset + size], "little")
-
-
-def _s64(value: int) -> int:
-    """A uint64 value as the int64 with the same bits."""
-    value &= (1 << 64) - 1
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-PRIME64_2, PRIME64_3 = _s64(0xC2B2AE3D27D4EB4F), _s64(0x165667B19E3779F9)
-PRIME_MX1, PRIME_MX2 = _s64(0x165667919E3779F9), _s64(0x9FB21C651E98DF25)
-SHINGLE_MULT, MIX_M1, MIX_M2 = (_s64(int(c)) for c in (minhash.SHINGLE_MULT, minhash._M1, minhash._M2))
-BITFLIP_1TO3 = _le(0, 4) ^ _le(4, 4)
-BITFLIP_4TO8 = _s64(_le(8, 8) ^ _le(16, 8))
-BITFLIP_9TO16 = (_s64(_le(24, 8) ^ _le(32, 8)), _s64(_le(40, 8) ^ _le(48, 8)))
-_LOW32 = 0xFFFFFFFF
-
-
-def _shr(x, n: int):
-    """Logical right shift of int64-held uint64 bits."""
-    return (x >> n) & ((1 << (64 - n)) - 1)
-
-
-def _rotl(x, r: int):
-    return (x << r) | _shr(x, 64 - r)
-
-
-def _xorshift(x, n: int):
-    return x ^ _shr(x, n)
-
-
-def mix64(z):
-    """``dedup.minhash.mix64`` (splitmix64 finalizer) on int64-held uint64 bits."""
-    z = _xorshift(z, 30) * MIX_M1
-    z = _xorshift(z, 27) * MIX_M2
-    return _xorshift(z, 31)
-
-
-def _mul128_fold64(a, b):
-    """Low 64 bits XOR high 64 bits of the 128-bit product (32-bit limbs, carries kept)."""
-    a_lo, a_hi, b_lo, b_hi = a & _LOW32, _shr(a, 32), b & _LOW32, _shr(b, 32)
-    lo_lo, hi_lo, lo_hi, hi_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi, a_hi * b_hi
-    cross = _shr(lo_lo, 32) + (hi_lo & _LOW32) + lo_hi
-    upper = _shr(hi_lo, 32) + _shr(cross, 32) + hi_hi
-    lower = (cross << 32) | (lo_lo & _LOW32)
-    return upper ^ lower
-
-
-def _swap64(x):
-    """Byte swap (``XXH_swap64``)."""
-    out = (x & 0xFF) << 56
-    for i in range(1, 8):
-        out = out | ((_shr(x, 8 * i) & 0xFF) << (8 * (7 - i)))
-    return out
-
-
-def _read_le(buf, pos, size: int):
-    """int64 of ``size`` little-endian bytes of ``buf`` (uint8) at positions ``pos``."""
-    import torch
-
-    idx = pos[:, None] + torch.arange(size, device=buf.device)
-    shifts = torch.arange(0, 8 * size, 8, device=buf.device)
-    return (buf[idx].long() << shifts).sum(dim=1)  # disjoint bit fields: the (wrapping) sum is their OR
-
-
-def xxh3_64_words(buf, starts, lengths):
-    """XXH3-64 (seed 0) of the words ``buf[s:s+n]`` (uint8 tensor; 1 <= n <= 16) as int64 bit patterns."""
-    import torch
-
-    out = torch.empty(starts.shape, dtype=torch.int64, device=buf.device)
-    small = (lengths <= 3).nonzero().squeeze(1)
-    if small.numel():
-        s, n = starts[small], lengths[small]
-        c1, c2, c3 = buf[s].long(), buf[s + (n >> 1)].long(), buf[s + n - 1].long()
-        h = ((c1 << 16) | (c2 << 24) | c3 | (n << 8)) ^ BITFLIP_1TO3
-        h = _xorshift(h, 33) * PRIME64_2
-        h = _xorshift(h, 29) * PRIME64_3
-        out[small] = _xorshift(h, 32)
-    mid = ((lengths >= 4) & (lengths <= 8)).nonzero().squeeze(1)
-    if mid.numel():
-        s, n = starts[mid], lengths[mid]
-        h = (_read_le(buf, s + n - 4, 4) + (_read_le(buf, s, 4) << 32)) ^ BITFLIP_4TO8
-        h = h ^ _rotl(h, 49) ^ _rotl(h, 24)
-        h = h * PRIME_MX2
-        h = h ^ (_shr(h, 35) + n)
-        h = h * PRIME_MX2
-        out[mid] = _xorshift(h, 28)
-    big = (lengths >= 9).nonzero().squeeze(1)
-    if big.numel():
-        s, n = starts[big], lengths[big]
-        lo = _read_le(buf, s, 8) ^ BITFLIP_9TO16[0]
-        hi = _read_le(buf, s + n - 8, 8) ^ BITFLIP_9TO16[1]
-        acc = n + _swap64(lo) + hi + _mul128_fold64(lo, hi)
-        acc = _xorshift(acc, 37) * PRIME_MX1
-        out[big] = _xorshift(acc, 32)
-    return out
 
 
 @lru_cache(maxsize=1)
@@ -175,6 +70,53 @@ def host_bytes(texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     data = (np.frombuffer(array.buffers()[2], dtype=np.uint8, count=total, offset=int(offsets[0])) if total
             else np.zeros(0, np.uint8))
     return data, np.diff(offsets)
+
+
+def arrow_bytes(array) -> Tuple[np.ndarray, np.ndarray]:
+    """``host_bytes`` of an Arrow string column (a Parquet shard's ``text`` as read), without a Python string per
+    document: the column's own UTF-8 buffer serves the ASCII documents as it is; only the non-ASCII ones
+    (``pyarrow.compute.string_is_ascii``) become Python strings, to be ``fold_case``d as ``host_bytes`` does.
+    Equal to ``host_bytes(array.to_pylist())``; a null is refused (the CPU path has no text for it either)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise TypeError(f"dedup text must be an Arrow string column, got type {array.type}")
+    if array.null_count:
+        raise ValueError(f"the text column holds {array.null_count} null value(s): dedup needs a string in every row")
+    n = len(array)
+    width = np.dtype(np.int64 if pa.types.is_large_string(array.type) else np.int32)
+    offsets = np.frombuffer(array.buffers()[1], dtype=width, count=n + 1,
+                            offset=width.itemsize * array.offset).astype(np.int64)
+    lengths, rel = np.diff(offsets), offsets - offsets[0]
+    buf = array.buffers()[2]
+    raw = np.frombuffer(buf, dtype=np.uint8) if buf is not None and buf.size else np.zeros(0, np.uint8)
+    data = raw[offsets[0]:offsets[-1]]
+    wide = np.flatnonzero(~np.asarray(pc.string_is_ascii(array), dtype=bool))
+    if wide.size == 0:
+        return data, lengths
+    folded = [fold_case(t).encode() for t in array.take(pa.array(wide)).to_pylist()]
+    lengths = lengths.copy()
+    lengths[wide] = [len(b) for b in folded]
+    pieces, done = [], 0  # the ASCII runs between wide documents go as views of the column's buffer
+    for doc, text in zip(wide.tolist(), folded):
+        pieces += [data[rel[done]:rel[doc]], np.frombuffer(text, dtype=np.uint8)]
+        done = doc + 1
+    pieces.append(data[rel[done]:])
+    return np.concatenate(pieces), lengths
+
+
+def _is_arrow(texts) -> bool:
+    import pyarrow as pa
+
+    return isinstance(texts, (pa.Array, pa.ChunkedArray))
+
+
+def texts_host_bytes(texts) -> Tuple[np.ndarray, np.ndarray]:
+    """``arrow_bytes`` for an Arrow string column, else ``host_bytes`` (a sequence of ``str``)."""
+    return arrow_bytes(texts) if _is_arrow(texts) else host_bytes(texts)
 
 
 def _word_bytes(buf, table):
@@ -218,10 +160,16 @@ def _shingles(tokens, lengths, ngram: int):
     return h[keep], counts
 
 
-def text_passes(texts: Sequence[str], max_chars: int = MAX_CHARS_PER_PASS) -> list:
-    """``[(start, stop)]`` ranges of ``texts`` of at most ``max_chars`` characters each (a longer document alone):
-    device memory per pass is ~100 bytes per input byte (int64 per-byte temporaries)."""
-    sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+def text_passes(texts, max_chars: int = MAX_CHARS_PER_PASS) -> list:
+    """``[(start, stop)]`` ranges of ``texts`` of at most ``max_chars`` characters each (a longer document alone;
+    UTF-8 bytes for an Arrow column): device memory per pass is ~100 bytes per input byte (int64 per-byte
+    temporaries)."""
+    if _is_arrow(texts):
+        import pyarrow.compute as pc
+
+        sizes = np.asarray(pc.binary_length(texts), dtype=np.int64)
+    else:
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     if sizes.sum() <= max_chars:
         return [(0, len(texts))]
     groups, start, used = [], 0, 0
@@ -234,19 +182,19 @@ def text_passes(texts: Sequence[str], max_chars: int = MAX_CHARS_PER_PASS) -> li
     return groups
 
 
-def prepare_texts(texts: Sequence[str], device, ngram: int = 3,
+def prepare_texts(texts, device, ngram: int = 3,
                   max_chars: int = MAX_CHARS_PER_PASS) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(exact keys, shingle hashes uint64, shingles per doc) of ``texts``, as ``hash_texts`` computes them,
-    ``max_chars`` characters at a time (``text_passes``)."""
-    texts = list(texts)
+    ``max_chars`` characters at a time (``text_passes``). ``texts``: ``str``s, or an Arrow string column."""
+    texts = texts if _is_arrow(texts) else list(texts)
     parts = [_prepare_pass(texts[a:b], device, ngram) for a, b in text_passes(texts, max_chars)]
     if len(parts) == 1:
         return parts[0]
     return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
 
 
-def _prepare_pass(texts: Sequence[str], device, ngram: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return prepare_bytes(*host_bytes(texts), device, ngram)
+def _prepare_pass(texts, device, ngram: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return prepare_bytes(*texts_host_bytes(texts), device, ngram)
 
 
 def _separated(data: np.ndarray, lengths: np.ndarray, device):

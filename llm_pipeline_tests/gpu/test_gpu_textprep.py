@@ -6,9 +6,6 @@ torch on CPU runs the same kernels as CUDA, and the CUDA tests repeat the compar
 
 from __future__ import annotations
 
-import random
-import string
-
 import numpy as np
 import pytest
 import xxhash
@@ -19,7 +16,8 @@ from llm_pipeline_assets.dedup.normalize import _PUNCT_RE, exact_key_from_normal
 from llm_pipeline_assets.gpu import dedup_backend as db
 from llm_pipeline_assets.gpu.dedup_run import run_dedup
 from llm_pipeline_assets.gpu.textprep import MAX_DEVICE_WORD, prepare_texts, word_char_table, xxh3_64_words
-from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread, shared_corpus  # noqa: F401
+from llm_pipeline_tests.gpu.helpers import (CASE_FOLDING, ascii_mess, cuda_only, one_torch_thread,  # noqa: F401
+                                            shared_corpus, unicode_mess)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,14 +27,6 @@ def _cpu_reference(texts, ngram: int = 3):
     keys = exact_keys_from_digests([exact_key_from_normalized(" ".join(w)) for w in words], len(words))
     shingles, counts = MinHasher(ngram=ngram).shingles_from_words(words)
     return keys, shingles, counts
-
-
-def _ascii_mess(n: int, seed: int = 1) -> list:
-    """Printable ASCII, control bytes, underscores, uppercase, runs of separators and over-long words."""
-    rng = random.Random(seed)
-    alphabet = string.printable + "\x00\x01\x0b\x1c\x1f\x7f_"
-    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))) for _ in range(n)]
-    return texts + ["a" * k for k in (15, 16, 17, 64, 300)] + ["", " ", "A_B", "x-y_z", "  Lead, TRAIL!  "]
 
 
 def _random_words(device: str, n: int = 5000):
@@ -79,34 +69,19 @@ def test_words_are_the_runs_of_alphanumeric_characters_for_every_code_point():
         assert table[c] == (_PUNCT_RE.search(chr(c)) is None and not chr(c).isspace())
 
 
-def _unicode_mess(n: int, seed: int = 2) -> list:
-    """Mixed scripts, combining marks, full-width forms, ligatures, emoji, and words over 16 UTF-8 bytes."""
-    rng = random.Random(seed)
-    pieces = ["Straße", "İstanbul", "ǅemal", "ﬁne", "Ｈｅｌｌｏ", "café", "nai\u0308ve", "中文文本", "Ελληνικά", "عربي",
-              "🙂", "👍🏽", "—", "’s", "١٢٣", "ⅷ", "²", "x_y", "Ǆ", "ΣΑΣ", "ĳ", "\u00a0", "\u2028", "\u3000"]
-    return [" ".join(rng.choice(pieces) + rng.choice(["", ",", ".", "!", " "]) for _ in range(rng.randint(0, 60)))
-            for _ in range(n)] + ["Ω" * 9, "中" * 6, "é" * 40]
-
-
-# ASCII documents reach the device un-lowered (it lowercases A-Z); non-ASCII ones are folded on the host, where
-# NFKC and lower() can make or change ASCII letters: Kelvin sign -> K -> k, fullwidth Ａ -> A -> a, İ -> i + dot
-CASES = {"mixed-case": ["ÉCOLE Straße ABC", "KELVIN \u212a 5\u212a", "İstanbul IIı", "ＡＢＣ ｄｅｆ ABC", "PLAIN ASCII ONLY",
-                        "plain ascii only", "Ⅻ ROMAN ⅻ", "ﬁNAL ﬀ"]}
-
-
 @pytest.mark.parametrize("name", ["shared", "ascii-mess", "unicode-mess", "single", "empty-docs", "all-empty",
                                   "mixed-case"])
 @pytest.mark.parametrize("ngram", [3, 1, 5])
 def test_prepared_texts_equal_the_cpu_path(name, ngram):
-    texts = {"shared": shared_corpus(), "ascii-mess": _ascii_mess(200), "unicode-mess": _unicode_mess(150),
+    texts = {"shared": shared_corpus(), "ascii-mess": ascii_mess(200), "unicode-mess": unicode_mess(150),
              "single": ["Hello,   WORLD!"], "empty-docs": ["", "!!!", "", "a b"], "all-empty": ["", " ", "?"],
-             **CASES}[name]
+             **CASE_FOLDING}[name]
     for got, want in zip(prepare_texts(texts, "cpu", ngram), _cpu_reference(texts, ngram)):
         assert np.array_equal(got, want)
 
 
 def test_large_batches_are_taken_in_passes_with_the_same_result():
-    texts = _ascii_mess(80) + _unicode_mess(80) + ["z" * 5000]  # one document longer than a pass
+    texts = ascii_mess(80) + unicode_mess(80) + ["z" * 5000]  # one document longer than a pass
     whole = prepare_texts(texts, "cpu")
     split = prepare_texts(texts, "cpu", max_chars=2000)
     for got, want in zip(split, whole):
@@ -120,7 +95,7 @@ def test_no_texts():
 
 
 def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
-    texts = shared_corpus() + _ascii_mess(60) + _unicode_mess(60)
+    texts = shared_corpus() + ascii_mess(60) + unicode_mess(60)
     params = DedupParams()
     want = fuzzy_dedup_result(texts, params)
     backend = db.TorchDedupBackend("cpu", text_on_device=True)
@@ -154,6 +129,6 @@ def test_backend_prepares_on_device_with_identical_dedup(tmp_path):
 def test_cuda_text_preparation_is_bit_identical():
     lengths, got, want = _random_words("cuda", 20000)
     assert np.array_equal(got, want)
-    texts = shared_corpus() + _ascii_mess(300) + _unicode_mess(300)
+    texts = shared_corpus() + ascii_mess(300) + unicode_mess(300)
     for got, want in zip(prepare_texts(texts, "cuda"), _cpu_reference(texts)):
         assert np.array_equal(got, want)

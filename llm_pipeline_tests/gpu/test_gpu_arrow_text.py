@@ -1,0 +1,104 @@
+"""Dedup text straight from Arrow columns (a shard's ``text`` as read): the same bytes, keys and signatures as
+from Python strings, on the CPU path and on the device path, without a Python string per ASCII document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams
+from llm_pipeline_assets.dedup.stage import hash_unit, load_unit
+from llm_pipeline_assets.gpu import dedup_backend as db
+from llm_pipeline_assets.gpu.textprep import arrow_bytes, host_bytes, prepare_texts, text_passes
+from llm_pipeline_assets.work_units import WorkUnits
+from llm_pipeline_tests.gpu.helpers import (CASE_FOLDING, ascii_mess, one_torch_thread,  # noqa: F401
+                                            shared_corpus, unicode_mess)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CORPORA = {"shared": shared_corpus, "ascii": lambda: ascii_mess(120), "unicode": lambda: unicode_mess(120),
+           "folding": lambda: CASE_FOLDING["mixed-case"], "empty": lambda: ["", "", ""],
+           "mixed": lambda: ascii_mess(40) + unicode_mess(40) + ["", "ABC"] + ascii_mess(10, seed=7)}
+
+
+def _same(got, want):
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert got[0].dtype == np.uint8 and got[1].dtype == np.int64
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+@pytest.mark.parametrize("name", sorted(CORPORA))
+def test_arrow_bytes_equal_host_bytes(name, kind):
+    texts = CORPORA[name]()
+    _same(arrow_bytes(pa.array(texts, kind)), host_bytes(texts))
+
+
+def test_slices_and_chunked_columns():
+    texts = unicode_mess(30) + ascii_mess(30) + unicode_mess(30, seed=5)
+    column = pa.array(texts)
+    for a, b in [(0, 0), (5, 6), (17, 71), (31, 90), (89, 90)]:  # slices keep an offset into the shared buffers
+        _same(arrow_bytes(column.slice(a, b - a)), host_bytes(texts[a:b]))
+    chunked = pa.chunked_array([pa.array(texts[:40]), pa.array(texts[40:41]), pa.array(texts[41:])])
+    _same(arrow_bytes(chunked), host_bytes(texts))
+
+
+def test_ascii_documents_come_straight_from_the_column_buffer():
+    texts = ascii_mess(50)
+    column = pa.array(texts)
+    data, _ = arrow_bytes(column)
+    # no copy: the bytes are the column's own data buffer (only non-ASCII documents are rebuilt)
+    assert data.ctypes.data == column.buffers()[2].address
+    mixed = pa.array(texts + ["Ünïcode"])
+    data, _ = arrow_bytes(mixed)
+    assert data.ctypes.data != mixed.buffers()[2].address  # rebuilt around the folded document
+    assert bytes(data[-len("ünïcode".encode()):]) == "ünïcode".encode()
+
+
+def test_bad_columns_are_refused_with_a_reason(tmp_path):
+    with pytest.raises(ValueError, match="1 null value"):
+        arrow_bytes(pa.array(["a", None, "b"]))
+    with pytest.raises(TypeError, match="int64"):
+        arrow_bytes(pa.array([1, 2]))
+    with pytest.raises(ValueError, match="null value"):  # the CPU path refuses nulls the same way
+        DedupIndexBuilder(tmp_path, DedupParams()).hash_texts(pa.array(["a", None]))
+
+
+def test_passes_of_an_arrow_column_count_its_utf8_bytes():
+    texts = ["é" * 10, "a" * 10, "b" * 30]  # 20, 10 and 30 bytes
+    assert text_passes(pa.array(texts), max_chars=25) == [(0, 1), (1, 2), (2, 3)]
+    assert text_passes(texts, max_chars=25) == [(0, 2), (2, 3)]  # str: 10, 10 and 30 characters
+    column = pa.array(unicode_mess(60) + ascii_mess(60))
+    whole, split = prepare_texts(column, "cpu"), prepare_texts(column, "cpu", max_chars=3000)
+    for got, want in zip(split, whole):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("verify", ["signature", "jaccard"])
+@pytest.mark.parametrize("backend", ["cpu", "torch-text"])
+def test_hash_texts_of_a_column_equals_hash_texts_of_its_strings(tmp_path, backend, verify):
+    texts = shared_corpus() + unicode_mess(40) + ascii_mess(40)
+    make = (lambda: None) if backend == "cpu" else (lambda: db.TorchDedupBackend("cpu", text_on_device=True))
+    params = DedupParams(verify=verify)
+    got = DedupIndexBuilder(tmp_path / "a", params, backend=make()).hash_texts(pa.array(texts))
+    want = DedupIndexBuilder(tmp_path / "b", params, backend=make()).hash_texts(texts)
+    reference = DedupIndexBuilder(tmp_path / "c", params).hash_texts(texts)  # the numpy path on str
+    for field in ("keys", "signatures", "set_sizes", "shingles"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+        assert np.array_equal(getattr(got, field), getattr(reference, field)), field
+
+
+def test_the_pipeline_hashes_a_shard_from_its_arrow_column(tmp_path):
+    """``hash_unit`` (the dedup_index asset's per-shard work unit) through the device text path."""
+    texts = shared_corpus() + unicode_mess(30)
+    shard = tmp_path / "part-00000.parquet"
+    pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), shard, row_group_size=17)
+    params = DedupParams()
+    units = WorkUnits(tmp_path / "units")
+    builder = DedupIndexBuilder(tmp_path / "gpu", params, backend=db.TorchDedupBackend("cpu", text_on_device=True))
+    marker = hash_unit(units, "shard-0", shard, builder, batch_docs=23)
+    hashed = load_unit(units, marker, params)
+    want = DedupIndexBuilder(tmp_path / "cpu", params).hash_texts(texts)
+    assert marker["stats"]["docs"] == len(texts)
+    assert np.array_equal(hashed.keys, want.keys) and np.array_equal(hashed.signatures, want.signatures)
