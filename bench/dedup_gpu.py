@@ -13,6 +13,12 @@ Runs on one synthetic corpus (``dedup_compare.synthetic_corpus``: planted exact 
   preparation (lowercase / NFKC / encode) of the next batches;
 * ``gpu_cpu_text`` (with ``--prep-workers N``): the backend fed by N CPU processes preparing text the CPU way.
 
+``--source parquet`` also times each path from a Parquet file of the same corpus (zstd, row groups of 5,000
+documents; written before the timings), as the pipeline's ``dedup_index`` reads its cleaned shards:
+``cpu_parquet`` is the asset's own path (``DedupIndexBuilder.hash_texts`` on each record batch's ``text`` column, the
+next batch decoded meanwhile), ``cpu_workers_parquet`` has each worker read its own row groups, and ``gpu_parquet``
+hands the Arrow column to the device (``textprep.arrow_bytes``: no Python string per ASCII document).
+
 Each GPU run first checks bit-identity with the CPU run (signatures, keep, cluster, exact_dup_of) and the
 report says so; timings are the median of ``--repeat`` runs, after one untimed warm-up of the GPU path
 (CUDA context, kernel loading).  Prints docs/s and the ratios of each GPU variant to cpu and cpu_workers,
@@ -42,7 +48,8 @@ from dedup_compare import synthetic_corpus  # noqa: E402
 
 from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams, MinHasher  # noqa: E402
 from llm_pipeline_assets.gpu.dedup_backend import CpuDedupBackend, TorchDedupBackend  # noqa: E402
-from llm_pipeline_assets.gpu.dedup_run import prepare_batch, run_dedup, worker_pool  # noqa: E402
+from llm_pipeline_assets.gpu.dedup_run import parquet_batches, prepare_batch, run_dedup, worker_pool  # noqa: E402
+from llm_pipeline_assets.shards import prefetch  # noqa: E402
 
 BATCH = 5000  # documents per add_batch / prepared batch, as in bench/dedup_compare.py
 
@@ -56,6 +63,64 @@ def run_cpu_builder(texts: list, params: DedupParams) -> tuple:
         signatures = np.array(builder.signatures())
         result = builder.finish()
         return time.perf_counter() - start, result, signatures
+
+
+def run_cpu_parquet(path: str, params: DedupParams) -> tuple:
+    """The ``dedup_index`` asset's CPU path: each record batch's Arrow ``text`` column through ``hash_texts``."""
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="bench-dedup-gpu-") as work:
+        start = time.perf_counter()
+        builder = DedupIndexBuilder(work, params)
+        for batch in prefetch(pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text"])):
+            builder.add_hashed(builder.hash_texts(batch.column(0)))
+        result = builder.finish()
+        return time.perf_counter() - start, result
+
+
+def write_parquet(texts: list, folder: str) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = os.path.join(folder, "corpus.parquet")
+    pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), path, row_group_size=BATCH, compression="zstd")
+    return path
+
+
+def parquet_variants(texts: list, params: DedupParams, args, want, report: dict, gpu_batch: int) -> list:
+    """``cpu_parquet``, ``cpu_workers_parquet`` and ``gpu_parquet`` (see the module docstring) into ``report``."""
+    n = len(texts)
+    with tempfile.TemporaryDirectory(prefix="bench-dedup-parquet-") as folder:
+        path = write_parquet(texts, folder)
+        report["parquet_mb"] = os.path.getsize(path) / 1e6
+        s, (_, result) = timed(lambda: run_cpu_parquet(path, params), args.repeat)
+        report["cpu_parquet"] = {"seconds": s, "docs_per_s": n / s, "identical": identical(result, want)}
+        if args.cpu_workers:
+            pool = worker_pool(args.cpu_workers)
+            try:
+                def cpu_workers_run():
+                    result, t = run_dedup(parquet_batches([path], BATCH), params, CpuDedupBackend(), pool=pool)
+                    return t["total"], result, t
+
+                s, (_, result, t) = timed(cpu_workers_run, args.repeat)
+            finally:
+                pool.shutdown()
+            report["cpu_workers_parquet"] = {"workers": args.cpu_workers, "seconds": s, "docs_per_s": n / s,
+                                             "timings": t, "identical": identical(result, want)}
+        backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=True)
+
+        def gpu_run():
+            result, t = run_dedup(parquet_batches([path], gpu_batch), params, backend)
+            return t["total"], result, t
+
+        gpu_run()  # warm-up
+        s, (_, result, t) = timed(gpu_run, args.repeat)
+    report["gpu_parquet"] = {"device": args.device, "batch": gpu_batch, "seconds": s, "docs_per_s": n / s,
+                             "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
+    for ref in ("cpu_parquet", "cpu_workers_parquet"):
+        if ref in report:
+            report[f"ratio_gpu_parquet_vs_{ref}"] = report["gpu_parquet"]["docs_per_s"] / report[ref]["docs_per_s"]
+    return ["gpu_parquet"]
 
 
 def identical(result, want) -> dict:
@@ -81,6 +146,8 @@ def main(argv=None) -> int:
                     help="documents per batch of the GPU variants (the CPU paths keep %d: their workers split the "
                          "corpus by batch); a comma list also runs 'gpu' (device text, in-process) at each further "
                          "size, as gpu_b<size>" % BATCH)
+    ap.add_argument("--source", default="memory", choices=("memory", "parquet"),
+                    help="parquet: also time every path from a Parquet file of the corpus (see above)")
     ap.add_argument("--out", default=str(HERE / "out" / "dedup_gpu.json"))
     ap.add_argument("--profile", default=None,
                     help="append a torch.profiler summary of one 'gpu' run (device kernels, idle gaps, host syncs and "
@@ -141,12 +208,15 @@ def main(argv=None) -> int:
         report[f"ratio_{name}_vs_cpu"] = report[name]["docs_per_s"] / report["cpu"]["docs_per_s"]
         if "cpu_workers" in report:
             report[f"ratio_{name}_vs_cpu_workers"] = report[name]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
+    checked = [v[0] for v in variants]
+    if args.source == "parquet":
+        checked += parquet_variants(texts, params, args, want, report, max(sizes))
     _print(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))  # before the profile: kept if it fails
     if args.profile:
-        _profile(texts, params, args, sizes[0])
-    return 0 if all(all(report[v[0]]["identical"].values()) for v in variants) else 1
+        _profile(texts, params, args, max(sizes))
+    return 0 if all(all(report[name]["identical"].values()) for name in checked) else 1
 
 
 def _profile(texts, params, args, batch: int) -> None:
@@ -193,13 +263,16 @@ def _signatures_equal(texts, params, backend, want_sig) -> bool:
 def _print(report: dict) -> None:
     print(f"{report['n_docs']} docs, {report['mean_chars']:.0f} chars/doc, median of {report['repeat']}")
     gpu_names = [k for k in report if k == "gpu" or k.startswith("gpu_") and isinstance(report[k], dict)]
-    for name in ["cpu", "cpu_workers"] + gpu_names:
+    for name in ["cpu", "cpu_workers", "cpu_parquet", "cpu_workers_parquet"] + gpu_names:
         if name in report:
             r = report[name]
             extra = f" identical={r['identical']}" if "identical" in r else ""
             print(f"{name:16s} {r['docs_per_s']:12.0f} docs/s  ({r['seconds']:.2f} s){extra}")
+    for ref in ("cpu_parquet", "cpu_workers_parquet"):
+        if f"ratio_gpu_parquet_vs_{ref}" in report:
+            print(f"gpu_parquet / {ref}: {report[f'ratio_gpu_parquet_vs_{ref}']:.2f}x")
     for name in gpu_names:
-        if name in report:
+        if f"ratio_{name}_vs_cpu" in report:
             print(f"{name} / cpu: {report[f'ratio_{name}_vs_cpu']:.2f}x on {report[name]['backend']}")
             if f"ratio_{name}_vs_cpu_workers" in report:
                 print(f"{name} / cpu with {report['cpu_workers']['workers']} workers: "

@@ -87,7 +87,7 @@ export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
 step pytest_gpu 240 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
-step dedup_gpu 150 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --profile "$OUT/profile.txt" --out "$OUT/dedup_gpu.json"
+step dedup_gpu 200 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --source ${DEDUP_SOURCE:-parquet} --profile "$OUT/profile.txt" --out "$OUT/dedup_gpu.json"
 # 124m with the GPU defaults (flex, regional compile, compiled loss, bf16 residual, sync_every 10) and torch_varlen;
 # other variants: TRAIN_124M_RUNS (bench/train_throughput.py --runs), e.g. "attn=flex_attention,sync=1,loss=eager"
 RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,fuse=1"}

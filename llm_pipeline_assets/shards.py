@@ -7,9 +7,11 @@ readers stream record batches. Quarantine records keep the raw input (truncated)
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from queue import Empty, Full, Queue
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +19,7 @@ import pyarrow.parquet as pq
 DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string())])
 QUARANTINE_FILE = "quarantine.jsonl"
 _RAW_PREVIEW = 2000
+T = TypeVar("T")
 
 
 class ShardWriter:
@@ -69,6 +72,50 @@ def iter_batches(files: Sequence[Path], batch_docs: int = 1000, columns: Sequenc
         pf = pq.ParquetFile(path)
         for batch in pf.iter_batches(batch_size=batch_docs, columns=list(columns)):
             yield batch.to_pylist()
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items`` in order, produced up to ``depth`` ahead by a background thread: a Parquet read (Arrow decodes
+    without the GIL) or the host half of the next batch then overlaps the work on the current one. The
+    producer's exception is raised here, at its place in the order; closing the iterator stops the producer."""
+    queue: Queue = Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # delivered to the consumer at its place in the order
+            put((False, exc))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                worker.join(timeout=0.05)
 
 
 def count_rows(files: Sequence[Path]) -> int:

@@ -30,7 +30,7 @@ from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs
 from llm_pipeline_assets.dedup.lsh import s_curve
 from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_keys
 from llm_pipeline_assets.dedup.params import DedupParams
-from llm_pipeline_assets.shards import ShardWriter, iter_batches
+from llm_pipeline_assets.shards import ShardWriter, iter_batches, prefetch
 from llm_pipeline_assets.work_units import WorkUnits
 
 INDEX_FILE = "index.parquet"
@@ -75,8 +75,9 @@ def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder
     """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets)."""
     scratch = units.scratch(tag)
     size = max(1, min(batch_docs, builder.params.batch_size))  # bounds the shingles held at once
-    parts = [builder.hash_texts(batch.column(0))  # the Arrow column itself: no row dicts
-             for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"])]
+    batches = pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"])
+    # the Arrow column itself (no row dicts); the next batch is read and decoded while this one is hashed
+    parts = [builder.hash_texts(batch.column(0)) for batch in prefetch(batches)]
     n = sum(len(p.keys) for p in parts)
     np.save(scratch / "keys.npy", np.concatenate([p.keys for p in parts]) if parts else
             np.zeros(0, EXACT_KEY_DTYPE))

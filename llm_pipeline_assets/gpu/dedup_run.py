@@ -30,8 +30,9 @@ from llm_pipeline_assets.dedup.index import prepare_words
 from llm_pipeline_assets.dedup.minhash import MinHasher, minhash_signatures, split_shingle_sets
 from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE
 from llm_pipeline_assets.dedup.params import DedupParams
+from llm_pipeline_assets.shards import prefetch
 
-__all__ = ["PreparedBatch", "prepare_batch", "run_dedup", "worker_pool"]
+__all__ = ["ParquetBatch", "PreparedBatch", "parquet_batches", "prepare_batch", "run_dedup", "worker_pool"]
 
 
 @dataclass
@@ -57,16 +58,55 @@ def prepare_batch(texts: Sequence[str], hasher_args: Tuple[int, int, int], with_
     """Normalize, exact-key and shingle ``texts`` (``dedup.index.prepare_words``, as ``hash_texts`` does)."""
     start = time.perf_counter()
     hasher = _hasher(*hasher_args)
+    texts = _texts_of(texts)
+    texts = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
     keys, shingles, counts, words = prepare_words(texts, hasher)
     sig = minhash_signatures(shingles, counts, hasher.a, hasher.b, hasher.chunk_shingles) if with_signatures else None
     return PreparedBatch(keys, shingles, counts, sig, words if keep_words else None, time.perf_counter() - start)
 
 
-def _timed_host_bytes(texts: Sequence[str]):
-    from llm_pipeline_assets.gpu.textprep import host_bytes
+@dataclass(frozen=True)
+class ParquetBatch:
+    """Row groups of a Parquet file's ``text`` column: a batch that is read where it is prepared (a worker process
+    reads its own, so no text crosses the process boundary), as the ``dedup_index`` asset reads its shards."""
+
+    path: str
+    row_groups: Tuple[int, ...]
+
+    def column(self):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(self.path).read_row_groups(list(self.row_groups), columns=["text"]).column(0)
+
+
+def parquet_batches(paths: Sequence[str], docs: int) -> List[ParquetBatch]:
+    """Consecutive row groups of each file, about ``docs`` documents (at least one row group) per batch."""
+    import pyarrow.parquet as pq
+
+    out: List[ParquetBatch] = []
+    for path in paths:
+        meta, group, rows = pq.ParquetFile(path).metadata, [], 0
+        for g in range(meta.num_row_groups):
+            group.append(g)
+            rows += meta.row_group(g).num_rows
+            if rows >= docs:
+                out.append(ParquetBatch(str(path), tuple(group)))
+                group, rows = [], 0
+        if group:
+            out.append(ParquetBatch(str(path), tuple(group)))
+    return out
+
+
+def _texts_of(batch):
+    """A batch's texts: ``str``s or an Arrow column (read now for a ``ParquetBatch``)."""
+    return batch.column() if isinstance(batch, ParquetBatch) else batch
+
+
+def _timed_host_bytes(batch):
+    from llm_pipeline_assets.gpu.textprep import texts_host_bytes
 
     start = time.perf_counter()
-    data, lengths = host_bytes(texts)
+    data, lengths = texts_host_bytes(_texts_of(batch))
     return data, lengths, time.perf_counter() - start
 
 
@@ -103,6 +143,8 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
 
     ``workers`` > 0 prepares batches in that many spawned processes (``0`` = this process only), or pass a
     running ``pool`` (``worker_pool(n)``) to reuse its processes across calls.
+    ``texts``: ``str``s, an Arrow string column, or ``ParquetBatch``es (``parquet_batches``: each batch as it is,
+    read by whichever process prepares it; ``batch_size`` does not apply).
     ``timings`` holds wall seconds of ``prepare`` (summed over workers; ``prepare_host``: its host half when the
     backend prepares text on its device), ``prepare_wait`` (time this process
     waited for prepared batches), ``signatures`` (backend, this process), ``finish`` (LSH + components)
@@ -114,13 +156,20 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     backend = backend if backend is not None else CpuDedupBackend()
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
-    texts = list(texts)
     step = int(batch_size or params.batch_size)
     hasher_args = (params.num_perm, params.ngram, params.seed)
     hasher = _hasher(*hasher_args)
     in_worker = bool(backend.signatures_in_workers)
     keep_words = getattr(backend, "signature_engine", "") == "cudf"
-    batches = [texts[s:s + step] for s in range(0, len(texts), step)]
+    if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], ParquetBatch):
+        batches = list(texts)
+    else:
+        texts = texts if hasattr(texts, "to_pylist") else list(texts)  # an Arrow column is sliced without copies
+        batches = [texts[s:s + step] for s in range(0, len(texts), step)]
+        if hasattr(texts, "to_pylist") and (pool is not None or workers > 0):
+            import pyarrow as pa  # a pickled Arrow slice carries its whole buffer: send compact copies
+
+            batches = [pa.concat_arrays(getattr(b, "chunks", [b])) for b in batches]
     # a backend that prepares text on its device: workers (if any) only lowercase / NFKC / encode the next
     # batches (gpu.textprep.host_bytes) while this process runs the device half of the current one
     fused_minhash = params.verify != "jaccard" and hasattr(backend, "prepare_signatures")
@@ -130,8 +179,8 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     own_pool = pool is None and workers > 0 and bool(batches)
     if own_pool:
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-    if prepare is not None:
-        host = pool.map(_timed_host_bytes, batches) if pool is not None else map(_timed_host_bytes, batches)
+    if prepare is not None:  # in-process: a thread prepares the next batches' host half meanwhile
+        host = pool.map(_timed_host_bytes, batches) if pool is not None else prefetch(map(_timed_host_bytes, batches))
         prepared = map(prepare, host)
     elif pool is not None:
         prepared = pool.map(prepare_batch, batches, repeat(hasher_args), repeat(in_worker), repeat(keep_words))

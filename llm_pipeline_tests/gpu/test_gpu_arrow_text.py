@@ -102,3 +102,28 @@ def test_the_pipeline_hashes_a_shard_from_its_arrow_column(tmp_path):
     want = DedupIndexBuilder(tmp_path / "cpu", params).hash_texts(texts)
     assert marker["stats"]["docs"] == len(texts)
     assert np.array_equal(hashed.keys, want.keys) and np.array_equal(hashed.signatures, want.signatures)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "torch-text"])
+def test_run_dedup_from_a_column_and_from_parquet_batches(tmp_path, backend):
+    """``run_dedup`` (the dedup bench's driver) on the same documents as ``str``s, as an Arrow column and as Parquet
+    row groups read where they are prepared (this process or worker processes): one result."""
+    from llm_pipeline_assets.gpu.dedup_run import parquet_batches, run_dedup
+
+    texts = shared_corpus() + unicode_mess(40) + ascii_mess(40)
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=13)
+    params = DedupParams()
+    make = db.CpuDedupBackend if backend == "cpu" else (lambda: db.TorchDedupBackend("cpu", text_on_device=True))
+    want, _ = run_dedup(texts, params, make(), batch_size=29)
+    batches = parquet_batches([path], docs=29)
+    assert [len(b.row_groups) for b in batches][:3] == [3, 3, 3]  # 13-row groups, >= 29 documents a batch
+    assert sum(len(b.column()) for b in batches) == len(texts)
+    runs = {"column": run_dedup(pa.array(texts), params, make(), batch_size=29),
+            "column-workers": run_dedup(pa.chunked_array([pa.array(texts)]), params, make(), workers=2, batch_size=29),
+            "parquet": run_dedup(batches, params, make()),
+            "parquet-workers": run_dedup(batches, params, make(), workers=2)}
+    for name, (got, timings) in runs.items():
+        for field in ("exact_dup_of", "cluster", "keep"):
+            assert np.array_equal(getattr(got, field), getattr(want, field)), (name, field)
+        assert timings["prepare"] > 0, name

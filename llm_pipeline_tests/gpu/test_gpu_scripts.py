@@ -58,7 +58,8 @@ def test_fetch_list_is_pinned_and_covers_what_gpu_check_installs():
 def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     out = tmp_path / "dedup_gpu.json"
     proc = subprocess.run([sys.executable, "bench/dedup_gpu.py", "--docs", "400", "--device", "cpu", "--repeat", "1",
-                           "--gpu-batch", "150,400", "--profile", str(tmp_path / "profile.txt"),
+                           "--gpu-batch", "150,400", "--profile", str(tmp_path / "profile.txt"), "--source", "parquet",
+                           "--cpu-workers", "2",
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -69,8 +70,14 @@ def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     assert "gpu / cpu" in proc.stdout
     assert report["gpu"]["batch"] == 150 and report["gpu_b400"]["batch"] == 400
     assert all(report["gpu_b400"]["identical"].values())
+    # every path again from a Parquet file of the corpus: the same result; the GPU one at the largest batch
+    for name in ("cpu_parquet", "cpu_workers_parquet", "gpu_parquet"):
+        assert all(report[name]["identical"].values()) and report[name]["docs_per_s"] > 0, name
+    assert report["gpu_parquet"]["batch"] == 400 and report["gpu_parquet"]["backend"]["text"] == "device"
+    assert report["ratio_gpu_parquet_vs_cpu_parquet"] == pytest.approx(
+        report["gpu_parquet"]["docs_per_s"] / report["cpu_parquet"]["docs_per_s"])
     profile = (tmp_path / "profile.txt").read_text()  # where one GPU-path run spends its time
-    assert profile.startswith("== dedup_gpu 400 docs, batch 150") and "host ops by self time" in profile
+    assert profile.startswith("== dedup_gpu 400 docs, batch 400") and "host ops by self time" in profile
 
 
 @pytest.mark.usefixtures("one_torch_thread")
