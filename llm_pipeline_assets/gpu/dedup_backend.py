@@ -109,8 +109,11 @@ class TorchDedupBackend:
         MinHash, with the shingle hashes kept on the device in between (no copy to the host and back)."""
         from llm_pipeline_assets.gpu.textprep import prepare_bytes
 
-        keys, shingles, counts = prepare_bytes(data, lengths, self.device, hasher.ngram, shingles_on_device=True)
-        return keys, counts, self.signatures(shingles, counts, hasher)
+        exact_keys, shingles, counts = prepare_bytes(data, lengths, self.device, hasher.ngram, shingles_on_device=True,
+                                                     defer_keys=True)
+        queued = self._minhasher(hasher).queue(shingles, counts)  # the device hashes while the host does the keys
+        keys = exact_keys()
+        return keys, counts, queued.cpu().numpy().astype(np.uint32)
 
     def sign_texts(self, texts, hasher: MinHasher):
         """``(exact keys, signatures)`` of ``texts`` (``prepare_signatures`` pass by pass): what the pipeline's

@@ -175,11 +175,16 @@ class TorchMinHasher:
             best[d0:d1] = torch.minimum(best[d0:d1], part)
         return best
 
-    def signatures(self, shingles, counts: np.ndarray) -> np.ndarray:
-        """uint32 ``(len(counts), num_perm)`` signatures, equal to ``minhash_signatures`` bit for bit."""
+    def queue(self, shingles, counts: np.ndarray):
+        """``signatures_on_device`` after the self-check (once): on CUDA the kernels are queued and this returns
+        without waiting for them; the caller reads the tensor (``.cpu()``) when it needs the values."""
         if not self._checked:
             self.self_check()
-        return self.signatures_on_device(shingles, counts).cpu().numpy().astype(np.uint32)
+        return self.signatures_on_device(shingles, counts)
+
+    def signatures(self, shingles, counts: np.ndarray) -> np.ndarray:
+        """uint32 ``(len(counts), num_perm)`` signatures, equal to ``minhash_signatures`` bit for bit."""
+        return self.queue(shingles, counts).cpu().numpy().astype(np.uint32)
 
     def _drop_fused(self, why: str) -> None:
         """From now on the chunked path; ``engine`` says why."""

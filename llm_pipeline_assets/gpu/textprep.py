@@ -216,19 +216,21 @@ def _separated(data: np.ndarray, lengths: np.ndarray, device):
     return buf
 
 
-def prepare_bytes(data: np.ndarray, lengths: np.ndarray, device, ngram: int = 3, shingles_on_device: bool = False):
+def prepare_bytes(data: np.ndarray, lengths: np.ndarray, device, ngram: int = 3, shingles_on_device: bool = False,
+                  defer_keys: bool = False):
     """The device half: ``prepare_texts``'s result from ``host_bytes(texts)``.
 
     ``shingles_on_device``: the shingle hashes come back as the int64 device tensor (their bits) instead of a
-    uint64 numpy copy, for a MinHash on the same device (``TorchDedupBackend.prepare_signatures``)."""
+    uint64 numpy copy, for a MinHash on the same device (``TorchDedupBackend.prepare_signatures``).
+    ``defer_keys``: the exact keys come back as a function that computes them (XXH3-128 of each normalized
+    document, on the host), so the caller can first queue device work (the MinHash) that then overlaps it."""
     import torch
 
     n_docs = len(lengths)
-    if n_docs == 0:
-        return exact_keys_from_digests([], 0), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    if not int(lengths.sum()):  # every document empty
-        digests = [xxhash.xxh3_128_digest(b"")] * n_docs
-        return exact_keys_from_digests(digests, n_docs), np.zeros(0, np.uint64), np.zeros(n_docs, np.int64)
+    if n_docs == 0 or not int(lengths.sum()):  # no documents, or every document empty
+        keys = exact_keys_from_digests([xxhash.xxh3_128_digest(b"")] * n_docs, n_docs)
+        empty = torch.zeros(0, dtype=torch.int64, device=device) if shingles_on_device else np.zeros(0, np.uint64)
+        return (lambda: keys) if defer_keys else keys, empty, np.zeros(n_docs, np.int64)
     starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=starts[1:])
     buf = _separated(data, np.asarray(lengths, dtype=np.int64), device)
@@ -258,15 +260,36 @@ def prepare_bytes(data: np.ndarray, lengths: np.ndarray, device, ngram: int = 3,
     if short.numel():
         padded = torch.cat([out_bytes, torch.zeros(8, dtype=torch.uint8, device=buf.device)])
         hashes[short] = xxh3_64_words(padded, new_starts[short], w_lens[short])
-    normalized = memoryview(out_bytes.cpu().numpy())  # sliced without copies for the host hashes below
+    text_host, text_ready = _to_host(out_bytes)
+    normalized = memoryview(text_host)  # sliced without copies for the host hashes below, once ``text_ready()``
     long_idx = (w_lens > MAX_DEVICE_WORD).nonzero().squeeze(1)
     if long_idx.numel():  # rare: hash on the host, put back on the device
         pos, size = new_starts[long_idx].tolist(), w_lens[long_idx].tolist()
+        text_ready()
         values = np.array([xxhash.xxh3_64_intdigest(normalized[a:a + k]) for a, k in zip(pos, size)], dtype=np.uint64)
         hashes[long_idx] = torch.from_numpy(values.view(np.int64)).to(buf.device)
     shingles, counts = _shingles(hashes, words_per_doc, ngram)
     bounds = np.concatenate([[0], np.cumsum(doc_len.cpu().numpy())])
-    digests = [xxhash.xxh3_128_digest(normalized[bounds[i]:bounds[i + 1]]) for i in range(n_docs)]
-    return (exact_keys_from_digests(digests, n_docs),
-            shingles if shingles_on_device else shingles.cpu().numpy().view(np.uint64),
-            counts.cpu().numpy().astype(np.int64))
+    counts = counts.cpu().numpy().astype(np.int64)
+
+    def exact_keys() -> np.ndarray:
+        text_ready()
+        digests = [xxhash.xxh3_128_digest(normalized[bounds[i]:bounds[i + 1]]) for i in range(n_docs)]
+        return exact_keys_from_digests(digests, n_docs)
+
+    return (exact_keys if defer_keys else exact_keys(),
+            shingles if shingles_on_device else shingles.cpu().numpy().view(np.uint64), counts)
+
+
+def _to_host(tensor):
+    """``(numpy array, ready)``: ``tensor`` on the host, read it after ``ready()``. From a CUDA device the copy goes
+    to pinned memory without waiting, and ``ready()`` waits for that copy only, not for work queued after it."""
+    import torch
+
+    if tensor.device.type != "cuda":
+        return tensor.numpy(), lambda: None
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    host.copy_(tensor, non_blocking=True)
+    done = torch.cuda.Event()
+    done.record()
+    return host.numpy(), done.synchronize

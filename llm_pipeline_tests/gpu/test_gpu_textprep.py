@@ -132,3 +132,24 @@ def test_cuda_text_preparation_is_bit_identical():
     texts = shared_corpus() + ascii_mess(300) + unicode_mess(300)
     for got, want in zip(prepare_texts(texts, "cuda"), _cpu_reference(texts)):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("texts", [ascii_mess(50) + unicode_mess(50), [], ["", " ", "?"]], ids=["mess", "none", "empty"])
+def test_deferred_exact_keys_and_queued_signatures_equal_the_direct_ones(texts):
+    """``prepare_signatures`` queues the MinHash before hashing the exact keys on the host (they overlap on CUDA):
+    the keys from the deferred function, and the signatures read after them, are the direct path's."""
+    import torch
+
+    from llm_pipeline_assets.gpu.textprep import host_bytes, prepare_bytes
+
+    data, lengths = host_bytes(texts)
+    keys, shingles, counts = prepare_bytes(data, lengths, "cpu")
+    exact_keys, on_device, counts2 = prepare_bytes(data, lengths, "cpu", shingles_on_device=True, defer_keys=True)
+    assert callable(exact_keys) and isinstance(on_device, torch.Tensor)
+    assert np.array_equal(exact_keys(), keys) and np.array_equal(counts2, counts)
+    assert np.array_equal(on_device.numpy().view(np.uint64), shingles)
+    backend = db.TorchDedupBackend("cpu", text_on_device=True)
+    hasher = MinHasher()
+    got_keys, got_counts, sig = backend.prepare_signatures(data, lengths, hasher)
+    assert np.array_equal(got_keys, keys) and np.array_equal(got_counts, counts)
+    assert sig.dtype == np.uint32 and np.array_equal(sig, backend.signatures(shingles, counts, hasher))
