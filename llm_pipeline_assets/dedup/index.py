@@ -87,9 +87,18 @@ class DedupIndexBuilder:
         """Number of documents added so far."""
         return self._n
 
+    def hash_batch_docs(self, requested: int) -> int:
+        """Documents per ``hash_texts`` call: ``requested``, capped at ``params.batch_size`` on the CPU path (it
+        bounds the shingles held at once). A backend that prepares text on its device bounds its memory by text
+        passes (``gpu.textprep.text_passes``) and pays fixed costs per call (host syncs, kernel launches), so it
+        takes ``requested`` whole: at 512 documents a call the device would mostly wait."""
+        if getattr(self.backend, "prepares_text", False):
+            return max(1, int(requested))
+        return max(1, min(int(requested), self.params.batch_size))
+
     def add_batch(self, texts: Sequence[str]) -> None:
         """Hash a batch; its documents get the next consecutive global indices."""
-        step = self.params.batch_size
+        step = self.hash_batch_docs(len(texts))
         for s in range(0, len(texts), step):
             self.add_hashed(self.hash_texts(texts[s : s + step]))
 

@@ -74,7 +74,7 @@ def s_curve_table(bands: int, rows: int, threshold: float) -> str:
 def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder, batch_docs: int) -> dict:
     """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets)."""
     scratch = units.scratch(tag)
-    size = max(1, min(batch_docs, builder.params.batch_size))  # bounds the shingles held at once
+    size = builder.hash_batch_docs(batch_docs)  # the CPU path's memory bound; a device takes whole batches
     batches = pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"])
     # the Arrow column itself (no row dicts); the next batch is read and decoded while this one is hashed
     parts = [builder.hash_texts(batch.column(0)) for batch in prefetch(batches)]

@@ -94,14 +94,21 @@ def test_the_pipeline_hashes_a_shard_from_its_arrow_column(tmp_path):
     texts = shared_corpus() + unicode_mess(30)
     shard = tmp_path / "part-00000.parquet"
     pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), shard, row_group_size=17)
-    params = DedupParams()
+    params = DedupParams(batch_size=8)  # the CPU path's cap on documents per hash_texts call
     units = WorkUnits(tmp_path / "units")
-    builder = DedupIndexBuilder(tmp_path / "gpu", params, backend=db.TorchDedupBackend("cpu", text_on_device=True))
+    backend = db.TorchDedupBackend("cpu", text_on_device=True)
+    calls = []
+    sign_texts = backend.sign_texts
+    backend.sign_texts = lambda texts, hasher: calls.append(len(texts)) or sign_texts(texts, hasher)
+    builder = DedupIndexBuilder(tmp_path / "gpu", params, backend=backend)
     marker = hash_unit(units, "shard-0", shard, builder, batch_docs=23)
     hashed = load_unit(units, marker, params)
     want = DedupIndexBuilder(tmp_path / "cpu", params).hash_texts(texts)
     assert marker["stats"]["docs"] == len(texts)
     assert np.array_equal(hashed.keys, want.keys) and np.array_equal(hashed.signatures, want.signatures)
+    # the device takes whole batches of batch_docs (its per-call costs are fixed); the CPU path keeps its cap
+    assert calls[:-1] == [23] * (len(calls) - 1) and sum(calls) == len(texts)
+    assert builder.hash_batch_docs(23) == 23 and DedupIndexBuilder(tmp_path / "c2", params).hash_batch_docs(23) == 8
 
 
 @pytest.mark.parametrize("backend", ["cpu", "torch-text"])
