@@ -71,9 +71,10 @@ def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     assert report["gpu"]["batch"] == 150 and report["gpu_b400"]["batch"] == 400
     assert all(report["gpu_b400"]["identical"].values())
     # every path again from a Parquet file of the corpus: the same result; the GPU one at the largest batch
-    for name in ("cpu_parquet", "cpu_workers_parquet", "gpu_parquet"):
+    for name in ("cpu_parquet", "cpu_workers_parquet", "gpu_parquet", "gpu_builder_parquet"):
         assert all(report[name]["identical"].values()) and report[name]["docs_per_s"] > 0, name
     assert report["gpu_parquet"]["batch"] == 400 and report["gpu_parquet"]["backend"]["text"] == "device"
+    assert "gpu_builder_parquet / cpu_parquet" in proc.stdout
     assert report["ratio_gpu_parquet_vs_cpu_parquet"] == pytest.approx(
         report["gpu_parquet"]["docs_per_s"] / report["cpu_parquet"]["docs_per_s"])
     profile = (tmp_path / "profile.txt").read_text()  # where one GPU-path run spends its time
