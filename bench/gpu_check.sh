@@ -6,7 +6,8 @@
 # Prepare here:   bash bench/fetch_gpu_wheels.sh          (-> .whl/, ~20 MB, git-ignored)
 # Run there:      bash bench/gpu_check.sh                 (carry ".whl"; results under $OUT)
 #
-# Measured so far (bench/RESULTS.md): pytest_gpu ~175 s, dedup_gpu ~90 s at 100k docs, train_124m ~25 s per
+# Measured so far (bench/RESULTS.md): pytest_gpu ~175 s, dedup_gpu ~90 s at 100k docs (before --source parquet,
+# which adds about 30 s: one more CPU process run, workers, and two GPU paths), train_124m ~25 s per
 # variant plus ~15 s for the HF baseline (max-autotune: +200 s), fp8 steps ~100 s each; a machine start ~30 s.
 # So the whole list does not fit one 600 s call: split it with GPU_CHECK_STEPS, e.g. call 1 "install_wheels
 # environment pytest_gpu dedup_gpu", call 2 "install_wheels train_124m profile_124m fp8_1b_preset".
