@@ -92,3 +92,23 @@ def test_first_occurrence():
     structured = exact_keys(["x", "y", "X!", "y", "z"])
     assert first_occurrence(structured).tolist() == [0, 1, 0, 1, 4]
     assert first_occurrence(np.zeros(0, dtype=np.uint64)).size == 0
+
+
+def _first_seen(keys) -> list:
+    seen = {}
+    return [seen.setdefault(k.tobytes(), i) for i, k in enumerate(keys)]
+
+
+def test_first_occurrence_of_128_bit_keys_sharing_a_high_half():
+    keys = np.zeros(7, dtype=EXACT_KEY_DTYPE)
+    keys["hi"] = [7, 7, 7, 7, 7, 2, 7]  # different keys with the same high half, interleaved: not adjacent by hi
+    keys["lo"] = [1, 2, 1, 3, 2, 1, 1]
+    assert first_occurrence(keys).tolist() == [0, 1, 0, 3, 1, 5, 0] == _first_seen(keys)
+    assert first_occurrence(keys[:1]).tolist() == [0]
+    rng = np.random.default_rng(0)
+    for shared in (False, True):  # random keys with planted copies; then with a few high halves reused
+        keys = np.zeros(5000, dtype=EXACT_KEY_DTYPE)
+        keys["hi"] = rng.integers(0, 2**64, 5000, dtype=np.uint64) if not shared else rng.integers(0, 4, 5000)
+        keys["lo"] = rng.integers(0, 2**64, 5000, dtype=np.uint64)
+        keys[rng.integers(0, 5000, 800)] = keys[rng.integers(0, 5000, 800)]
+        assert first_occurrence(keys).tolist() == _first_seen(keys)
