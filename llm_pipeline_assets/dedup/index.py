@@ -29,7 +29,7 @@ from .minhash import MinHasher, minhash_signatures, split_shingle_sets
 from .normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from .params import DedupParams
 
-__all__ = ["DedupIndexBuilder", "HashedDocs", "prepare_words"]
+__all__ = ["DedupIndexBuilder", "HashedDocs", "arrow_texts", "prepare_words"]
 
 
 def prepare_words(texts: Sequence[str], hasher: MinHasher):
@@ -51,7 +51,7 @@ class HashedDocs:
     shingles: Optional[np.ndarray] = None
 
 
-def _arrow_texts(column) -> list:
+def arrow_texts(column) -> list:
     """An Arrow string column as ``str``s; nulls refused, as the device path refuses them (``arrow_bytes``)."""
     if column.null_count:
         raise ValueError(f"the text column holds {column.null_count} null value(s): dedup needs a string in every row")
@@ -118,7 +118,7 @@ class DedupIndexBuilder:
         if on_device:  # normalize + word hashes on the device
             keys, shingles, counts = self.backend.prepare(texts, h)
         else:
-            texts = _arrow_texts(texts) if hasattr(texts, "to_pylist") else texts
+            texts = arrow_texts(texts) if hasattr(texts, "to_pylist") else texts
             keys, shingles, counts, words = prepare_words(texts, h)
         raw = (minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles) if self.backend is None
                else self.backend.signatures(shingles, counts, h, words))

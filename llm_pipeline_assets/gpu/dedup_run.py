@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from llm_pipeline_assets.dedup.engine import DedupResult, dedup_arrays
-from llm_pipeline_assets.dedup.index import prepare_words
+from llm_pipeline_assets.dedup.index import arrow_texts, prepare_words
 from llm_pipeline_assets.dedup.minhash import MinHasher, minhash_signatures, split_shingle_sets
 from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE
 from llm_pipeline_assets.dedup.params import DedupParams
@@ -59,7 +59,7 @@ def prepare_batch(texts: Sequence[str], hasher_args: Tuple[int, int, int], with_
     start = time.perf_counter()
     hasher = _hasher(*hasher_args)
     texts = _texts_of(texts)
-    texts = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
+    texts = arrow_texts(texts) if hasattr(texts, "to_pylist") else texts
     keys, shingles, counts, words = prepare_words(texts, hasher)
     sig = minhash_signatures(shingles, counts, hasher.a, hasher.b, hasher.chunk_shingles) if with_signatures else None
     return PreparedBatch(keys, shingles, counts, sig, words if keep_words else None, time.perf_counter() - start)
@@ -116,13 +116,18 @@ def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
     ``with_signatures`` (no Jaccard verification, so the shingles are not needed on the host): the MinHash
     runs on the device right after, on the shingles still there (their time counts as ``prepare``)."""
     def prepare(host) -> PreparedBatch:
+        from llm_pipeline_assets.gpu.textprep import split_bytes
+
         data, lengths, host_seconds = host
         start = time.perf_counter()
+        passes = split_bytes(data, lengths)  # bounded device memory, also for a large Parquet row group
         if with_signatures:
-            keys, counts, sig = backend.prepare_signatures(data, lengths, hasher)
+            parts = [backend.prepare_signatures(d, n, hasher) for d, n in passes]
+            keys, counts, sig = (np.concatenate([p[k] for p in parts]) for k in range(3))
             return PreparedBatch(keys, np.zeros(0, np.uint64), counts, sig,
                                  seconds=host_seconds + time.perf_counter() - start, host_seconds=host_seconds)
-        keys, shingles, counts = backend.prepare_bytes(data, lengths, hasher)
+        parts = [backend.prepare_bytes(d, n, hasher) for d, n in passes]
+        keys, shingles, counts = (np.concatenate([p[k] for p in parts]) for k in range(3))
         return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start,
                              host_seconds=host_seconds)
 
@@ -161,10 +166,10 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
     hasher = _hasher(*hasher_args)
     in_worker = bool(backend.signatures_in_workers)
     keep_words = getattr(backend, "signature_engine", "") == "cudf"
-    if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], ParquetBatch):
+    texts = texts if hasattr(texts, "to_pylist") else list(texts)  # an Arrow column is sliced without copies
+    if len(texts) and isinstance(texts[0], ParquetBatch):
         batches = list(texts)
     else:
-        texts = texts if hasattr(texts, "to_pylist") else list(texts)  # an Arrow column is sliced without copies
         batches = [texts[s:s + step] for s in range(0, len(texts), step)]
         if hasattr(texts, "to_pylist") and (pool is not None or workers > 0):
             import pyarrow as pa  # a pickled Arrow slice carries its whole buffer: send compact copies

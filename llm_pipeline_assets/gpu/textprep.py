@@ -33,7 +33,7 @@ from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, fold_ca
 from llm_pipeline_assets.gpu.xxh3 import MAX_DEVICE_WORD, SHINGLE_MULT, mix64, xxh3_64_words
 
 __all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "arrow_bytes", "texts_host_bytes", "prepare_bytes",
-           "prepare_texts", "text_passes"]
+           "prepare_texts", "text_passes", "size_passes", "split_bytes"]
 
 MAX_CHARS_PER_PASS = 32_000_000  # ~3 GB of device temporaries at most
 
@@ -80,8 +80,9 @@ def arrow_bytes(array) -> Tuple[np.ndarray, np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    if isinstance(array, pa.ChunkedArray):  # chunk by chunk: a string column's chunks may not fit one (2 GiB offsets)
+        parts = [arrow_bytes(chunk) for chunk in array.chunks] or [arrow_bytes(pa.array([], array.type))]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         raise TypeError(f"dedup text must be an Arrow string column, got type {array.type}")
     if array.null_count:
@@ -167,19 +168,36 @@ def text_passes(texts, max_chars: int = MAX_CHARS_PER_PASS) -> list:
     if _is_arrow(texts):
         import pyarrow.compute as pc
 
+        if texts.null_count:
+            raise ValueError(f"the text column holds {texts.null_count} null value(s): dedup needs a string in "
+                             "every row")
         sizes = np.asarray(pc.binary_length(texts), dtype=np.int64)
     else:
         sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    return size_passes(sizes, max_chars)
+
+
+def size_passes(sizes: np.ndarray, max_chars: int = MAX_CHARS_PER_PASS) -> list:
+    """``text_passes`` from the documents' sizes."""
+    sizes = np.asarray(sizes, dtype=np.int64)
     if sizes.sum() <= max_chars:
-        return [(0, len(texts))]
+        return [(0, len(sizes))]
     groups, start, used = [], 0, 0
     for i, size in enumerate(sizes.tolist()):
         if used and used + size > max_chars:
             groups.append((start, i))
             start, used = i, 0
         used += size
-    groups.append((start, len(texts)))
+    groups.append((start, len(sizes)))
     return groups
+
+
+def split_bytes(data: np.ndarray, lengths: np.ndarray, max_chars: int | None = None) -> list:
+    """``host_bytes`` output as ``[(data, lengths)]`` passes of at most ``max_chars`` bytes (``size_passes``;
+    default ``MAX_CHARS_PER_PASS``)."""
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    passes = size_passes(lengths, MAX_CHARS_PER_PASS if max_chars is None else max_chars)
+    return [(data[bounds[a]:bounds[b]], lengths[a:b]) for a, b in passes]
 
 
 def prepare_texts(texts, device, ngram: int = 3,
@@ -287,9 +305,9 @@ def _to_host(tensor):
     import torch
 
     if tensor.device.type != "cuda":
-        return tensor.numpy(), lambda: None
+        return tensor.cpu().numpy(), lambda: None
     host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     host.copy_(tensor, non_blocking=True)
     done = torch.cuda.Event()
-    done.record()
+    done.record(torch.cuda.current_stream(tensor.device))  # the copy's stream (a non-default device has its own)
     return host.numpy(), done.synchronize

@@ -13,7 +13,7 @@ from llm_pipeline_assets.dedup.stage import hash_unit, load_unit
 from llm_pipeline_assets.gpu import dedup_backend as db
 from llm_pipeline_assets.gpu.textprep import arrow_bytes, host_bytes, prepare_texts, text_passes
 from llm_pipeline_assets.work_units import WorkUnits
-from llm_pipeline_tests.gpu.helpers import (CASE_FOLDING, ascii_mess, one_torch_thread,  # noqa: F401
+from llm_pipeline_tests.gpu.helpers import (CASE_FOLDING, ascii_mess, cuda_only, one_torch_thread,  # noqa: F401
                                             shared_corpus, unicode_mess)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -40,8 +40,10 @@ def test_slices_and_chunked_columns():
     column = pa.array(texts)
     for a, b in [(0, 0), (5, 6), (17, 71), (31, 90), (89, 90)]:  # slices keep an offset into the shared buffers
         _same(arrow_bytes(column.slice(a, b - a)), host_bytes(texts[a:b]))
-    chunked = pa.chunked_array([pa.array(texts[:40]), pa.array(texts[40:41]), pa.array(texts[41:])])
-    _same(arrow_bytes(chunked), host_bytes(texts))
+    chunked = pa.chunked_array([pa.array(texts[:40]), pa.array(texts[40:41]), pa.array([], pa.string()),
+                               pa.array(texts[41:])])
+    _same(arrow_bytes(chunked), host_bytes(texts))  # chunk by chunk (a string column's chunks may not fit one)
+    _same(arrow_bytes(pa.chunked_array([], pa.string())), host_bytes([]))
 
 
 def test_ascii_documents_come_straight_from_the_column_buffer():
@@ -63,6 +65,8 @@ def test_bad_columns_are_refused_with_a_reason(tmp_path):
         arrow_bytes(pa.array([1, 2]))
     with pytest.raises(ValueError, match="null value"):  # the CPU path refuses nulls the same way
         DedupIndexBuilder(tmp_path, DedupParams()).hash_texts(pa.array(["a", None]))
+    with pytest.raises(ValueError, match="2 null value"):
+        text_passes(pa.array([None, "a", None]))
 
 
 def test_passes_of_an_arrow_column_count_its_utf8_bytes():
@@ -128,9 +132,47 @@ def test_run_dedup_from_a_column_and_from_parquet_batches(tmp_path, backend):
     assert sum(len(b.column()) for b in batches) == len(texts)
     runs = {"column": run_dedup(pa.array(texts), params, make(), batch_size=29),
             "column-workers": run_dedup(pa.chunked_array([pa.array(texts)]), params, make(), workers=2, batch_size=29),
-            "parquet": run_dedup(batches, params, make()),
+            "parquet": run_dedup(iter(batches), params, make()),
             "parquet-workers": run_dedup(batches, params, make(), workers=2)}
     for name, (got, timings) in runs.items():
         for field in ("exact_dup_of", "cluster", "keep"):
             assert np.array_equal(getattr(got, field), getattr(want, field)), (name, field)
         assert timings["prepare"] > 0, name
+
+
+def test_a_large_row_group_reaches_the_device_in_bounded_passes(tmp_path, monkeypatch):
+    """A ``ParquetBatch`` is whole row groups (pyarrow's default: ~1M rows): the device half still takes it
+    ``MAX_CHARS_PER_PASS`` bytes at a time, with the same result."""
+    from llm_pipeline_assets.gpu import textprep
+    from llm_pipeline_assets.gpu.dedup_run import parquet_batches, run_dedup
+
+    texts = shared_corpus() + unicode_mess(40)
+    path = tmp_path / "one-group.parquet"
+    pq.write_table(pa.table({"text": texts}), path)  # a single row group
+    params = DedupParams()
+    want, _ = run_dedup(texts, params)
+    monkeypatch.setattr(textprep, "MAX_CHARS_PER_PASS", 5000)
+    backend = db.TorchDedupBackend("cpu", text_on_device=True)
+    sizes = []
+    prepare = backend.prepare_signatures
+    backend.prepare_signatures = lambda data, lengths, hasher: sizes.append(len(data)) or prepare(data, lengths, hasher)
+    got, _ = run_dedup(parquet_batches([path], docs=10 ** 6), params, backend)
+    assert len(sizes) > 3 and max(sizes) <= max(5000, max(len(t.encode()) for t in texts))
+    for field in ("exact_dup_of", "cluster", "keep"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+
+
+@cuda_only
+def test_cuda_signs_an_arrow_column_like_the_cpu_path(tmp_path):
+    """On CUDA: the pinned text copy + event, the MinHash queued before the exact keys, from an Arrow column."""
+    import torch
+
+    texts = shared_corpus() + unicode_mess(200) + ascii_mess(200)
+    want = DedupIndexBuilder(tmp_path / "cpu", DedupParams()).hash_texts(texts)
+    devices = ["cuda:0"] + (["cuda:1"] if torch.cuda.device_count() > 1 else [])
+    for device in devices:  # a non-default device has its own stream: the event must follow the copy there
+        backend = db.TorchDedupBackend(device)
+        assert backend.prepares_text
+        keys, signatures = backend.sign_texts(pa.chunked_array([pa.array(texts[:100]), pa.array(texts[100:])]),
+                                              DedupIndexBuilder(tmp_path / device, DedupParams()).hasher)
+        assert np.array_equal(keys, want.keys) and np.array_equal(signatures, want.signatures), device

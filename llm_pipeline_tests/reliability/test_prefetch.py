@@ -61,11 +61,11 @@ def test_closing_early_stops_the_producer():
             yield i
             i += 1
 
-    before = threading.active_count()
     stream = prefetch(endless(), depth=2)
     assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    producer = [t for t in threading.enumerate() if t.name == "prefetch" and t.is_alive()]
+    assert producer
     stream.close()
-    deadline = time.time() + 5
-    while threading.active_count() > before and time.time() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before
+    for thread in producer:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
