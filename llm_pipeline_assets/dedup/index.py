@@ -102,6 +102,19 @@ class DedupIndexBuilder:
         for s in range(0, len(texts), step):
             self.add_hashed(self.hash_texts(texts[s : s + step]))
 
+    @property
+    def signs_on_device(self) -> bool:
+        """True when ``hash_texts`` hands text to the backend's device and gets signatures back (no Jaccard sets):
+        then ``hash_bytes`` takes the backend's ``host_half`` of a batch prepared ahead."""
+        return bool(getattr(self.backend, "prepares_text", False)) and self.params.verify != "jaccard"
+
+    def hash_bytes(self, data: np.ndarray, lengths: np.ndarray) -> HashedDocs:
+        """``hash_texts`` of the texts whose ``backend.host_half`` is ``(data, lengths)`` (``signs_on_device`` only)."""
+        if not self.signs_on_device:
+            raise RuntimeError("hash_bytes needs a backend that prepares text on its device, and verify != 'jaccard'")
+        keys, _, raw = self.backend.sign_bytes(data, lengths, self.hasher)
+        return HashedDocs(keys, np.ascontiguousarray(raw, dtype="<u4"), None, None)
+
     def hash_texts(self, texts: Sequence[str]) -> HashedDocs:
         """Exact keys, MinHash signatures (and shingle sets for ``verify="jaccard"``) of ``texts``: ``str``s, or an
         Arrow string column (a shard's ``text`` as read: a device backend then makes no Python string per document).

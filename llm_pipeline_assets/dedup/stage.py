@@ -75,9 +75,13 @@ def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder
     """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets)."""
     scratch = units.scratch(tag)
     size = builder.hash_batch_docs(batch_docs)  # the CPU path's memory bound; a device takes whole batches
-    batches = pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"])
-    # the Arrow column itself (no row dicts); the next batch is read and decoded while this one is hashed
-    parts = [builder.hash_texts(batch.column(0)) for batch in prefetch(batches)]
+    columns = (batch.column(0) for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"]))
+    # the Arrow column itself (no row dicts); the next batch is read and decoded while this one is hashed, and on a
+    # device its host half is prepared too (gpu/textprep.arrow_bytes) while the device hashes this one
+    if builder.signs_on_device:
+        parts = [builder.hash_bytes(data, lengths) for data, lengths in prefetch(map(builder.backend.host_half, columns))]
+    else:
+        parts = [builder.hash_texts(column) for column in prefetch(columns)]
     n = sum(len(p.keys) for p in parts)
     np.save(scratch / "keys.npy", np.concatenate([p.keys for p in parts]) if parts else
             np.zeros(0, EXACT_KEY_DTYPE))

@@ -115,6 +115,23 @@ class TorchDedupBackend:
         keys = exact_keys()
         return keys, counts, queued.cpu().numpy().astype(np.uint32)
 
+    def host_half(self, texts):
+        """``gpu.textprep.texts_host_bytes``: the host half of the text preparation (``str``s or an Arrow column),
+        for a caller that runs it ahead, e.g. in ``shards.prefetch``'s thread while the device works."""
+        from llm_pipeline_assets.gpu.textprep import texts_host_bytes
+
+        return texts_host_bytes(texts)
+
+    def sign_bytes(self, data, lengths, hasher: MinHasher):
+        """``prepare_signatures`` of ``host_half`` output of any size, in bounded device passes
+        (``textprep.split_bytes``): ``(exact keys, shingles per doc, signatures)``."""
+        from llm_pipeline_assets.gpu.textprep import split_bytes
+
+        parts = [self.prepare_signatures(d, n, hasher) for d, n in split_bytes(data, lengths)]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
     def sign_texts(self, texts, hasher: MinHasher):
         """``(exact keys, signatures)`` of ``texts`` (``prepare_signatures`` pass by pass): what the pipeline's
         ``DedupIndexBuilder.hash_texts`` asks of a backend that prepares text, unless it verifies by Jaccard.

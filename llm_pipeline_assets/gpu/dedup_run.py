@@ -120,13 +120,11 @@ def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
 
         data, lengths, host_seconds = host
         start = time.perf_counter()
-        passes = split_bytes(data, lengths)  # bounded device memory, also for a large Parquet row group
-        if with_signatures:
-            parts = [backend.prepare_signatures(d, n, hasher) for d, n in passes]
-            keys, counts, sig = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        if with_signatures:  # bounded device passes, also for a large Parquet row group
+            keys, counts, sig = backend.sign_bytes(data, lengths, hasher)
             return PreparedBatch(keys, np.zeros(0, np.uint64), counts, sig,
                                  seconds=host_seconds + time.perf_counter() - start, host_seconds=host_seconds)
-        parts = [backend.prepare_bytes(d, n, hasher) for d, n in passes]
+        parts = [backend.prepare_bytes(d, n, hasher) for d, n in split_bytes(data, lengths)]
         keys, shingles, counts = (np.concatenate([p[k] for p in parts]) for k in range(3))
         return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start,
                              host_seconds=host_seconds)

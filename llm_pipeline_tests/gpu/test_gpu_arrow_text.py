@@ -3,6 +3,8 @@ from Python strings, on the CPU path and on the device path, without a Python st
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,6 +69,8 @@ def test_bad_columns_are_refused_with_a_reason(tmp_path):
         DedupIndexBuilder(tmp_path, DedupParams()).hash_texts(pa.array(["a", None]))
     with pytest.raises(ValueError, match="2 null value"):
         text_passes(pa.array([None, "a", None]))
+    with pytest.raises(RuntimeError, match="prepares text on its device"):  # the CPU builder has no device half
+        DedupIndexBuilder(tmp_path / "cpu", DedupParams()).hash_bytes(*host_bytes(["a b c"]))
 
 
 def test_passes_of_an_arrow_column_count_its_utf8_bytes():
@@ -101,9 +105,15 @@ def test_the_pipeline_hashes_a_shard_from_its_arrow_column(tmp_path):
     params = DedupParams(batch_size=8)  # the CPU path's cap on documents per hash_texts call
     units = WorkUnits(tmp_path / "units")
     backend = db.TorchDedupBackend("cpu", text_on_device=True)
-    calls = []
-    sign_texts = backend.sign_texts
-    backend.sign_texts = lambda texts, hasher: calls.append(len(texts)) or sign_texts(texts, hasher)
+    calls, threads = [], set()
+    host_half = backend.host_half
+
+    def spy(column):
+        calls.append(len(column))
+        threads.add(threading.current_thread().name)
+        return host_half(column)
+
+    backend.host_half = spy
     builder = DedupIndexBuilder(tmp_path / "gpu", params, backend=backend)
     marker = hash_unit(units, "shard-0", shard, builder, batch_docs=23)
     hashed = load_unit(units, marker, params)
@@ -112,6 +122,7 @@ def test_the_pipeline_hashes_a_shard_from_its_arrow_column(tmp_path):
     assert np.array_equal(hashed.keys, want.keys) and np.array_equal(hashed.signatures, want.signatures)
     # the device takes whole batches of batch_docs (its per-call costs are fixed); the CPU path keeps its cap
     assert calls[:-1] == [23] * (len(calls) - 1) and sum(calls) == len(texts)
+    assert threads == {"prefetch"}  # each batch's host half is prepared ahead, off the thread driving the device
     assert builder.hash_batch_docs(23) == 23 and DedupIndexBuilder(tmp_path / "c2", params).hash_batch_docs(23) == 8
 
 
