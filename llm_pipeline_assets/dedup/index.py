@@ -29,7 +29,7 @@ from .minhash import MinHasher, minhash_signatures, split_shingle_sets
 from .normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from .params import DedupParams
 
-__all__ = ["DedupIndexBuilder", "HashedDocs", "arrow_texts", "prepare_words"]
+__all__ = ["DedupIndexBuilder", "HashedDocs", "arrow_texts", "prepare_words", "refuse_null_texts"]
 
 
 def prepare_words(texts: Sequence[str], hasher: MinHasher):
@@ -51,10 +51,15 @@ class HashedDocs:
     shingles: Optional[np.ndarray] = None
 
 
-def arrow_texts(column) -> list:
-    """An Arrow string column as ``str``s; nulls refused, as the device path refuses them (``arrow_bytes``)."""
+def refuse_null_texts(column) -> None:
+    """Raise on nulls in an Arrow text column: every dedup path (CPU strings, device bytes) needs text in each row."""
     if column.null_count:
         raise ValueError(f"the text column holds {column.null_count} null value(s): dedup needs a string in every row")
+
+
+def arrow_texts(column) -> list:
+    """An Arrow string column as ``str``s (``refuse_null_texts`` first)."""
+    refuse_null_texts(column)
     return column.to_pylist()
 
 

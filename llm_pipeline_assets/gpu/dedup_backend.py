@@ -99,10 +99,11 @@ class TorchDedupBackend:
         return prepare_texts(texts, self.device, hasher.ngram)
 
     def prepare_bytes(self, data, lengths, hasher: MinHasher):
-        """``prepare`` from ``gpu.textprep.host_bytes(texts)`` computed elsewhere (a worker process)."""
+        """``prepare`` from ``gpu.textprep.host_bytes(texts)`` computed elsewhere (a worker process), in bounded
+        device passes (``textprep.split_bytes``)."""
         from llm_pipeline_assets.gpu.textprep import prepare_bytes
 
-        return prepare_bytes(data, lengths, self.device, hasher.ngram)
+        return _in_passes(lambda d, n: prepare_bytes(d, n, self.device, hasher.ngram), data, lengths)
 
     def prepare_signatures(self, data, lengths, hasher: MinHasher):
         """``(exact keys, shingles per doc, signatures)`` from ``host_bytes`` output: ``prepare_bytes`` then the
@@ -125,25 +126,14 @@ class TorchDedupBackend:
     def sign_bytes(self, data, lengths, hasher: MinHasher):
         """``prepare_signatures`` of ``host_half`` output of any size, in bounded device passes
         (``textprep.split_bytes``): ``(exact keys, shingles per doc, signatures)``."""
-        from llm_pipeline_assets.gpu.textprep import split_bytes
-
-        parts = [self.prepare_signatures(d, n, hasher) for d, n in split_bytes(data, lengths)]
-        if len(parts) == 1:
-            return parts[0]
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+        return _in_passes(lambda d, n: self.prepare_signatures(d, n, hasher), data, lengths)
 
     def sign_texts(self, texts, hasher: MinHasher):
-        """``(exact keys, signatures)`` of ``texts`` (``prepare_signatures`` pass by pass): what the pipeline's
-        ``DedupIndexBuilder.hash_texts`` asks of a backend that prepares text, unless it verifies by Jaccard.
-        ``texts``: ``str``s, or an Arrow string column (read from a shard: no Python string per document)."""
-        from llm_pipeline_assets.gpu.textprep import text_passes, texts_host_bytes
-
-        texts = texts if hasattr(texts, "to_pylist") else list(texts)
-        parts = [self.prepare_signatures(*texts_host_bytes(texts[a:b]), hasher)
-                 for a, b in text_passes(texts)]
-        if len(parts) == 1:
-            return parts[0][0], parts[0][2]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[2] for p in parts])
+        """``(exact keys, signatures)`` of ``texts``: what the pipeline's ``DedupIndexBuilder.hash_texts`` asks of a
+        backend that prepares text, unless it verifies by Jaccard. ``texts``: ``str``s, or an Arrow string column
+        (read from a shard: no Python string per document)."""
+        keys, _, signatures = self.sign_bytes(*self.host_half(texts), hasher)
+        return keys, signatures
 
     def _minhasher(self, hasher: MinHasher):
         from llm_pipeline_assets.gpu.minhash import TorchMinHasher
@@ -193,6 +183,14 @@ class TorchDedupBackend:
 
             info["device_name"] = torch.cuda.get_device_name(torch.device(self.device))
         return info
+
+
+def _in_passes(step, data, lengths):
+    """``step(data, lengths)`` over ``textprep.split_bytes`` passes, its array results concatenated."""
+    from llm_pipeline_assets.gpu.textprep import split_bytes
+
+    parts = [step(d, n) for d, n in split_bytes(data, lengths)]
+    return parts[0] if len(parts) == 1 else tuple(np.concatenate([p[k] for p in parts]) for k in range(len(parts[0])))
 
 
 def nvidia_device_present() -> bool:

@@ -116,16 +116,13 @@ def _device_prepare(backend, hasher: MinHasher, with_signatures: bool):
     ``with_signatures`` (no Jaccard verification, so the shingles are not needed on the host): the MinHash
     runs on the device right after, on the shingles still there (their time counts as ``prepare``)."""
     def prepare(host) -> PreparedBatch:
-        from llm_pipeline_assets.gpu.textprep import split_bytes
-
         data, lengths, host_seconds = host
         start = time.perf_counter()
-        if with_signatures:  # bounded device passes, also for a large Parquet row group
+        if with_signatures:  # the backend works in bounded device passes, also on a large Parquet row group
             keys, counts, sig = backend.sign_bytes(data, lengths, hasher)
             return PreparedBatch(keys, np.zeros(0, np.uint64), counts, sig,
                                  seconds=host_seconds + time.perf_counter() - start, host_seconds=host_seconds)
-        parts = [backend.prepare_bytes(d, n, hasher) for d, n in split_bytes(data, lengths)]
-        keys, shingles, counts = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        keys, shingles, counts = backend.prepare_bytes(data, lengths, hasher)
         return PreparedBatch(keys, shingles, counts, seconds=host_seconds + time.perf_counter() - start,
                              host_seconds=host_seconds)
 

@@ -29,6 +29,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import xxhash
 
+from llm_pipeline_assets.dedup.index import refuse_null_texts
 from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, fold_case
 from llm_pipeline_assets.gpu.xxh3 import MAX_DEVICE_WORD, SHINGLE_MULT, mix64, xxh3_64_words
 
@@ -85,8 +86,7 @@ def arrow_bytes(array) -> Tuple[np.ndarray, np.ndarray]:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         raise TypeError(f"dedup text must be an Arrow string column, got type {array.type}")
-    if array.null_count:
-        raise ValueError(f"the text column holds {array.null_count} null value(s): dedup needs a string in every row")
+    refuse_null_texts(array)
     n = len(array)
     width = np.dtype(np.int64 if pa.types.is_large_string(array.type) else np.int32)
     offsets = np.frombuffer(array.buffers()[1], dtype=width, count=n + 1,
@@ -168,9 +168,7 @@ def text_passes(texts, max_chars: int = MAX_CHARS_PER_PASS) -> list:
     if _is_arrow(texts):
         import pyarrow.compute as pc
 
-        if texts.null_count:
-            raise ValueError(f"the text column holds {texts.null_count} null value(s): dedup needs a string in "
-                             "every row")
+        refuse_null_texts(texts)
         sizes = np.asarray(pc.binary_length(texts), dtype=np.int64)
     else:
         sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
