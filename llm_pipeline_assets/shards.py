@@ -7,6 +7,7 @@ readers stream record batches. Quarantine records keep the raw input (truncated)
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,10 @@ DOC_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", p
 QUARANTINE_FILE = "quarantine.jsonl"
 _RAW_PREVIEW = 2000
 T = TypeVar("T")
+#: GIL switch interval while a prefetch producer runs (CPython's default is 5 ms; see ``prefetch``)
+PREFETCH_SWITCH_INTERVAL = 0.0005
+_switch_lock = threading.Lock()
+_switch_state = {"users": 0, "saved": None}
 
 
 class ShardWriter:
@@ -74,10 +79,16 @@ def iter_batches(files: Sequence[Path], batch_docs: int = 1000, columns: Sequenc
             yield batch.to_pylist()
 
 
-def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+def prefetch(items: Iterable[T], depth: int = 2,
+             switch_interval: float | None = PREFETCH_SWITCH_INTERVAL) -> Iterator[T]:
     """``items`` in order, produced up to ``depth`` ahead by a background thread: a Parquet read (Arrow decodes
     without the GIL) or the host half of the next batch then overlaps the work on the current one. The
-    producer's exception is raised here, at its place in the order; closing the iterator stops the producer."""
+    producer's exception is raised here, at its place in the order; closing the iterator stops the producer.
+
+    While the producer runs, the interpreter's GIL switch interval is at most ``switch_interval`` seconds
+    (``None``: left alone). The consumer's work releases the GIL in every torch op and every wait on the device;
+    with CPython's default 5 ms a producer busy in Python code then holds the GIL for up to 5 ms before the
+    consumer gets it back, once per release (``bench/prefetch_gil.py`` measures the consumer's slowdown)."""
     queue: Queue = Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
@@ -100,8 +111,9 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             put((False, exc))
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)
-    worker.start()
+    shortened = switch_interval is not None and _shorten_switch_interval(switch_interval)
     try:
+        worker.start()
         while True:
             ok, item = queue.get()
             if not ok:
@@ -116,6 +128,27 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                 queue.get_nowait()
             except Empty:
                 worker.join(timeout=0.05)
+        if shortened:
+            _restore_switch_interval()
+
+
+def _shorten_switch_interval(seconds: float) -> bool:
+    """Lower the GIL switch interval to ``seconds`` while any prefetch runs (nested and concurrent ones count)."""
+    if seconds <= 0:
+        raise ValueError(f"switch_interval must be > 0 seconds, got {seconds}")
+    with _switch_lock:
+        if _switch_state["users"] == 0:
+            _switch_state["saved"] = sys.getswitchinterval()
+        _switch_state["users"] += 1
+        sys.setswitchinterval(min(seconds, sys.getswitchinterval()))
+    return True
+
+
+def _restore_switch_interval() -> None:
+    with _switch_lock:
+        _switch_state["users"] -= 1
+        if _switch_state["users"] == 0:
+            sys.setswitchinterval(_switch_state["saved"])
 
 
 def count_rows(files: Sequence[Path]) -> int:

@@ -39,6 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from llm_pipeline_assets.dedup.minhash import EMPTY_SLOT, MinHasher, minhash_signatures
+from llm_pipeline_assets.gpu.transfer import to_device
 
 __all__ = ["TorchMinHasher", "DEFAULT_MEMORY_BUDGET", "cudf_word_signatures", "padded_groups"]
 
@@ -129,9 +130,7 @@ class TorchMinHasher:
         starts = np.cumsum(counts) - counts
         a, b = self.a, self.b
         for docs, width in padded_groups(counts, self.group_cap):
-            ids = torch.from_numpy(docs).to(dev, non_blocking=True)
-            st = torch.from_numpy(starts[docs]).to(dev, non_blocking=True)
-            ct = torch.from_numpy(counts[docs]).to(dev, non_blocking=True)
+            ids, st, ct = (to_device(v, dev) for v in (docs, starts[docs], counts[docs]))
             best[ids] = self._kernel(x, st, ct, a, b, int(width))
         return best
 

@@ -31,6 +31,7 @@ import xxhash
 
 from llm_pipeline_assets.dedup.index import refuse_null_texts
 from llm_pipeline_assets.dedup.normalize import exact_keys_from_digests, fold_case
+from llm_pipeline_assets.gpu.transfer import to_device, to_host
 from llm_pipeline_assets.gpu.xxh3 import MAX_DEVICE_WORD, SHINGLE_MULT, mix64, xxh3_64_words
 
 __all__ = ["word_char_table", "xxh3_64_words", "host_bytes", "arrow_bytes", "texts_host_bytes", "prepare_bytes",
@@ -121,19 +122,22 @@ def texts_host_bytes(texts) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _word_bytes(buf, table):
-    """bool per byte: inside a word (its character is alphanumeric)."""
+    """bool per byte: inside a word (its character is alphanumeric). No host sync: every byte looks up the code
+    point that starts at it (meaningless at continuation bytes, which then take their lead byte's class)."""
     import torch
 
-    b = buf.long()
-    n = b.numel()
+    b = buf.int()
     lead = (b & 0xC0) != 0x80
-    nxt = torch.cat([b, torch.zeros(3, dtype=torch.long, device=b.device)])
+    nxt = torch.cat([b, torch.zeros(3, dtype=b.dtype, device=b.device)])
+    n = b.numel()
     b1, b2, b3 = (nxt[k:k + n] & 0x3F for k in (1, 2, 3))
     cp = torch.where(b < 0x80, b, torch.where(b >= 0xF0, ((b & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3,
                                               torch.where(b >= 0xE0, ((b & 0x0F) << 12) | (b1 << 6) | b2,
                                                           ((b & 0x1F) << 6) | b1)))
-    char_is_word = table[cp[lead].clamp_(0, 0x10FFFF)]
-    return char_is_word[torch.cumsum(lead.long(), 0) - 1].bool()
+    word = torch.index_select(table, 0, cp.clamp_(0, 0x10FFFF)).bool()
+    for _ in range(3):  # a character has at most 3 continuation bytes
+        word = torch.where(lead, word, torch.cat([word[:1], word[:-1]]))
+    return word
 
 
 def _shingles(tokens, lengths, ngram: int):
@@ -225,8 +229,7 @@ def _separated(data: np.ndarray, lengths: np.ndarray, device):
         raw = host.to(device, non_blocking=True)
     else:
         raw = torch.from_numpy(np.array(data, dtype=np.uint8, copy=True))
-    doc = torch.repeat_interleave(torch.arange(n_docs, device=device), torch.from_numpy(lengths).to(device),
-                                  output_size=total)
+    doc = torch.repeat_interleave(torch.arange(n_docs, device=device), to_device(lengths, device), output_size=total)
     buf = torch.full((total + n_docs - 1,), 32, dtype=torch.uint8, device=device)
     buf[torch.arange(total, device=device) + doc] = raw
     return buf
@@ -259,8 +262,8 @@ def prepare_bytes(data: np.ndarray, lengths: np.ndarray, device, ngram: int = 3,
     w_starts = word_start.nonzero().squeeze(1)
     n_words = w_starts.numel()
     w_lens = torch.bincount(word_id[is_word], minlength=n_words)
-    doc_of_byte = torch.bucketize(torch.arange(buf.numel(), device=buf.device),
-                                  torch.from_numpy(starts).to(buf.device), right=True) - 1
+    doc_of_byte = torch.bucketize(torch.arange(buf.numel(), device=buf.device), to_device(starts, buf.device),
+                                  right=True) - 1
     words_per_doc = torch.bincount(doc_of_byte[w_starts], minlength=n_docs)
     # normalized text: the word bytes plus one space before every word that is not its document's first
     first_word = torch.cumsum(words_per_doc, 0) - words_per_doc
@@ -276,7 +279,7 @@ def prepare_bytes(data: np.ndarray, lengths: np.ndarray, device, ngram: int = 3,
     if short.numel():
         padded = torch.cat([out_bytes, torch.zeros(8, dtype=torch.uint8, device=buf.device)])
         hashes[short] = xxh3_64_words(padded, new_starts[short], w_lens[short])
-    text_host, text_ready = _to_host(out_bytes)
+    text_host, text_ready = to_host(out_bytes)
     normalized = memoryview(text_host)  # sliced without copies for the host hashes below, once ``text_ready()``
     long_idx = (w_lens > MAX_DEVICE_WORD).nonzero().squeeze(1)
     if long_idx.numel():  # rare: hash on the host, put back on the device
@@ -295,17 +298,3 @@ def prepare_bytes(data: np.ndarray, lengths: np.ndarray, device, ngram: int = 3,
 
     return (exact_keys if defer_keys else exact_keys(),
             shingles if shingles_on_device else shingles.cpu().numpy().view(np.uint64), counts)
-
-
-def _to_host(tensor):
-    """``(numpy array, ready)``: ``tensor`` on the host, read it after ``ready()``. From a CUDA device the copy goes
-    to pinned memory without waiting, and ``ready()`` waits for that copy only, not for work queued after it."""
-    import torch
-
-    if tensor.device.type != "cuda":
-        return tensor.cpu().numpy(), lambda: None
-    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-    host.copy_(tensor, non_blocking=True)
-    done = torch.cuda.Event()
-    done.record(torch.cuda.current_stream(tensor.device))  # the copy's stream (a non-default device has its own)
-    return host.numpy(), done.synchronize

@@ -15,7 +15,7 @@ from llm_pipeline_assets.dedup.minhash import MinHasher
 from llm_pipeline_assets.dedup.normalize import _PUNCT_RE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from llm_pipeline_assets.gpu import dedup_backend as db
 from llm_pipeline_assets.gpu.dedup_run import run_dedup
-from llm_pipeline_assets.gpu.textprep import MAX_DEVICE_WORD, prepare_texts, word_char_table, xxh3_64_words
+from llm_pipeline_assets.gpu.textprep import MAX_DEVICE_WORD, _word_bytes, prepare_texts, word_char_table, xxh3_64_words
 from llm_pipeline_tests.gpu.helpers import (CASE_FOLDING, ascii_mess, cuda_only, one_torch_thread,  # noqa: F401
                                             shared_corpus, unicode_mess)
 
@@ -67,6 +67,19 @@ def test_words_are_the_runs_of_alphanumeric_characters_for_every_code_point():
         assert _PUNCT_RE.sub(" ", lowered).split() == runs, hex(c)
         # the device table against the CPU rule itself: a word character is neither punctuation/symbol/_ nor space
         assert table[c] == (_PUNCT_RE.search(chr(c)) is None and not chr(c).isspace())
+
+
+def test_every_byte_of_every_code_point_gets_its_characters_class():
+    """``_word_bytes`` over the UTF-8 of every encodable character (1-4 bytes each): each byte, lead or
+    continuation, is a word byte exactly when its character is in the table."""
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    encoded = [c.encode() for c in chars]
+    want = np.repeat(word_char_table()[[ord(c) for c in chars]], [len(e) for e in encoded]).astype(bool)
+    import torch
+
+    got = _word_bytes(torch.from_numpy(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()),
+                      torch.from_numpy(word_char_table())).numpy()
+    assert got.shape == want.shape and np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("name", ["shared", "ascii-mess", "unicode-mess", "single", "empty-docs", "all-empty",

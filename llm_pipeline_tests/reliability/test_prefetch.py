@@ -4,12 +4,13 @@ and a producer that stops when the consumer does."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
 import pytest
 
-from llm_pipeline_assets.shards import prefetch
+from llm_pipeline_assets.shards import PREFETCH_SWITCH_INTERVAL, prefetch
 
 
 def test_items_arrive_in_order_and_run_ahead_at_most_depth():
@@ -69,3 +70,28 @@ def test_closing_early_stops_the_producer():
     for thread in producer:
         thread.join(timeout=5)
         assert not thread.is_alive()
+
+
+def test_the_gil_switch_interval_is_short_while_a_producer_runs_and_restored_after():
+    before = sys.getswitchinterval()
+    assert before > PREFETCH_SWITCH_INTERVAL  # CPython's default 5 ms: the consumer would wait up to that per release
+    outer = prefetch(iter(range(3)))
+    assert next(outer) == 0
+    assert sys.getswitchinterval() == PREFETCH_SWITCH_INTERVAL
+    inner = prefetch(iter("ab"))  # nested: the interval comes back only when the last one ends
+    assert list(inner) == ["a", "b"]
+    assert sys.getswitchinterval() == PREFETCH_SWITCH_INTERVAL
+    assert list(outer) == [1, 2]
+    assert sys.getswitchinterval() == before
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetch(failing()))
+    assert sys.getswitchinterval() == before
+    assert list(prefetch(iter([7]), switch_interval=None)) == [7]
+    with pytest.raises(ValueError, match="switch_interval"):
+        next(prefetch(iter([7]), switch_interval=0))
+    assert sys.getswitchinterval() == before
