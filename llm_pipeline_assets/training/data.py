@@ -14,8 +14,9 @@ tensor is returned as-is by ``create_causal_mask`` and handed to every layer.
   (``is_causal`` is then False): a BOOLEAN (B, 1, L, L) mask, True = may attend, works.
 * ``eager`` ADDS it to the scores (``attn_weights + attention_mask``): it needs an additive float
   mask (0 where allowed, dtype-min elsewhere); a boolean one would be added as 0/1.
-* ``flash_attention_2`` takes no mask: with ``attention_mask=None`` and ``position_ids`` restarting
-  at 0 per document, transformers derives ``cu_seqlens`` from the position ids (varlen kernel).
+* ``flash_attention_2`` takes no mask: it gets the documents' ``cu_seq_lens_q/k`` over the flattened
+  batch (``varlen.varlen_kwargs``) and runs flash-attn's varlen kernel. Restarting ``position_ids`` alone
+  are not enough: transformers infers documents from them only for a batch of one row.
 * ``flex_attention`` takes a ``BlockMask`` built from the same rule (``document_block_mask``):
   transformers passes a 4D BlockMask through unchanged; the fused kernel skips blocks that are
   entirely masked, so document masking costs less than causal attention over the whole row
@@ -71,8 +72,10 @@ def document_block_mask(segment_ids: torch.Tensor):
 def attention_kwargs(segment_ids: torch.Tensor, position_ids: torch.Tensor, implementation: str,
                      dtype: torch.dtype = torch.float32) -> dict:
     """Model keyword arguments that keep attention within documents for ``implementation``."""
-    if implementation == "flash_attention_2":
-        return {"position_ids": position_ids}
+    if implementation == "flash_attention_2":  # the documents as varlen sequences (from a host copy of the ids)
+        from .varlen import varlen_kwargs
+
+        return {"position_ids": position_ids, **varlen_kwargs(segment_ids, position_ids.device, implementation)}
     if implementation == "flex_attention":
         return {"position_ids": position_ids, "attention_mask": document_block_mask(segment_ids)}
     mask = block_causal_mask(segment_ids)
@@ -190,12 +193,12 @@ def to_device(tensor: torch.Tensor, device: str) -> torch.Tensor:
 
 def model_inputs(batch: dict, device: str, implementation: str, mask_dtype: torch.dtype) -> dict:
     """Keyword arguments for the model's forward (no labels: the loss is computed by the caller)."""
-    if implementation == "torch_varlen":  # cu_seqlens from the host copy of the segment ids (varlen.py)
+    if implementation in ("torch_varlen", "flash_attention_2"):  # cu_seqlens from the host copy of the ids
         from .varlen import varlen_kwargs
 
         return {"input_ids": to_device(batch["input_ids"], device), "use_cache": False,
                 "position_ids": to_device(batch["position_ids"], device),
-                **varlen_kwargs(batch["segment_ids"], device)}
+                **varlen_kwargs(batch["segment_ids"], device, implementation)}
     input_ids, seg, pos = (to_device(batch[k], device) for k in ("input_ids", "segment_ids", "position_ids"))
     return {"input_ids": input_ids, "use_cache": False, **attention_kwargs(seg, pos, implementation, mask_dtype)}
 

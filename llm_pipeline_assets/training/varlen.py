@@ -36,12 +36,23 @@ def cu_seqlens(segment_ids: torch.Tensor) -> tuple[torch.Tensor, int]:
     return cu, int((cu[1:] - cu[:-1]).max())
 
 
-def varlen_kwargs(segment_ids: torch.Tensor, device: str) -> dict:
-    """The model keyword arguments ``torch_varlen`` attention reads (built from the CPU segment ids)."""
+def varlen_kwargs(segment_ids: torch.Tensor, device: str, implementation: str = NAME) -> dict:
+    """The model keyword arguments that give ``implementation`` the documents as variable-length sequences over
+    the flattened ``B * L`` tokens (built from the CPU segment ids: no wait for the GPU).
+
+    ``torch_varlen`` reads ``doc_cu_seqlens`` / ``doc_max_len``. ``flash_attention_2`` gets transformers' own
+    ``cu_seq_lens_q/k`` and ``max_length_q/k``, with which it runs flash-attn's varlen kernel on the flattened
+    batch; from restarting ``position_ids`` alone it infers documents only for a batch of ONE row (5.24:
+    ``_is_packed_sequence``), so a micro-batch of several rows would attend across documents."""
     from .data import to_device
 
     cu, longest = cu_seqlens(segment_ids)
-    return {"doc_cu_seqlens": to_device(cu, device), "doc_max_len": longest}
+    cu = to_device(cu, device)
+    if implementation == "flash_attention_2":
+        return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
+    if implementation != NAME:
+        raise ValueError(f"no variable-length document attention for attn_implementation {implementation!r}")
+    return {"doc_cu_seqlens": cu, "doc_max_len": longest}
 
 
 def _kernel_kwargs(fn, scaling: float, head_dim: int) -> dict:

@@ -63,8 +63,8 @@ def test_mask_forms_per_implementation():
     eager = attention_kwargs(seg, pos, "eager")["attention_mask"]
     assert eager.dtype == torch.float32
     assert torch.equal(eager == 0, sdpa["attention_mask"]) and eager.min() == torch.finfo(torch.float32).min
-    flash = attention_kwargs(seg, pos, "flash_attention_2")
-    assert set(flash) == {"position_ids"} and torch.equal(flash["position_ids"], pos)  # varlen from positions
+    flash = attention_kwargs(seg, pos, "flash_attention_2")  # varlen sequences (test_flash_varlen.py)
+    assert flash["cu_seq_lens_q"].tolist() == [0, 7, 16, 20] and flash["max_length_q"] == 9
     with pytest.raises(ValueError, match="no document masking"):
         attention_kwargs(seg, pos, "paged_attention")
 
