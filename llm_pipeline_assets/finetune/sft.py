@@ -60,9 +60,11 @@ def trainer_precision(device: str, dtype: str) -> dict:
     return {"use_cpu": device == "cpu", "bf16": dtype == "bfloat16" and device != "cpu"}
 
 
-def evaluate_loss(trainer, dataset) -> float:
-    metrics = trainer.evaluate(eval_dataset=dataset)
-    return float(metrics["eval_loss"])
+def evaluate_loss(trainer) -> float:
+    """Validation loss on the trainer's own (already prepared) eval set. Not ``evaluate(eval_dataset=...)``: TRL
+    prepares a dataset passed there again, and packing already-packed rows drops their ``seq_lengths``, so the
+    examples of a row would attend to each other."""
+    return float(trainer.evaluate()["eval_loss"])
 
 
 def build_sft_trainer(settings: SftSettings, model_dir: Path, train: Sequence[list[dict]],
@@ -103,12 +105,12 @@ def run_sft(settings: SftSettings, model_dir: Path, train: Sequence[list[dict]],
 
 def train_and_measure(trainer, stage: str, log: Logger) -> dict:
     """Validation loss before and after ``trainer.train()``, the training-loss history and the time."""
-    start_loss = evaluate_loss(trainer, trainer.eval_dataset)
+    start_loss = evaluate_loss(trainer)
     log(f"{stage}: validation loss before training {start_loss:.4f}")
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    val_loss = evaluate_loss(trainer, trainer.eval_dataset)
+    val_loss = evaluate_loss(trainer)
     history = [h for h in trainer.state.log_history if "loss" in h]
     log(f"{stage}: validation loss {start_loss:.4f} -> {val_loss:.4f} in {seconds:.1f}s")
     return {"steps": trainer.state.global_step, "val_loss_start": start_loss, "val_loss": val_loss,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, run_dpo, run_lora
-from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, run_sft
+from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, evaluate_loss, run_sft
 from llm_pipeline_assets.formatters.dpo import synthetic_dpo
 from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
 from llm_pipeline_assets.tokens.specials import ASSISTANT, END_OF_TURN, USER
@@ -30,6 +30,18 @@ def test_sft_trains_on_assistant_tokens_only(base):
     assert END_OF_TURN in trained and USER not in trained and ASSISTANT not in trained
     assert USER in ignored and 0 < int((labels != -100).sum()) < int((labels == -100).sum() + (labels != -100).sum())
     assert "position_ids" in batch  # padding-free packing: positions restart per example
+
+
+def test_validation_loss_sees_each_example_alone(base):
+    """The packed validation loss is the loss of the examples each attended alone (padded, not packed): packing
+    must not let one example see another, in evaluation as in training."""
+    val = _convs(12, 2)
+    packed, _ = build_sft_trainer(SftSettings(max_steps=1, micro_batch=64), base / "base", _convs(8, 1), val,
+                                  base / "probe-packed")
+    alone, _ = build_sft_trainer(SftSettings(max_steps=1, micro_batch=64, packing=False), base / "base",
+                                 _convs(8, 1), val, base / "probe-padded")
+    assert len(packed.eval_dataset) < len(val) == len(alone.eval_dataset)  # several examples per packed row
+    assert abs(evaluate_loss(packed) - evaluate_loss(alone)) < 2e-5  # re-packed rows: 1.8e-4 apart here
 
 
 def test_sft_dpo_lora_losses_fall_and_outputs_load(base):
