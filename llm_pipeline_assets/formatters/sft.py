@@ -5,7 +5,9 @@
 :func:`validate_messages`: every input row comes back either as a conversation or as a rejected row
 with its reason, so a run can report (and a test can check) exactly what was dropped and why.
 
-Raw oasst1 message trees are not row-per-conversation; use :func:`oasst_threads` for them.
+Raw oasst1 message trees are not row-per-conversation: for kind ``oasst`` the message rows (``message_id`` /
+``parent_id``) are rebuilt into threads by :func:`oasst_threads` (the best-ranked thread of each tree), flat
+instruction/response rows of the same source go through the row formatter.
 """
 
 from __future__ import annotations
@@ -55,4 +57,25 @@ def format_row(kind: str, row: Any) -> list[dict]:
 def format_rows(kind: str, rows: Iterable[Any]) -> tuple[list[list[dict]], list[dict]]:
     """(conversations, rejected ``{"reason", "row"}``) for every row; ``ValueError`` for an unknown kind."""
     _formatter(kind)  # fail on an unknown kind before reading any row
+    if kind == "oasst":
+        rows = list(rows)
+        tree = [r for r in rows if _is_message_node(r)]
+        if tree:  # oasst1 as published: one message per row
+            rejected: list[dict] = []
+            used: set = set()
+            threads = list(oasst_threads(tree, rejected=rejected, used=used))
+            bad_rows = {id(r["row"]) for r in rejected}
+            rejected += [{"reason": UNUSED_OASST, "row": r} for r in tree
+                         if id(r) not in bad_rows and r["message_id"] not in used]
+            flat, bad = partition([r for r in rows if not _is_message_node(r)], partial(format_row, kind))
+            order = {id(r): i for i, r in enumerate(rows)}
+            return threads + flat, sorted(rejected + bad, key=lambda r: order[id(r["row"])])  # input order
     return partition(rows, partial(format_row, kind))
+
+
+UNUSED_OASST = ("oasst message on no kept thread: a lower-ranked branch, an unanswered prompt, or below a "
+                "rejected message")
+
+
+def _is_message_node(row: Any) -> bool:
+    return isinstance(row, dict) and "message_id" in row and "parent_id" in row

@@ -93,7 +93,7 @@ def _leaf_paths(root: str, children: Mapping[str, list[str]]) -> Iterator[tuple[
 
 
 def oasst_threads(rows: Iterable[Any], *, max_threads_per_root: int | None = 1, lang: str | None = None,
-                  rejected: list[dict] | None = None) -> Iterator[list[dict]]:
+                  rejected: list[dict] | None = None, used: set | None = None) -> Iterator[list[dict]]:
     """Rebuild conversations from oasst1 message rows (any order; all rows are read first).
 
     For each root prompter message, every leaf gives a thread: the path from the root, cut after its
@@ -102,7 +102,7 @@ def oasst_threads(rows: Iterable[Any], *, max_threads_per_root: int | None = 1, 
     and the best ``max_threads_per_root`` (``None`` = all) distinct valid threads are yielded, roots
     in input order. ``lang`` keeps only trees whose root has that language code. Malformed or deleted
     messages are skipped (with their subtrees) and, when ``rejected`` is given, appended to it as
-    ``{"reason", "row"}``.
+    ``{"reason", "row"}``; ``used`` (a set) receives the ``message_id`` of every message of a yielded thread.
     """
     nodes: dict[str, Mapping] = {}
     keys: dict[str, tuple[float, int]] = {}
@@ -141,4 +141,6 @@ def oasst_threads(rows: Iterable[Any], *, max_threads_per_root: int | None = 1, 
             except FormatError:
                 continue  # e.g. two prompter messages in a row
             emitted += 1
+            if used is not None:
+                used.update(path)
             yield thread

@@ -50,3 +50,27 @@ def test_hh_rlhf_pairs_and_invalid_pairs(tmp_path):
 def test_empty_split_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="both splits"):
         build_chat_dataset("sft", [ChatDataSource(name="s", num=1)], tmp_path, 0.01, seed=0, log=lambda m: None)
+
+
+def test_oasst_message_rows_become_threads(tmp_path):
+    """OpenAssistant/oasst1 as published (one message per row) through the sft_dataset library function: each
+    tree gives its best-ranked thread, malformed messages are rejected with a reason, flat rows still work."""
+    from llm_pipeline_assets.formatters.sft import UNUSED_OASST
+    from llm_pipeline_tests.formatters.test_oasst import MALFORMED, TREE
+
+    rows = TREE + MALFORMED + [{"instruction": "Say hi.", "response": "Hi!"}]
+    data = tmp_path / "oasst.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    src = [ChatDataSource(name="oasst", kind="local", format="oasst", path=str(data))]
+    stats = build_chat_dataset("sft", src, tmp_path / "out", 0.3, seed=3, log=lambda m: None)
+    kept = [json.loads(line) for split in ("train", "val") for line in (tmp_path / "out" / f"{split}.jsonl").open()]
+    convs = sorted([m["content"] for m in r["messages"]] for r in kept)
+    assert convs == sorted([["What is the capital of France?", "The capital of France is Paris.",
+                             "What about Germany?", "Berlin."],
+                            ["Cuéntame un chiste.", "¿Por qué el pollo cruzó la calle?"], ["Say hi.", "Hi!"]])
+    rejected = [json.loads(line) for line in (tmp_path / "out" / "rejected.jsonl").open()]
+    unused = [r["row"]["message_id"] for r in rejected if r["reason"] == UNUSED_OASST]
+    assert sorted(unused) == ["a1", "a4", "p2", "p4", "r3"]  # other branches, unanswered prompts: accounted for
+    assert len(rejected) - len(unused) == len(MALFORMED) + 1  # + the deleted message
+    assert len(rejected) + 7 == len(rows)  # kept threads hold 7 rows: nothing lost
+    assert stats.kept["oasst"] == 3 and stats.rejected["oasst"] == len(rejected)
