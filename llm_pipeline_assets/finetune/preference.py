@@ -110,15 +110,23 @@ def run_lora(settings: LoraSettings, model_dir: Path, train: Sequence[list[dict]
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
     summary = train_and_measure(trainer, "lora", log)
-    adapter = Path(out_dir) / "final" / "adapter"
+    adapter, merged = save_lora(trainer, tok, Path(out_dir) / "final")
+    return {"adapter_dir": str(adapter), "merged_dir": str(merged), "trainable_parameters": trainable,
+            "total_parameters": total, "r": settings.r, "alpha": settings.alpha, **summary,
+            "train_examples": len(train), "val_examples": len(val)}
+
+
+def save_lora(trainer, tok, final: Path) -> tuple[Path, Path]:
+    """``final/adapter`` (PEFT adapter + tokenizer) and ``final/merged`` (the adapter merged: an HF checkpoint),
+    written by the main process only (under torchrun every rank reaches here)."""
+    adapter, merged = Path(final) / "adapter", Path(final) / "merged"
+    if not trainer.args.should_save:
+        return adapter, merged
     trainer.model.save_pretrained(str(adapter))
     tok.save_pretrained(str(adapter))
     merged_model = trainer.model.merge_and_unload()
-    merged = Path(out_dir) / "final" / "merged"
     merged_model.save_pretrained(str(merged), safe_serialization=True)
     tok.save_pretrained(str(merged))
     if getattr(merged_model, "generation_config", None) is not None:
         merged_model.generation_config.save_pretrained(str(merged))
-    return {"adapter_dir": str(adapter), "merged_dir": str(merged), "trainable_parameters": trainable,
-            "total_parameters": total, "r": settings.r, "alpha": settings.alpha, **summary,
-            "train_examples": len(train), "val_examples": len(val)}
+    return adapter, merged

@@ -121,8 +121,11 @@ def train_and_measure(trainer, stage: str, log: Logger) -> dict:
 
 
 def save_checkpoint(trainer, tok, final: Path) -> None:
-    """An HF directory (safetensors, config, generation config, tokenizer with chat template)."""
+    """An HF directory (safetensors, config, generation config, tokenizer with chat template). Every rank calls
+    it (a sharded model is gathered for the save); only the main process writes."""
     trainer.save_model(str(final))
+    if not trainer.args.should_save:  # another torchrun rank: its unlink could race the main process's write
+        return
     # Trainer pickles its arguments to training_args.bin: keep them as JSON instead (no pickles in artifacts).
     (Path(final) / "training_args.bin").unlink(missing_ok=True)
     (Path(final) / "training_args.json").write_text(trainer.args.to_json_string())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from llm_pipeline_assets.runners.gating import general_score, metric_metadata, run_gate, saved_metrics
 from llm_pipeline_assets.runners.report import loss_curve_markdown
-from llm_pipeline_assets.runners.session import pipes_session
+from llm_pipeline_assets.runners.session import global_rank, pipes_session
 
 
 def read_jsonl(path: Path) -> list:
@@ -61,6 +61,8 @@ def main() -> None:
             summary = run_lora(LoraSettings(**s), Path(x["model_dir"]), [r["messages"] for r in train],
                                [r["messages"] for r in val], out, log=pipes.log.info)
             uri, asset = summary["adapter_dir"], "lora_adapter"
+        if global_rank() != 0:  # rank 0 writes the metrics, evaluates and reports; the others only trained
+            return
         history = [{"step": s, "loss": loss} for s, loss in summary.get("loss_history", [])]
         final = Path(summary["merged_dir"]).parent if stage == "lora" else Path(summary["final_dir"])
         (final / "train_metrics.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, run_dpo, run_lora
-from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, evaluate_loss, run_sft
+from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, run_dpo, run_lora, save_lora
+from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, evaluate_loss, run_sft, save_checkpoint
 from llm_pipeline_assets.formatters.dpo import synthetic_dpo
 from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
 from llm_pipeline_assets.tokens.specials import ASSISTANT, END_OF_TURN, USER
@@ -42,6 +42,23 @@ def test_validation_loss_sees_each_example_alone(base):
                                  _convs(8, 1), val, base / "probe-padded")
     assert len(packed.eval_dataset) < len(val) == len(alone.eval_dataset)  # several examples per packed row
     assert abs(evaluate_loss(packed) - evaluate_loss(alone)) < 2e-5  # re-packed rows: 1.8e-4 apart here
+
+
+def test_only_the_main_process_writes_checkpoints(base, monkeypatch):
+    """Under torchrun every rank reaches the saves; a rank that is not the main process writes nothing (its
+    clean-up of training_args.bin raced the main process's write)."""
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"], task_type="CAUSAL_LM")
+    trainer, tok = build_sft_trainer(SftSettings(max_steps=1), base / "base", _convs(8, 1), _convs(4, 2),
+                                     base / "ranks", peft_config=lora)
+    monkeypatch.setattr(type(trainer.args), "should_save", property(lambda self: False))
+    save_checkpoint(trainer, tok, base / "ranks" / "sft")
+    save_lora(trainer, tok, base / "ranks" / "lora")
+    assert not (base / "ranks" / "sft").exists() and not (base / "ranks" / "lora").exists()
+    monkeypatch.undo()
+    adapter, merged = save_lora(trainer, tok, base / "ranks" / "lora")
+    assert (adapter / "adapter_config.json").exists() and (merged / "model.safetensors").exists()
 
 
 def test_sft_dpo_lora_losses_fall_and_outputs_load(base):
