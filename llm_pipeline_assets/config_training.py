@@ -112,8 +112,9 @@ class ChatDataSource(_Strict):
         return self
 
 
-class FinetuneConfig(_Strict):
-    _pairs: ClassVar[bool] = False
+class TrainerKnobs(_Strict):
+    """The trainer settings every fine-tuning stage has (sft, dpo, lora)."""
+
     max_steps: int = Field(default=60, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     micro_batch: int = Field(default=8, ge=1)
@@ -121,6 +122,12 @@ class FinetuneConfig(_Strict):
     max_length: int = Field(default=256, ge=16)
     eval_every: int = Field(default=20, ge=1)
     gradient_checkpointing: bool = False  # trades ~1.8x step time for activation memory (measured on CPU)
+
+
+class FinetuneConfig(TrainerKnobs):
+    """A stage with its own dataset asset (sft, dpo): the trainer settings plus the sources and the split."""
+
+    _pairs: ClassVar[bool] = False
     val_fraction: float = Field(default=0.1, gt=0, lt=1)
     sources: tuple[ChatDataSource, ...] = Field(default=(ChatDataSource(name="synthetic"),), min_length=1)
 
@@ -148,13 +155,16 @@ class DpoTrainConfig(FinetuneConfig):
     precompute_ref_log_probs: bool = False
 
 
-class LoraTrainConfig(FinetuneConfig):
+class LoraTrainConfig(TrainerKnobs):
+    """LoRA trains on a task mix drawn from ``sft_dataset`` (its sources and split are the sft section's)."""
+
     r: int = Field(default=8, ge=1, le=1024)
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     mix: dict[str, float] = {"tool": 0.6, "math": 0.2, "choice": 0.1, "safety": 0.1}  # sft_dataset task -> share
-    examples: int = Field(default=400, ge=1)
+    examples: int = Field(default=400, ge=1)  # training examples drawn by the mix
+    val_examples: int = Field(default=40, ge=1)  # validation examples, drawn by the same mix from the val split
 
     @field_validator("mix")
     @classmethod

@@ -33,6 +33,10 @@ def test_env_var_selects_preset_or_file(monkeypatch, tmp_path):
         ({"dedup": {"bands": 20, "rows": 10, "num_perm": 112}}, "dedup"),
         ({"cleaning": {"toxicity": {"threshold": "high"}}}, "cleaning.toxicity.threshold"),
         ({"shardz": {}}, "shardz"),
+        # LoRA draws its mix from sft_dataset: keys it would ignore are errors, not silently accepted
+        ({"lora": {"sources": [{"name": "mine", "kind": "local", "path": "x.jsonl", "format": "alpaca"}]}},
+         "lora.sources"),
+        ({"lora": {"val_fraction": 0.2}}, "lora.val_fraction"),
     ],
 )
 def test_bad_config_names_the_key(patch, key):

@@ -43,7 +43,8 @@ def _dataset_asset(kind: str, cfg_section, seed: int):
 
 
 def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) -> list[dict]:
-    """``total`` rows drawn so each task's share equals ``mix`` (with replacement where a task is short)."""
+    """``total`` rows drawn so each task's share equals ``mix``: distinct rows while a task has enough; a short
+    task repeats all of its rows evenly (each row ``k`` or ``k + 1`` times)."""
     rng = random.Random(f"lora-mix:{seed}")
     by_task: dict[str, list[dict]] = {}
     for r in rows:
@@ -54,7 +55,11 @@ def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) 
     out = []
     for task, share in sorted(mix.items()):
         pool = by_task.get(task, [])
-        out += [pool[rng.randrange(len(pool))] for _ in range(round(share * total))] if pool else []
+        want = round(share * total)
+        if not pool:
+            continue
+        whole, rest = divmod(want, len(pool))  # a short task: every row the same number of times (+1 for some)
+        out += pool * whole + rng.sample(pool, rest)
     rng.shuffle(out)
     return out
 
@@ -116,9 +121,10 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         """PEFT LoRA on a task mix with real ratios (lora.mix); the adapter plus a merged model."""
         src, manifest = store.local_dir("sft_dataset")
         lo = cfg.lora
-        mixed = store.work_dir("lora_adapter", run_key("mix", manifest.data_version, lo.mix, lo.examples)) / "data"
+        mixed = store.work_dir("lora_adapter", run_key("mix", manifest.data_version, lo.mix, lo.examples,
+                                                       lo.val_examples)) / "data"
         mixed.mkdir(exist_ok=True)
-        for split, total in (("train", lo.examples), ("val", max(8, lo.examples // 10))):
+        for split, total in (("train", lo.examples), ("val", lo.val_examples)):
             rows = [json.loads(line) for line in (src / f"{split}.jsonl").read_text().splitlines() if line.strip()]
             with open(mixed / f"{split}.jsonl", "w", encoding="utf-8") as fh:
                 fh.writelines(json.dumps(r) + "\n" for r in mix_by_task(rows, lo.mix, total, cfg.seed))

@@ -74,3 +74,17 @@ def test_oasst_message_rows_become_threads(tmp_path):
     assert len(rejected) - len(unused) == len(MALFORMED) + 1  # + the deleted message
     assert len(rejected) + 7 == len(rows)  # kept threads hold 7 rows: nothing lost
     assert stats.kept["oasst"] == 3 and stats.rejected["oasst"] == len(rejected)
+
+
+def test_lora_mix_has_the_configured_shares_and_repeats_rows_only_when_a_task_is_short():
+    from llm_pipeline_assets.assets.finetune import mix_by_task
+
+    rows = [{"task": "math", "i": i} for i in range(100)] + [{"task": "tool", "i": i} for i in range(10)]
+    mixed = mix_by_task(rows, {"math": 0.6, "tool": 0.4}, 50, seed=1)
+    math = [r["i"] for r in mixed if r["task"] == "math"]
+    tool = [r["i"] for r in mixed if r["task"] == "tool"]
+    assert len(math) == 30 and len(set(math)) == 30  # plenty of math rows: all distinct
+    assert len(tool) == 20 and set(tool) == set(range(10))  # 10 tool rows for 20 places: repeated
+    assert mix_by_task(rows, {"math": 0.6, "tool": 0.4}, 50, seed=1) == mixed
+    with pytest.raises(ValueError, match="lora.mix names tasks"):
+        mix_by_task(rows, {"chat": 1.0}, 5, seed=1)
