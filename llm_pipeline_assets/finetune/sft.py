@@ -81,7 +81,7 @@ def build_sft_trainer(settings: SftSettings, model_dir: Path, train: Sequence[li
         output_dir=str(Path(out_dir) / "trainer"), max_steps=settings.max_steps, learning_rate=settings.lr,
         per_device_train_batch_size=settings.micro_batch, per_device_eval_batch_size=settings.micro_batch,
         gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
-        packing=settings.packing, packing_strategy="bfd_split", assistant_only_loss=True,
+        packing=settings.packing, packing_strategy="bfd", assistant_only_loss=True,
         lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps, weight_decay=settings.weight_decay,
         eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
         save_strategy="no", report_to="none", seed=settings.seed, dataloader_num_workers=0, disable_tqdm=True,

@@ -61,6 +61,17 @@ def test_only_the_main_process_writes_checkpoints(base, monkeypatch):
     assert (adapter / "adapter_config.json").exists() and (merged / "model.safetensors").exists()
 
 
+def test_a_conversation_longer_than_max_length_is_truncated_not_split(base):
+    """Split into pieces, the later pieces of a long conversation would train assistant tokens with its user turn
+    out of view (positions restart per piece); truncated, every packed example starts at its conversation's start."""
+    long_answer = " ".join(["the answer is forty two"] * 60)
+    convs = _convs(6, 1) + [[{"role": "user", "content": "Explain."}, {"role": "assistant", "content": long_answer}]]
+    trainer, _ = build_sft_trainer(SftSettings(max_steps=1, max_length=64), base / "base", convs, _convs(4, 2),
+                                   base / "trunc")
+    pieces = [n for row in trainer.train_dataset["seq_lengths"] for n in row]
+    assert len(pieces) == len(convs) and max(pieces) == 64  # one piece per conversation, the long one cut at 64
+
+
 def test_sft_dpo_lora_losses_fall_and_outputs_load(base):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
