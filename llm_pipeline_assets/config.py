@@ -248,6 +248,15 @@ class PipelineConfig(_Strict):
                              f"{list(self.packing.seq_lens)} does not produce")
         return self
 
+    @model_validator(mode="after")
+    def _context_holds_the_sequences(self) -> "PipelineConfig":
+        trained = [c.seq_len for c in self.pretrain.curriculum] or list(self.packing.seq_lens)
+        context = self.model.max_position_embeddings
+        if context is not None and context < max(trained):  # would fail at pretraining, after base_model was built
+            raise ValueError(f"model.max_position_embeddings ({context}) is shorter than the longest sequence "
+                             f"pretraining reads ({max(trained)}: pretrain.curriculum, else packing.seq_lens)")
+        return self
+
     @property
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]

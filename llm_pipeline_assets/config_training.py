@@ -186,6 +186,14 @@ class EvalConfig(_Strict):
     gate_overrides: dict[str, dict[str, dict]] = {}  # gate -> metric -> {op: ">=" | "<=", value: float}
 
     @model_validator(mode="after")
+    def _gates_resolve(self) -> "EvalConfig":
+        # at load time, not when the first gate runs after hours of training
+        from llm_pipeline_assets.evaluation.gates import check_gate_settings
+
+        check_gate_settings(self.gates_preset, self.gate_overrides)
+        return self
+
+    @model_validator(mode="after")
     def _stride_within_window(self) -> "EvalConfig":
         if self.stride > self.window:  # a wider stride would skip tokens between windows
             raise ValueError(f"eval.stride ({self.stride}) exceeds eval.window ({self.window})")

@@ -58,3 +58,33 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(str(bad))
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"eval": {"gates_preset": "tinyy"}}, "eval.gates_preset: unknown gate preset 'tinyy'"),
+    ({"eval": {"gate_overrides": {"sft_to_dp0": {"repetition_rate": {"op": "<=", "value": 0.3}}}}},
+     "eval.gate_overrides.sft_to_dp0: unknown gate .* did you mean 'sft_to_dpo'"),
+    ({"eval": {"gate_overrides": {"sft_to_dpo": {"repetiton_rate": {"op": "<=", "value": 0.3}}}}},
+     "eval.gate_overrides.sft_to_dpo.repetiton_rate: not a metric .* did you mean 'repetition_rate'"),
+    ({"eval": {"gate_overrides": {"sft_to_dpo": {"repetition_rate": {"op": "=<", "value": 0.3}}}}},
+     "eval.gate_overrides.sft_to_dpo: .*unknown op '=<'"),
+    ({"eval": {"gate_overrides": {"dpo_to_production": {"mc_accuracy": {"op": ">=", "value": "high"}}}}},
+     "value must be a number"),
+    ({"model": {"max_position_embeddings": 64}, "packing": {"seq_lens": [128, 256]},
+      "pretrain": {"curriculum": [{"seq_len": 128, "until_step": 10}], "max_steps": 10}},
+     r"model.max_position_embeddings \(64\) is shorter than the longest sequence pretraining reads \(128"),
+])
+def test_settings_that_would_fail_a_later_asset_fail_when_the_config_loads(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**BASE, **patch}, origin="my.yaml")
+
+
+def test_gate_overrides_of_known_metrics_and_every_preset_load():
+    from llm_pipeline_assets.evaluation.gates import _read_presets, check_gate_settings
+
+    cfg = parse_config({**BASE, "eval": {"gates_preset": "smoke", "gate_overrides": {
+        "lora_promotion": {"general_delta": {"op": ">=", "value": 0.0}},
+        "dpo_to_production": {"reward_accuracy": {"op": ">=", "value": 0.6}}}}})
+    assert cfg.eval.gates_preset == "smoke"
+    for name, gates in _read_presets().items():  # the shipped presets gate only on metrics that exist
+        check_gate_settings(name, gates)

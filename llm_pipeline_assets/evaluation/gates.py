@@ -157,6 +157,43 @@ def load_gates(preset: str, path: str | Path | None = None) -> dict[str, list[Th
     return gates
 
 
+#: metrics each gate's evaluation produces beyond the suite's (``evaluation.suite.METRIC_KEYS``)
+DERIVED_METRICS = {"dpo_to_production": ("reward_accuracy",),
+                   "lora_promotion": ("general_score", "general_score_base", "general_delta")}
+
+
+def gate_metrics(gate: str) -> tuple[str, ...]:
+    """The metrics a threshold of ``gate`` can test: a threshold on any other would fail every evaluation."""
+    from llm_pipeline_assets.evaluation.suite import METRIC_KEYS
+
+    return tuple(METRIC_KEYS) + DERIVED_METRICS.get(gate, ())
+
+
+def check_gate_settings(preset: str | None, overrides: Mapping[str, Any] | None, path: str | Path | None = None) -> None:
+    """Raise ``GateConfigError`` (message starting with the config key) for an unknown preset, an override of an
+    unknown gate or metric (a typo would add a threshold no evaluation meets), or a malformed threshold."""
+    import difflib
+
+    if preset is not None and preset not in available_presets(path):
+        raise GateConfigError(f"eval.gates_preset: unknown gate preset {preset!r}; known: {available_presets(path)}")
+    for gate, specs in (overrides or {}).items():
+        where = f"eval.gate_overrides.{gate}"
+        if gate not in GATE_NAMES:
+            near = difflib.get_close_matches(str(gate), GATE_NAMES, n=1)
+            raise GateConfigError(f"{where}: unknown gate (known: {list(GATE_NAMES)})"
+                                  + (f"; did you mean {near[0]!r}?" if near else ""))
+        known = gate_metrics(gate)
+        for metric in specs if isinstance(specs, Mapping) else ():
+            if metric not in known:
+                near = difflib.get_close_matches(str(metric), known, n=1)
+                raise GateConfigError(f"{where}.{metric}: not a metric this gate's evaluation produces (known: "
+                                      f"{list(known)})" + (f"; did you mean {near[0]!r}?" if near else ""))
+        try:
+            _parse_gates({gate: specs}, origin=where)
+        except GateConfigError as exc:
+            raise GateConfigError(f"{where}: {exc}") from None
+
+
 def merge_overrides(
     gates: Mapping[str, list[Threshold]], overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] | None
 ) -> dict[str, list[Threshold]]:
