@@ -32,12 +32,31 @@ def plan(defs: dg.Definitions, selection: str = "*") -> list[tuple[dg.AssetKey, 
     return steps
 
 
+def checked_plan(defs: dg.Definitions, selection: str, partitions: list[str] | None):
+    """``plan``, refusing (``SystemExit`` with the known names) a selection that matches no asset or a partition
+    that no selected asset has: a typo would otherwise materialize nothing and exit 0."""
+    import difflib
+
+    steps = plan(defs, selection)
+    assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
+    if not steps:
+        near = difflib.get_close_matches(selection.removeprefix("key:"), assets, n=1)
+        raise SystemExit(f"--select {selection!r} matches no asset" + (f"; did you mean {near[0]!r}?" if near else "")
+                         + f" (assets: {', '.join(assets)})")
+    known = sorted({p for _, keys in steps for p in keys if p is not None})
+    unknown = [p for p in partitions or [] if p not in known]
+    if unknown:
+        raise SystemExit(f"--partition {unknown} is not a partition of the selected assets (partitions: {known})")
+    return steps
+
+
 def run(defs: dg.Definitions, selection: str = "*", partitions: list[str] | None = None,
         instance: dg.DagsterInstance | None = None, echo=print) -> list[dg.ExecuteInProcessResult]:
+    steps = checked_plan(defs, selection, partitions)
     instance = instance or dg.DagsterInstance.get()
     job = defs.resolve_implicit_global_asset_job_def()
     results = []
-    for key, keys in plan(defs, selection):
+    for key, keys in steps:
         for partition in keys:
             if partition is not None and partitions and partition not in partitions:
                 continue
@@ -45,14 +64,25 @@ def run(defs: dg.Definitions, selection: str = "*", partitions: list[str] | None
             start = time.perf_counter()
             result = job.execute_in_process(instance=instance, asset_selection=[key], partition_key=partition,
                                             raise_on_error=False)
-            failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-            status = "ok" if result.success and not failed_checks else "FAILED"
+            failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+            status = "ok" if result.success and not failed else "FAILED"
             echo(f"{label:<32} {status:<6} {time.perf_counter() - start:6.1f}s  run {result.run_id}")
             results.append(result)
             if status != "ok":
-                detail = f"failed checks: {failed_checks}" if failed_checks else "step failed (see the run's logs)"
+                detail = ("failed checks:\n" + "\n".join(_check_line(e) for e in failed) if failed
+                          else "step failed (see the run's logs)")
                 raise SystemExit(f"stopped at {label}: {detail}")
     return results
+
+
+def _check_line(evaluation) -> str:
+    """``  name: key=value, ...``: the failed check's metadata (its reasons), cut to one readable line."""
+    parts = []
+    for key, value in (evaluation.metadata or {}).items():
+        text = getattr(value, "value", value)
+        text = " ".join(str(text).split())
+        parts.append(f"{key}={text[:160]}")
+    return f"  {evaluation.check_name}: " + ("; ".join(parts)[:600] if parts else "(no metadata)")
 
 
 def main(argv: list[str] | None = None) -> int:

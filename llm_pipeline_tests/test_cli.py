@@ -86,3 +86,21 @@ def test_bad_config_fails_validation_naming_the_key(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "sources[0].path" in out and "dedup.threshold" in out
+
+
+def test_materialize_refuses_a_selection_or_partition_that_matches_nothing(tmp_path):
+    """A typo used to materialize nothing and exit 0."""
+    from llm_pipeline_assets.config import parse_config
+    from llm_pipeline_assets.definitions import build_definitions
+    from llm_pipeline_assets.materialize import run
+
+    cfg = parse_config({"name": "t", "sources": [{"name": "web", "kind": "synthetic", "num_docs": 10},
+                                                 {"name": "news", "kind": "synthetic", "num_docs": 10}]})
+    defs = build_definitions(cfg, root=str(tmp_path / "artifacts"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        with pytest.raises(SystemExit, match=r"--partition \['webb'\] is not a partition .*'news', 'web'"):
+            run(defs, "key:raw_corpus", ["webb"], instance=instance)
+        with pytest.raises(SystemExit, match="--select 'key:dedup_idx' matches no asset; did you mean 'dedup_index'"):
+            run(defs, "key:dedup_idx", instance=instance)
+        assert not instance.get_runs()  # refused before anything ran
+    assert not (tmp_path / "artifacts").exists()
