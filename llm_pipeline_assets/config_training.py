@@ -153,6 +153,14 @@ class DpoTrainConfig(FinetuneConfig):
     beta: float = Field(default=0.1, gt=0)
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair"] = "sigmoid"
     precompute_ref_log_probs: bool = False
+    label_smoothing: float = Field(default=0.0, ge=0, lt=0.5)  # robust: probability a preference label is flipped
+
+    @model_validator(mode="after")
+    def _robust_needs_smoothing(self) -> "DpoTrainConfig":
+        if self.loss_type == "robust" and self.label_smoothing == 0:  # TRL's robust loss is then the sigmoid loss
+            raise ValueError("dpo.label_smoothing must be > 0 for loss_type robust (the flip probability it is "
+                             "robust to; the Robust DPO paper uses 0.1): at 0 it is the sigmoid loss")
+        return self
 
 
 class LoraTrainConfig(TrainerKnobs):

@@ -30,6 +30,7 @@ class DpoSettings:
     grad_accum: int = 1
     max_length: int = 256
     precompute_ref_log_probs: bool = False
+    label_smoothing: float = 0.0  # robust DPO: the assumed probability that a preference label is flipped
     eval_every: int = 20
     seed: int = 42
     device: str = "cpu"
@@ -61,8 +62,10 @@ def _dpo_eval(trainer) -> dict:
             "reward_margin": float(m.get("eval_rewards/margins", float("nan")))}
 
 
-def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict], out_dir: Path,
-            log: Logger = print) -> dict:
+def build_dpo_trainer(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict],
+                      out_dir: Path):
+    """The DPOTrainer run_dpo uses, with its tokenizer: the policy and an explicit frozen reference (or
+    precomputed reference log-probs) loaded from ``model_dir``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
@@ -74,7 +77,8 @@ def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: 
         str(model_dir), local_files_only=True)
     args = DPOConfig(
         output_dir=str(Path(out_dir) / "trainer"), max_steps=settings.max_steps, learning_rate=settings.lr,
-        beta=settings.beta, loss_type=[settings.loss_type], per_device_train_batch_size=settings.micro_batch,
+        beta=settings.beta, loss_type=[settings.loss_type], label_smoothing=settings.label_smoothing,
+        per_device_train_batch_size=settings.micro_batch,
         per_device_eval_batch_size=settings.micro_batch, gradient_accumulation_steps=settings.grad_accum,
         max_length=settings.max_length, precompute_ref_log_probs=settings.precompute_ref_log_probs,
         eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
@@ -83,6 +87,12 @@ def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: 
     )
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_pairs(train),
                          eval_dataset=_pairs(val), processing_class=tok)
+    return trainer, tok
+
+
+def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict], out_dir: Path,
+            log: Logger = print) -> dict:
+    trainer, tok = build_dpo_trainer(settings, model_dir, train, val, out_dir)
     before = _dpo_eval(trainer)
     started = time.perf_counter()
     trainer.train()
@@ -97,7 +107,8 @@ def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: 
             "val_loss_start": before["loss"], "val_loss": after["loss"],
             "reward_accuracy_start": before["reward_accuracy"], "reward_accuracy": after["reward_accuracy"],
             "reward_margin": after["reward_margin"], "loss_history": history, "beta": settings.beta,
-            "loss_type": settings.loss_type, "train_pairs": len(train), "val_pairs": len(val)}
+            "loss_type": settings.loss_type, "label_smoothing": settings.label_smoothing, "train_pairs": len(train),
+            "val_pairs": len(val)}
 
 
 def run_lora(settings: LoraSettings, model_dir: Path, train: Sequence[list[dict]], val: Sequence[list[dict]],

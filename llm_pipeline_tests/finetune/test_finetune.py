@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, run_dpo, run_lora, save_lora
+from llm_pipeline_assets.finetune.preference import (DpoSettings, LoraSettings, build_dpo_trainer, run_dpo, run_lora,
+                                                     save_lora)
 from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, evaluate_loss, run_sft, save_checkpoint
 from llm_pipeline_assets.formatters.dpo import synthetic_dpo
 from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
@@ -70,6 +71,24 @@ def test_a_conversation_longer_than_max_length_is_truncated_not_split(base):
                                    base / "trunc")
     pieces = [n for row in trainer.train_dataset["seq_lengths"] for n in row]
     assert len(pieces) == len(convs) and max(pieces) == 64  # one piece per conversation, the long one cut at 64
+
+
+def test_robust_dpo_uses_its_label_smoothing(base):
+    """loss_type robust with label_smoothing is a different objective from sigmoid (at 0 it would be the same)."""
+    pairs = synthetic_dpo(24, 5)
+
+    def first_loss(**kw):
+        trainer, _ = build_dpo_trainer(DpoSettings(max_steps=1, **kw), base / "base", pairs[:16], pairs[16:],
+                                       base / "dpo-probe")
+        with torch.no_grad():  # the policy moved away from the reference (equal, every loss type gives log 2)
+            torch.manual_seed(0)
+            for p in trainer.model.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+        return trainer.evaluate()["eval_loss"]
+
+    sigmoid = first_loss(loss_type="sigmoid")
+    assert abs(first_loss(loss_type="robust", label_smoothing=0.0) - sigmoid) < 1e-6
+    assert abs(first_loss(loss_type="robust", label_smoothing=0.2) - sigmoid) > 1e-4
 
 
 def test_sft_dpo_lora_losses_fall_and_outputs_load(base):
