@@ -86,38 +86,58 @@ def _mean(values: Iterable[Any]) -> float | None:
     return sum(numbers) / len(numbers) if numbers else None
 
 
-def completion_score(completion: Mapping) -> float | None:
-    """``overall_score``, else ``fine-grained_score``, else the mean of ``ratings`` or annotation ratings."""
-    for key in ("overall_score", "fine-grained_score"):
-        if _number(completion.get(key)) is not None:
-            return _number(completion[key])
-    ratings = completion.get("ratings")
-    if isinstance(ratings, Mapping):
-        return _mean(ratings.values())
-    if isinstance(ratings, (list, tuple)):
-        return _mean(ratings)
-    if ratings is not None:
-        return _number(ratings)
+def _fine_grained(completion: Mapping) -> float | None:
+    return _number(completion.get("fine-grained_score"))
+
+
+def _aspect_ratings(completion: Mapping) -> float | None:
     annotations = completion.get("annotations")
     if isinstance(annotations, Mapping):
         return _mean(a.get("Rating") for a in annotations.values() if isinstance(a, Mapping))
     return None
 
 
-def ultrafeedback_pairs(row: Any) -> dict:
-    """openbmb/UltraFeedback ``{instruction|prompt, completions: [...]}`` -> best vs worst as a string pair.
+def _ratings(completion: Mapping) -> float | None:
+    ratings = completion.get("ratings")
+    if isinstance(ratings, Mapping):
+        return _mean(ratings.values())
+    return _mean(ratings) if isinstance(ratings, (list, tuple)) else _number(ratings)
 
-    Completions without a response or a score are ignored; the first best-scored is chosen, the first
-    worst-scored rejected; equal best and worst scores raise ``FormatError("tied ratings")``.
+
+def _overall(completion: Mapping) -> float | None:
+    return _number(completion.get("overall_score"))
+
+
+#: score kinds, most trusted first: the per-aspect ratings (``fine-grained_score`` is their mean). UltraFeedback's
+#: ``overall_score`` comes from the critique and is known to mis-score (HF's and Argilla's binarized releases
+#: dropped it), so it is used only for rows without ratings.
+SCORE_KINDS: tuple[Callable[[Mapping], float | None], ...] = (_fine_grained, _aspect_ratings, _ratings, _overall)
+
+
+def completion_score(completion: Mapping) -> float | None:
+    """The completion's score by the first kind of ``SCORE_KINDS`` it has."""
+    return next((v for v in (kind(completion) for kind in SCORE_KINDS) if v is not None), None)
+
+
+def ultrafeedback_pairs(row: Any) -> dict:
+    """openbmb/UltraFeedback ``{instruction|prompt, completions: [...]}`` -> best vs worst as a string pair;
+    HuggingFaceH4/ultrafeedback_binarized ``{prompt, chosen, rejected}`` (message lists) -> a conversational pair.
+
+    A row's completions are compared on one score kind: the first of ``SCORE_KINDS`` that at least two of them
+    have (no mixing of 1-5 ratings with 1-10 critique scores). Completions without a response or that score are
+    ignored; the first best-scored is chosen, the first worst-scored rejected; equal best and worst scores raise
+    ``FormatError("tied ratings")``.
     """
+    if isinstance(row, Mapping) and "completions" not in row and isinstance(row.get("chosen"), list):
+        return _binarized_pair(row)
     prompt = text_field(row, "instruction", "prompt")
-    scored = []
-    for completion in list_field(row, "completions"):
-        if not isinstance(completion, Mapping) or not isinstance(completion.get("response"), str):
-            continue
-        score = completion_score(completion)
-        if score is not None and completion["response"].strip():
-            scored.append((score, completion["response"].strip()))
+    answered = [c for c in list_field(row, "completions")
+                if isinstance(c, Mapping) and isinstance(c.get("response"), str) and c["response"].strip()]
+    scored: list = []
+    for kind in SCORE_KINDS:
+        scored = [(kind(c), c["response"].strip()) for c in answered if kind(c) is not None]
+        if len(scored) >= 2:
+            break
     if len(scored) < 2:
         raise FormatError(f"{len(scored)} rated completion(s) with a response; need two")
     best = max(scored, key=lambda s: s[0])
@@ -125,6 +145,24 @@ def ultrafeedback_pairs(row: Any) -> dict:
     if best[0] == worst[0]:
         raise FormatError("tied ratings")
     return validate_pair({"prompt": prompt, "chosen": best[1], "rejected": worst[1]})
+
+
+def _binarized_pair(row: Mapping) -> dict:
+    """chosen / rejected are whole conversations sharing their opening turns: those are the prompt."""
+    chosen, rejected = row["chosen"], row.get("rejected")
+    if not isinstance(rejected, list):
+        raise FormatError("field 'rejected' must be a message list like 'chosen'")
+    if _number(row.get("score_chosen")) is not None and _number(row.get("score_chosen")) == _number(
+            row.get("score_rejected")):
+        raise FormatError("tied ratings")
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    while shared and isinstance(chosen[shared - 1], Mapping) and chosen[shared - 1].get("role") == "assistant":
+        shared -= 1  # the completions start at the first differing assistant turn
+    if not shared:
+        raise FormatError("chosen and rejected share no prompt turns")
+    return validate_pair({"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]})
 
 
 # ---- validation, conversion, whole sources ---------------------------------------------------------------

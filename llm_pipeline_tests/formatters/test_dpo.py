@@ -83,6 +83,37 @@ def test_ultrafeedback_best_versus_worst():
     assert ultrafeedback_pairs(by_annotations)["chosen"] == "b"
 
 
+def test_ultrafeedback_prefers_the_aspect_ratings_to_the_critique_score():
+    """The critique's overall_score is known to mis-score; when a row has per-aspect ratings they decide."""
+    row = {"instruction": "Q", "completions": [
+        completion("a", overall_score=9.0, **{"fine-grained_score": 2.0}),
+        completion("b", overall_score=3.0, **{"fine-grained_score": 4.5}),
+        completion("c", overall_score=1.0)]}  # no ratings: not compared with the others on another scale
+    assert ultrafeedback_pairs(row) == {"prompt": "Q", "chosen": "b", "rejected": "a"}
+
+
+BINARIZED = {"prompt": "Name a primary color.", "prompt_id": "x1", "score_chosen": 8.0, "score_rejected": 3.0,
+             "chosen": [{"role": "user", "content": "Name a primary color."},
+                        {"role": "assistant", "content": "Red."}],
+             "rejected": [{"role": "user", "content": "Name a primary color."},
+                          {"role": "assistant", "content": "Purple."}],
+             "messages": [{"role": "user", "content": "Name a primary color."},
+                          {"role": "assistant", "content": "Red."}]}
+
+
+def test_ultrafeedback_binarized_rows_become_conversational_pairs():
+    assert ultrafeedback_pairs(BINARIZED) == {"prompt": [{"role": "user", "content": "Name a primary color."}],
+                                              "chosen": [{"role": "assistant", "content": "Red."}],
+                                              "rejected": [{"role": "assistant", "content": "Purple."}]}
+    pairs, rejected = format_dpo_rows("ultrafeedback", [BINARIZED, UF_ROW])  # both schemas in one source
+    assert len(pairs) == 2 and not rejected and to_conversational(pairs[0]) == pairs[0]
+    with pytest.raises(FormatError, match="tied ratings"):
+        ultrafeedback_pairs({**BINARIZED, "score_rejected": 8.0})
+    with pytest.raises(FormatError, match="share no prompt turns"):
+        ultrafeedback_pairs({**BINARIZED, "rejected": [{"role": "user", "content": "Other."},
+                                                       {"role": "assistant", "content": "Purple."}]})
+
+
 @pytest.mark.parametrize("completions,reason", [
     ([completion("a", overall_score=5), completion("b", overall_score=5.0)], "tied ratings"),
     ([completion("a", overall_score=5), completion("b")], "1 rated completion"),
