@@ -10,6 +10,7 @@ from llm_pipeline_assets.assets.policies import code_version, derived_data_condi
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
+from llm_pipeline_assets.tokens.specials import CHAT_TEMPLATE
 
 TOKENIZER_VERSION = "tokenizer-1"
 PACKED_VERSION = "packed-1"
@@ -38,7 +39,8 @@ def build_token_assets(cfg: PipelineConfig) -> list:
     deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
     tokenizer_settings = {"tokenizer": cfg.tokenizer.model_dump(mode="json", exclude={"check_docs"}),
                           "val_fraction": cfg.packing.val_fraction, "seed": cfg.seed,
-                          "max_seq_len": max(cfg.packing.seq_lens), "sources": cfg.source_names}
+                          "max_seq_len": max(cfg.packing.seq_lens), "sources": cfg.source_names,
+                          "chat_template": CHAT_TEMPLATE}  # a template change makes the tokenizer (and after it) stale
     packing_settings = {"packing": cfg.packing.model_dump(mode="json", exclude={"batch_docs"}), "seed": cfg.seed,
                         "sources": cfg.source_names}
 

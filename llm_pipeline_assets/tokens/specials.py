@@ -23,6 +23,16 @@ SPECIAL_TOKENS = (EOS, BOS, PAD, SYSTEM, USER, ASSISTANT, END_OF_TURN, FUNCTION_
                   TOOL_RESPONSE)
 
 CHAT_TEMPLATE = (
+    # tools=[...] (transformers' convention: {"type": "function", "function": {name, description, parameters}} or
+    # the bare function object) renders as the system turn the training data lists functions in
+    # (formatters.common.functions_system_prompt): one JSON object per line
+    "{%- if tools -%}"
+    "{{- '" + SYSTEM + "\nYou can call these functions:' -}}"
+    "{%- for tool in tools -%}"
+    "{{- '\n' + ((tool['function'] if 'function' in tool else tool) | tojson) -}}"
+    "{%- endfor -%}"
+    "{{- '" + END_OF_TURN + "\n' -}}"
+    "{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'assistant' -%}"
     "{{- '" + ASSISTANT + "\\n' -}}"

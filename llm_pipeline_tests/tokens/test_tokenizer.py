@@ -69,6 +69,34 @@ def test_chat_template_marks_assistant_tokens_and_preserves_prefixes(trained):
         tok.apply_chat_template([{"role": "narrator", "content": "x"}], tokenize=False)
 
 
+def test_tools_render_as_the_function_list_the_training_data_uses(trained):
+    """``apply_chat_template(..., tools=...)`` gives the prompt the model was trained on for the same functions
+    (the synthetic and glaive/hermes formatters put them in a system turn), for transformers' tool schema, the bare
+    function object and a Python function."""
+    from transformers.utils import get_json_schema
+
+    from llm_pipeline_assets.formatters.common import functions_system_prompt
+    from llm_pipeline_assets.formatters.synthetic_sft import tool_spec
+
+    def get_weather(city: str) -> str:
+        """Current weather in a city.
+
+        Args:
+            city: the city's name, e.g. Oslo
+        """
+        return city
+
+    _, path, _ = trained
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    user = [{"role": "user", "content": "Is it raining in Oslo? ¿Llueve?"}]
+    specs = [tool_spec("get_weather"), get_json_schema(get_weather)["function"]]
+    trained_on = tok.apply_chat_template([{"role": "system", "content": functions_system_prompt(specs)}, *user],
+                                         tokenize=False, add_generation_prompt=True)
+    for tools in ([{"type": "function", "function": s} for s in specs], specs, [specs[0], get_weather]):
+        assert tok.apply_chat_template(user, tools=tools, tokenize=False, add_generation_prompt=True) == trained_on
+    assert "get_weather" not in tok.apply_chat_template(user, tokenize=False)
+
+
 def test_adopting_an_existing_tokenizer_adds_missing_specials(tmp_path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
