@@ -7,14 +7,13 @@ before any asset runs, with a message that names the file and the key path (``so
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from llm_pipeline_assets.config_base import MAX_RECORD_BYTES, _Strict, load_yaml
+from llm_pipeline_assets.config_base import _Strict, load_yaml
 from llm_pipeline_assets.config_training import (  # noqa: F401  (re-exported: one config namespace)
     ChatDataSource,
     ComputeConfig,
@@ -28,63 +27,15 @@ from llm_pipeline_assets.config_training import (  # noqa: F401  (re-exported: o
 )
 from llm_pipeline_assets.config_orchestration import OrchestrationConfig
 from llm_pipeline_assets.config_scaleout import ExecutorConfig, LocalExecutorConfig, TrainingLauncherConfig
+from llm_pipeline_assets.config_sources import (  # noqa: F401  (re-exported)
+    SAFE_NAME, HuggingFaceSource, LocalSource, SourceSpec, SyntheticSource)
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 CONFIG_ENV = "LLM_PIPELINE_CONFIG"
 ROOT_ENV = "LLM_PIPELINE_ROOT"
 DEFAULT_PRESET = "tiny"
-# Source names become partition keys and path segments: no separators, no dots, no surprises.
-SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
 class ConfigError(ValueError):
     """A pipeline config that cannot be used; the message names the file and the offending key."""
-
-
-class _SourceBase(_Strict):
-    name: str
-    max_samples: int | None = Field(default=None, ge=1)
-    weight: float = Field(default=1.0, gt=0.0, le=1.0)
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        if not SAFE_NAME.fullmatch(v):  # fullmatch: "$" alone would accept a trailing newline
-            raise ValueError(
-                f"source name {v!r} must match {SAFE_NAME.pattern} (it becomes a partition key and a path segment)"
-            )
-        return v
-
-
-class SyntheticSource(_SourceBase):
-    kind: Literal["synthetic"]
-    num_docs: int = Field(default=1000, ge=1)
-    seed: int = 0
-    corpus_seed: int = 1234
-
-
-class LocalSource(_SourceBase):
-    kind: Literal["local"]
-    path: str = Field(min_length=1)
-    text_field: str = Field(default="text", min_length=1)
-    id_field: str | None = "id"
-    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)  # larger lines/files are quarantined
-
-
-class HuggingFaceSource(_SourceBase):
-    kind: Literal["huggingface"]
-    dataset: str = Field(min_length=1)
-    subset: str | None = None
-    split: str = "train"
-    streaming: bool = True
-    text_field: str = Field(default="text", min_length=1)
-    id_field: str | None = "id"
-    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)  # larger texts are quarantined
-    retries: int = Field(default=3, ge=0, le=20)
-    backoff_seconds: float = Field(default=2.0, ge=0.0)
-
-
-SourceSpec = Annotated[Union[SyntheticSource, LocalSource, HuggingFaceSource], Field(discriminator="kind")]
 
 
 class ShardConfig(_Strict):
@@ -287,8 +238,12 @@ def parse_config(data: object, origin: str = "<config>") -> PipelineConfig:
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
         lines = [f"{origin}: invalid pipeline config:"]
-        for err in exc.errors():
+        for err in errors:
+            if err["type"] == "too_short" and any(e["loc"][:len(err["loc"])] == err["loc"] and len(e["loc"]) >
+                                                  len(err["loc"]) for e in errors):
+                continue  # "sources: at least 1 item": its items failed (reported), they were not missing
             lines.append(f"  {_key_path(err['loc'])}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
 

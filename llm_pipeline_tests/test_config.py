@@ -44,6 +44,12 @@ def test_bad_config_names_the_key(patch, key):
         parse_config({**BASE, **patch}, origin="my.yaml")
     message = str(err.value)
     assert "my.yaml" in message and f"  {key}" in message
+    assert "at least 1 item" not in message  # a bad source is reported as such, not as a missing one
+
+
+def test_an_empty_source_list_is_still_reported():
+    with pytest.raises(ConfigError, match=r"  sources: Tuple should have at least 1 item"):
+        parse_config({**BASE, "sources": []})
 
 
 def test_duplicate_source_names_rejected():
