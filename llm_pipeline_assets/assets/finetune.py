@@ -71,7 +71,8 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
     versions = {k: code_version(f"{k}-2", settings=getattr(cfg, k).model_dump(exclude={"sources", "val_fraction"}))
                 for k in ("sft", "dpo", "lora")}
 
-    def launch(context, store, compute, asset, stage, model_asset, data_dir, settings) -> dg.MaterializeResult:
+    def launch(context, store, compute, asset, stage, model_asset, data_dir, settings,
+               scratch=()) -> dg.MaterializeResult:
         runtime = compute.runtime(cfg.compute)
         placement = {"device": runtime.device, "dtype": runtime.dtype, "seed": cfg.seed}
         if stage == "lora":  # LoRA's trainer knobs live in its nested SFT settings
@@ -84,7 +85,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),
                                                          "model_dir": str(model_dir), "out_dir": str(out),
                                                          **gate_extras(cfg, store, asset)}, runtime)
-        return publish_dir(store, asset, out / "final", result)
+        return publish_dir(store, asset, out / "final", result, work=[out, *scratch])
 
     def sft_settings(section) -> dict:
         return {"max_steps": section.max_steps, "lr": section.lr, "micro_batch": section.micro_batch,
@@ -130,6 +131,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
                 fh.writelines(json.dumps(r) + "\n" for r in mix_by_task(rows, lo.mix, total, cfg.seed))
         settings = {"r": lo.r, "alpha": lo.alpha, "dropout": lo.dropout, "target_modules": list(lo.target_modules),
                     "sft": sft_settings(lo)}
-        return launch(context, store, compute, "lora_adapter", "lora", "dpo_checkpoint", mixed, settings)
+        return launch(context, store, compute, "lora_adapter", "lora", "dpo_checkpoint", mixed, settings,
+                      scratch=[mixed.parent])
 
     return [sft_dataset, dpo_dataset, sft_checkpoint, dpo_checkpoint, lora_adapter]

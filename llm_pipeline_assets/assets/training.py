@@ -8,6 +8,7 @@ re-run picks up its checkpoints.
 
 import shutil
 from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 
@@ -36,15 +37,47 @@ def curriculum(cfg: PipelineConfig) -> list[tuple[int, int]]:
     return [(L, steps if i == len(lens) - 1 else max(1, steps * (i + 1) // len(lens))) for i, L in enumerate(lens)]
 
 
-def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeResult) -> dg.MaterializeResult:
-    """Copy the child's output folder into the store; return its metadata with the published URI."""
+def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeResult, work=()) -> dg.MaterializeResult:
+    """Copy the child's output folder into the store; return its metadata with the published URI.
+
+    Metadata paths into ``src`` (the child's ``final_dir``, ``adapter_dir``, ...) are rewritten to the published
+    copy. When every check the child reported passed, the step's scratch folders ``work`` (checkpoints with
+    optimizer state, kept so that a retry resumes) are removed: nothing retries a passed step, and for a large
+    model they are several times its size. After a failed check they stay (a retry resumes from them)."""
     with store.publish(asset) as staging:
         shutil.copytree(src, staging, dirs_exist_ok=True)
     _, manifest = store.local_dir(asset)
-    metadata = dict(result.metadata or {})
-    metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))
+    published = f"{store.partition_dir(asset)}/{manifest.version}"  # this version's files
+    folders = [str(w) for w in ([work] if isinstance(work, (str, Path)) else work)]
+    metadata = {}
+    for key, value in (result.metadata or {}).items():
+        value = _published(value, str(src), published, folders)
+        if value is not None:
+            metadata[key] = value
+    metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))  # its manifest names the version
+    if all(check.passed for check in result.check_results or []):
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(manifest.data_version),
                                 check_results=result.check_results)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _published(value, src: str, published: str, scratch: list[str]):
+    """A metadata path into ``src`` -> the same path in the published copy; a path elsewhere in a scratch folder
+    -> the published file of the same name if one was copied, else dropped (it is about to be removed)."""
+    text = getattr(value, "value", value)
+    if not isinstance(text, str):
+        return value
+    if _under(text, src):
+        return dg.MetadataValue.path(published + text[len(src):])
+    if any(_under(text, folder) for folder in scratch):
+        name = Path(text).name
+        return dg.MetadataValue.path(f"{published}/{name}") if (Path(src) / name).exists() else None
+    return value
 
 
 def build_training_assets(cfg: PipelineConfig) -> list:
@@ -61,7 +94,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
         work = store.work_dir("base_model", run_key(extras, tok_manifest.data_version)) / "model"
         shutil.rmtree(work, ignore_errors=True)
         result = compute.run(context, PRETRAIN_MODULE, {**extras, "out_dir": str(work)}, compute.runtime(cfg.compute))
-        return publish_dir(store, "base_model", work, result)
+        return publish_dir(store, "base_model", work, result, work=work.parent)
 
     pretrain_version = code_version("pretrain-2", pretrain=cfg.pretrain, curriculum=curriculum(cfg),
                                     compute=cfg.compute, seed=cfg.seed)
@@ -98,6 +131,6 @@ def build_training_assets(cfg: PipelineConfig) -> list:
         for extra in ("metrics.json", "loss_curve.png"):
             if (out / extra).exists():
                 shutil.copy2(out / extra, out / "final" / extra)
-        return publish_dir(store, "pretrained_checkpoint", out / "final", result)
+        return publish_dir(store, "pretrained_checkpoint", out / "final", result, work=out)
 
     return [base_model, pretrained_checkpoint]

@@ -45,6 +45,24 @@ def test_checkpoints_are_standard_hugging_face_directories(trained):
         assert torch.allclose(adapted(x).logits, merged(x).logits, atol=1e-4)
 
 
+def test_a_passed_step_leaves_no_scratch_and_its_metadata_paths_open(trained):
+    """Checkpoints with optimizer state stay in the work folder only while a retry may need them; the paths in
+    the UI point at the published copies, which exist."""
+    from pathlib import Path
+
+    store, results, _, _ = trained
+    for asset in TRAINING:
+        scratch = Path(store.root) / "_work" / asset
+        assert not scratch.exists() or not any(scratch.iterdir()), (asset, list(scratch.iterdir()))
+        version, _ = store.local_dir(asset)
+        paths = {k: v for k, v in _md(results, asset).items() if k.endswith(("_dir", "_path"))}
+        assert _md(results, asset)["checkpoint_uri"] == store.partition_dir(asset)
+        for key, path in paths.items():
+            assert str(path).startswith(str(version)) and Path(path).exists(), (asset, key, path)
+    assert {"final_dir", "metrics_path"} <= set(_md(results, "pretrained_checkpoint"))
+    assert {"adapter_dir", "merged_dir"} <= set(_md(results, "lora_adapter"))
+
+
 def test_curriculum_moved_on_by_itself(trained):
     store, _, _, _ = trained
     path, _ = store.local_dir("pretrained_checkpoint")
