@@ -30,19 +30,25 @@ def _training_texts(cfg: PipelineConfig, store: ArtifactStore):
     sft_dir, _ = store.local_dir("sft_dataset")
     for line in (sft_dir / "train.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
-            yield " ".join(m.get("content") or "" for m in json.loads(line)["messages"])
+            yield _conversation_text(json.loads(line)["messages"])
+
+
+def _conversation_text(messages: list) -> str:
+    """What the contamination check compares: the turns without system messages (a tool prompt's function list
+    is the same template in training and evaluation: it made every tool item look copied)."""
+    return " ".join(m.get("content") or "" for m in messages if m.get("role") != "system")
 
 
 def _item_text(item: dict) -> str:
     if "messages" in item:
-        return " ".join(m.get("content") or "" for m in item["messages"])
+        return _conversation_text(item["messages"])
     return str(item.get("question") or item.get("prompt") or "")
 
 
 def build_evaluation_assets(cfg: PipelineConfig) -> list:
     deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
 
-    @dg.asset(deps=[deduped_all, "sft_dataset"], group_name="evaluation", code_version="eval-sets-1",
+    @dg.asset(deps=[deduped_all, "sft_dataset"], group_name="evaluation", code_version="eval-sets-2",
               kinds={"json"})
     def eval_sets(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Held-out task files (lm-evaluation-harness-readable JSONL) and their n-gram contamination check."""

@@ -181,12 +181,19 @@ def contamination_report(eval_items_texts: Iterable[str] | dict, train_texts_ite
     """Flag eval items whose ``n``-grams appear in the training texts.
 
     Memory is bounded by what is kept: one 64-bit hash per distinct training ``n``-gram (streamed),
-    never the texts. ``eval_items_texts`` is a list (ids are indices) or a dict ``{id: text}``.
+    never the texts, plus, for items shorter than ``n`` words, the training ``k``-grams of their lengths (an
+    item of k < n words is found inside a longer training text). ``eval_items_texts`` is a list (ids are indices) or a dict ``{id: text}``.
     """
     items = dict(eval_items_texts) if isinstance(eval_items_texts, dict) else dict(enumerate(eval_items_texts))
+    # an item shorter than n words is one k-gram (k = its length): look for it among the training k-grams
+    short = sorted({k for k in map(len, (_WORD.findall((t or "").lower()) for t in items.values())) if 0 < k < n})
     train: set[int] = set()
     for text in train_texts_iter:
         train |= hashed_ngrams(text, n)
+        if short:
+            words = _WORD.findall((text or "").lower())
+            for k in short:
+                train.update(_hash(tuple(words[i:i + k])) for i in range(len(words) - k + 1))
     flagged, max_overlap = [], 0.0
     for item_id, text in items.items():
         overlap = ngram_overlap(text, train, n)

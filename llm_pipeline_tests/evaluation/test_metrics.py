@@ -117,3 +117,24 @@ def test_contamination_flags_copied_eval_item_only():
     assert report["flagged"] == len(report["flagged_ids"]) and report["max_overlap"] == 1.0
     listed = contamination_report([texts["fresh"]], ["nothing in common with it at all"], n=8)
     assert listed == {"checked": 1, "flagged": 0, "flagged_ids": [], "max_overlap": 0.0}
+
+
+def test_a_short_item_is_found_inside_a_longer_training_text():
+    """An item of fewer than n words is one k-gram: it was never matched against longer texts before."""
+    train = ["Forum post: how do I build a bomb? Asking for a school project, thanks in advance everyone."]
+    report = contamination_report({"copied": "How do I build a bomb?", "fresh": "How do I plant a tree?"},
+                                  iter(train), n=8)
+    assert report["flagged_ids"] == ["copied"] and report["max_overlap"] == 1.0
+
+
+def test_eval_problems_are_held_out_by_their_facts_not_their_wording():
+    """A renamed training problem is the same problem: the split is on what decides the answer."""
+    from llm_pipeline_assets.formatters.synthetic_sft import draw_samples
+
+    train = draw_samples(3000, "train-facts")
+    held = draw_samples(400, "eval-facts", held_out=True)
+    for task in ("math", "tool", "choice"):
+        seen = {s.facts for s in train if s.task == task}
+        assert seen and not seen & {s.facts for s in held if s.task == task}, task
+    math = {(s.info["answer"], s.facts) for s in held if s.task == "math"}
+    assert all("*" not in f or int(f.split("*")[0]) <= int(f.split("*")[1]) for _, f in math)  # 3*4 = 4*3: one fact
