@@ -15,9 +15,11 @@ arguments.
 
 Held-out split: a sample belongs to the held-out (evaluation) side when the SHA-256 of its *facts* falls
 in one bucket of :data:`HELD_OUT_BUCKETS`. The facts are what decides the answer, not the wording: the
-operation and operands of a math problem (a renamed "Tom has 6 bags of 6 apples" is the same problem), the
-function and arguments of a tool call, the category and right option of a choice question; for safety, the
-request text (the actions are shared on purpose: refusing is learned per action, evaluated per phrasing).
+operation and operands of a math problem (a renamed "Tom has 6 bags of 6 apples" is the same problem) and
+the category and right option of a choice question. Tool calls and safety requests split by their text: a
+tool call copies its arguments from the request, so a new phrasing is a new item (held out by function and
+arguments, the tiny model's valid tool-call JSON fell from 0.79 to 0.25, below its calibrated gate), and the
+harmful actions are shared on purpose (refusing is learned per action, evaluated per phrasing).
 Training draws redraw held-out samples and evaluation draws redraw training ones, so no evaluation problem
 appears in any training set, whatever the seeds, while both sides use the same vocabulary (a tiny model
 cannot know that an unseen word is a color).
@@ -174,8 +176,7 @@ def _tool(rng: random.Random) -> Sample:
     request = rng.choice(TOOLS[name][2]).format(**arguments)
     prompt = [message("system", functions_system_prompt(tool_spec(n) for n in listed)), message("user", request)]
     return Sample("tool", request, prompt, assistant("", [tool_call(name, arguments)]),
-                  {"name": name, "arguments": arguments, "listed": listed},
-                  facts=f"{name}|{sorted(arguments.items())}")
+                  {"name": name, "arguments": arguments, "listed": listed})  # split by wording: see the docstring
 
 
 # ---- safety ---------------------------------------------------------------------------------------------
