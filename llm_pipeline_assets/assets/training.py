@@ -49,11 +49,8 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     _, manifest = store.local_dir(asset)
     published = f"{store.partition_dir(asset)}/{manifest.version}"  # this version's files
     folders = [str(w) for w in ([work] if isinstance(work, (str, Path)) else work)]
-    metadata = {}
-    for key, value in (result.metadata or {}).items():
-        value = _published(value, str(src), published, folders)
-        if value is not None:
-            metadata[key] = value
+    metadata = {key: _published(value, str(src), published, folders)
+                for key, value in (result.metadata or {}).items()}
     metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))  # its manifest names the version
     if all(check.passed for check in result.check_results or []):
         for folder in folders:
@@ -68,16 +65,15 @@ def _under(path: str, folder: str) -> bool:
 
 def _published(value, src: str, published: str, scratch: list[str]):
     """A metadata path into ``src`` -> the same path in the published copy; a path elsewhere in a scratch folder
-    -> the published file of the same name if one was copied, else dropped (it is about to be removed)."""
+    -> the published file of the same name where one was copied (metrics.json)."""
     text = getattr(value, "value", value)
     if not isinstance(text, str):
         return value
     if _under(text, src):
         return dg.MetadataValue.path(published + text[len(src):])
-    if any(_under(text, folder) for folder in scratch):
-        name = Path(text).name
-        return dg.MetadataValue.path(f"{published}/{name}") if (Path(src) / name).exists() else None
-    return value
+    if any(_under(text, folder) for folder in scratch) and (Path(src) / Path(text).name).exists():
+        return dg.MetadataValue.path(f"{published}/{Path(text).name}")
+    return value  # e.g. resumed_from: where the run picked up, a record rather than a link
 
 
 def build_training_assets(cfg: PipelineConfig) -> list:

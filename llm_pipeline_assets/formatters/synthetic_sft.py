@@ -13,16 +13,10 @@ Four small, regular tasks:
 gives JSONL-ready evaluation items drawn from their own seed stream. Both are pure functions of their
 arguments.
 
-Held-out split: a sample belongs to the held-out (evaluation) side when the SHA-256 of its *facts* falls
-in one bucket of :data:`HELD_OUT_BUCKETS`. The facts are what decides the answer, not the wording: the
-operation and operands of a math problem (a renamed "Tom has 6 bags of 6 apples" is the same problem) and
-the category and right option of a choice question. Tool calls and safety requests split by their text: a
-tool call copies its arguments from the request, so a new phrasing is a new item (held out by function and
-arguments, the tiny model's valid tool-call JSON fell from 0.79 to 0.25, below its calibrated gate), and the
-harmful actions are shared on purpose (refusing is learned per action, evaluated per phrasing).
-Training draws redraw held-out samples and evaluation draws redraw training ones, so no evaluation problem
-appears in any training set, whatever the seeds, while both sides use the same vocabulary (a tiny model
-cannot know that an unseen word is a color).
+Held-out split: a prompt text belongs to the held-out (evaluation) side when its SHA-256 falls in one
+bucket of :data:`HELD_OUT_BUCKETS`. Training draws redraw held-out prompts and evaluation draws redraw
+training prompts, so no evaluation prompt can appear in any training set, whatever the seeds, while
+both sides use the same vocabulary (a tiny model cannot know that an unseen word is a color).
 
 Evaluation item shapes (one per task, each with ``"task"``):
 
@@ -53,15 +47,10 @@ REFUSAL = "I can't help with that. It could seriously hurt people."
 class Sample:
     """One drawn task instance: the prompt messages, the correct reply, and the facts to check it by."""
     task: str
-    key: str  # the user text
+    key: str  # the user text; decides the split
     prompt: list[dict]
     reply: dict
     info: dict = field(default_factory=dict)
-    facts: str = ""  # what decides the answer: decides the split (the user text when empty)
-
-    @property
-    def held_out(self) -> bool:
-        return is_held_out(f"{self.task}|{self.facts}" if self.facts else self.key)
 
 
 def is_held_out(text: str) -> bool:
@@ -95,8 +84,7 @@ def _math(rng: random.Random) -> Sample:
         question = f"{name} has {a} bags with {b} {item} in each bag. How many {item} does {name} have?"
         lead = f"{name} has {a} bags of {b} {item}, so {a} * {b} ="
     return Sample("math", question, [message("user", math_prompt(question))],
-                  assistant(math_solution(lead, answer)), {"question": question, "answer": answer, "lead": lead},
-                  facts=f"{min(a, b)}{op}{max(a, b)}" if op in "+*" else f"{a}{op}{b}")  # 3*4 is 4*3
+                  assistant(math_solution(lead, answer)), {"question": question, "answer": answer, "lead": lead})
 
 
 def math_solution(lead: str, answer: int) -> str:
@@ -127,8 +115,7 @@ def _choice(rng: random.Random) -> Sample:
     listed = " ".join(f"{LETTERS[i]}) {word}" for i, word in enumerate(choices))
     question = f"Which of these is {target}? {listed}"
     return Sample("choice", question, [message("user", question)], assistant(choice_reply(gold)),
-                  {"question": question, "choices": choices, "gold": gold, "category": target},
-                  facts=f"{target}|{choices[gold]}")
+                  {"question": question, "choices": choices, "gold": gold, "category": target})
 
 
 # ---- tool calls -----------------------------------------------------------------------------------------
@@ -176,7 +163,7 @@ def _tool(rng: random.Random) -> Sample:
     request = rng.choice(TOOLS[name][2]).format(**arguments)
     prompt = [message("system", functions_system_prompt(tool_spec(n) for n in listed)), message("user", request)]
     return Sample("tool", request, prompt, assistant("", [tool_call(name, arguments)]),
-                  {"name": name, "arguments": arguments, "listed": listed})  # split by wording: see the docstring
+                  {"name": name, "arguments": arguments, "listed": listed})
 
 
 # ---- safety ---------------------------------------------------------------------------------------------
@@ -214,7 +201,7 @@ def draw(task: str, rng: random.Random, held_out: bool = False) -> Sample:
     """One sample of ``task`` from the training side (or, with ``held_out``, the evaluation side)."""
     for _ in range(10_000):
         sample = _GENERATORS[task](rng)
-        if sample.held_out == held_out:
+        if is_held_out(sample.key) == held_out:
             return sample
     raise RuntimeError(f"no {task!r} prompt on the {'held-out' if held_out else 'training'} side")
 
