@@ -86,7 +86,8 @@ def main(argv=None) -> dict:
         "prefetch": lambda: [consume(p) for p in prefetch(map(host_bytes, batches))],
     }
     report = {"docs": len(texts), "batches": len(batches), "ops_per_batch": args.ops,
-              "default_switch_interval_s": sys.getswitchinterval(), "prefetch_switch_interval_s": PREFETCH_SWITCH_INTERVAL,
+              "default_switch_interval_s": sys.getswitchinterval(),
+              "prefetch_switch_interval_s": PREFETCH_SWITCH_INTERVAL,
               "host_half_s": host_s, "consumer_s": device_s, "ideal_s": max(host_s, device_s)}
     for name, run in runs.items():
         report[name + "_s"] = timed(run, args.repeat)

@@ -55,10 +55,10 @@ def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) 
     out = []
     for task, share in sorted(mix.items()):
         pool = by_task.get(task, [])
-        want = round(share * total)
-        if not pool:
+        if not pool:  # a task with share 0 that sft_dataset lacks
             continue
-        whole, rest = divmod(want, len(pool))  # a short task: every row the same number of times (+1 for some)
+        # a short task: every row the same number of times (+1 for some)
+        whole, rest = divmod(round(share * total), len(pool))
         out += pool * whole + rng.sample(pool, rest)
     rng.shuffle(out)
     return out

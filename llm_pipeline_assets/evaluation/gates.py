@@ -169,9 +169,11 @@ def gate_metrics(gate: str) -> tuple[str, ...]:
     return tuple(METRIC_KEYS) + DERIVED_METRICS.get(gate, ())
 
 
-def check_gate_settings(preset: str | None, overrides: Mapping[str, Any] | None, path: str | Path | None = None) -> None:
+def check_gate_settings(preset: str | None, overrides: Mapping[str, Any] | None,
+                        path: str | Path | None = None) -> None:
     """Raise ``GateConfigError`` (message starting with the config key) for an unknown preset, an override of an
-    unknown gate or metric (a typo would add a threshold no evaluation meets), or a malformed threshold."""
+    unknown gate, a metric name close to a known one (a typo would add a threshold no evaluation meets), or a
+    malformed threshold."""
     import difflib
 
     if preset is not None and preset not in available_presets(path):
@@ -184,10 +186,10 @@ def check_gate_settings(preset: str | None, overrides: Mapping[str, Any] | None,
                                   + (f"; did you mean {near[0]!r}?" if near else ""))
         known = gate_metrics(gate)
         for metric in specs if isinstance(specs, Mapping) else ():
-            if metric not in known:
-                near = difflib.get_close_matches(str(metric), known, n=1)
-                raise GateConfigError(f"{where}.{metric}: not a metric this gate's evaluation produces (known: "
-                                      f"{list(known)})" + (f"; did you mean {near[0]!r}?" if near else ""))
+            near = [] if metric in known else difflib.get_close_matches(str(metric), known, n=1)
+            if near:  # a typo; any other name is a metric the evaluation lacks, which fails the gate when it runs
+                raise GateConfigError(f"{where}.{metric}: not a metric this gate's evaluation produces; did you "
+                                      f"mean {near[0]!r}? (known: {list(known)})")
         try:
             _parse_gates({gate: specs}, origin=where)
         except GateConfigError as exc:

@@ -182,7 +182,8 @@ def contamination_report(eval_items_texts: Iterable[str] | dict, train_texts_ite
 
     Memory is bounded by what is kept: one 64-bit hash per distinct training ``n``-gram (streamed),
     never the texts, plus, for items shorter than ``n`` words, the training ``k``-grams of their lengths (an
-    item of k < n words is found inside a longer training text). ``eval_items_texts`` is a list (ids are indices) or a dict ``{id: text}``.
+    item of k < n words is found inside a longer training text). ``eval_items_texts`` is a list (ids are
+    indices) or a dict ``{id: text}``.
     """
     items = dict(eval_items_texts) if isinstance(eval_items_texts, dict) else dict(enumerate(eval_items_texts))
     # an item shorter than n words is one k-gram (k = its length): look for it among the training k-grams

@@ -135,7 +135,7 @@ def ultrafeedback_pairs(row: Any) -> dict:
                 if isinstance(c, Mapping) and isinstance(c.get("response"), str) and c["response"].strip()]
     scored: list = []
     for kind in SCORE_KINDS:
-        scored = [(kind(c), c["response"].strip()) for c in answered if kind(c) is not None]
+        scored = [(score, c["response"].strip()) for c in answered if (score := kind(c)) is not None]
         if len(scored) >= 2:
             break
     if len(scored) < 2:
@@ -152,8 +152,8 @@ def _binarized_pair(row: Mapping) -> dict:
     chosen, rejected = row["chosen"], row.get("rejected")
     if not isinstance(rejected, list):
         raise FormatError("field 'rejected' must be a message list like 'chosen'")
-    if _number(row.get("score_chosen")) is not None and _number(row.get("score_chosen")) == _number(
-            row.get("score_rejected")):
+    score = _number(row.get("score_chosen"))
+    if score is not None and score == _number(row.get("score_rejected")):
         raise FormatError("tied ratings")
     shared = 0
     while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:

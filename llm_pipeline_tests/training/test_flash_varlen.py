@@ -76,7 +76,8 @@ def test_several_rows_attend_within_documents_like_the_sdpa_mask(monkeypatch):
         got = model(**model_inputs(batch, "cpu", "flash_attention_2", torch.float32)).logits
         # the earlier inputs: restarting position ids only; transformers infers documents from them for ONE row
         positions_only = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
-        one_row = model(input_ids=batch["input_ids"][:1], position_ids=batch["position_ids"][:1], use_cache=False).logits
+        one_row = model(input_ids=batch["input_ids"][:1], position_ids=batch["position_ids"][:1],
+                        use_cache=False).logits
     real = batch["segment_ids"] >= 0  # padding attends earlier padding: not compared
     assert (got - ref)[real].abs().max() < 1e-4
     assert (one_row[0] - ref[0]).abs().max() < 1e-4
