@@ -188,7 +188,7 @@ class EvalConfig(_Strict):
     window: int = Field(default=128, ge=8)  # sliding-window perplexity on the packed val split
     stride: int = Field(default=64, ge=1)
     max_val_tokens: int = Field(default=20_000, ge=64)
-    max_new_tokens: int = Field(default=48, ge=1)
+    max_new_tokens: int = Field(default=48, ge=1)  # per generation; math/tool get more when a reference needs it
     contamination_ngram: int = Field(default=8, ge=3)
     gates_preset: str | None = None  # None = the config's own name (tiny, 124m, 1b, 7b)
     gate_overrides: dict[str, dict[str, dict]] = {}  # gate -> metric -> {op: ">=" | "<=", value: float}

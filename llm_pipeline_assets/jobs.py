@@ -25,10 +25,12 @@ from llm_pipeline_assets.config import PipelineConfig
 
 DATA_ASSETS = ("raw_corpus", "cleaned_shards", "dedup_index", "deduped_shards", "tokenizer", "packed_tokens")
 SOURCE_ASSETS = ("raw_corpus", "cleaned_shards")
-# One job per training stage; a stage job also builds the chat data only that stage reads.
+# One job per training stage, in order; a stage job also builds the data it reads that no earlier stage built
+# (pretraining's gate reads eval_sets, whose contamination check reads sft_dataset), so the stage jobs run one
+# after another on a store that has the data side.
 STAGE_JOBS = {
     "train_base_model": ("base_model",),
-    "train_pretrained_checkpoint": ("pretrained_checkpoint",),
+    "train_pretrained_checkpoint": ("sft_dataset", "eval_sets", "pretrained_checkpoint"),
     "train_sft_checkpoint": ("sft_dataset", "sft_checkpoint"),
     "train_dpo_checkpoint": ("dpo_dataset", "dpo_checkpoint"),
     "train_lora_adapter": ("lora_adapter",),

@@ -13,7 +13,7 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
 RAW_VERSION = "raw-1"
-CLEAN_VERSION = "clean-1"
+CLEAN_VERSION = "clean-2"  # 2: mojibake repaired before control characters go
 
 
 def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
@@ -21,7 +21,9 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
     cleaning_rules = cfg.cleaning.model_dump(mode="json", exclude={"workers", "pii_check_sample", "executor"})
 
     @dg.asset(partitions_def=partitions, group_name="data", kinds={"parquet"},
-              code_version=code_version(RAW_VERSION, shards=shard_layout(cfg), seed=cfg.seed),
+              # the sources too: a changed num_docs, path, dataset or max_samples marks raw_corpus stale
+              code_version=code_version(RAW_VERSION, shards=shard_layout(cfg), seed=cfg.seed,
+                                        sources=[s.model_dump(mode="json") for s in cfg.sources]),
               automation_condition=source_data_condition(cfg))
     def raw_corpus(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Documents of one data source (synthetic, local files or a Hugging Face dataset) as Parquet shards."""

@@ -27,7 +27,9 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
               group_name="data", kinds={"parquet", "numpy"}, automation_condition=derived_data_condition(),
               code_version=code_version(INDEX_VERSION, sources=cfg.source_names,  # the backend gives the same index
                                         dedup=cfg.dedup.model_dump(mode="json", exclude=_same_index_settings(cfg))),
-              check_specs=[dg.AssetCheckSpec("no_exact_duplicates_kept", asset="dedup_index", blocking=True)])
+              check_specs=[dg.AssetCheckSpec("no_exact_duplicates_kept", asset="dedup_index", blocking=True)],
+              # a GPU dedup waits for the GPU like training does (one GPU-bound step at a time)
+              pool="gpu" if cfg.dedup.backend != "cpu" else None)
     def dedup_index(context: dg.AssetExecutionContext, store: ArtifactStore,
                     compute: ComputeResource) -> dg.MaterializeResult:
         """Exact + MinHash-LSH near-duplicate clusters over ALL sources; one deterministic survivor per cluster."""

@@ -12,6 +12,7 @@ import json
 import dagster as dg
 
 from llm_pipeline_assets.assets.gating import eval_params, gate_thresholds
+from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore, ArtifactMissing
@@ -48,7 +49,12 @@ def _item_text(item: dict) -> str:
 def build_evaluation_assets(cfg: PipelineConfig) -> list:
     deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
 
-    @dg.asset(deps=[deduped_all, "sft_dataset"], group_name="evaluation", code_version="eval-sets-2",
+    # the settings that shape the sets: changing one marks every gate's input (and so the gates) stale
+    sets_version = code_version("eval-sets-3", eval=cfg.eval.model_dump(
+        mode="json", include={"items_per_task", "seed", "contamination_ngram"}))
+    report_version = code_version("eval-report-2", eval=cfg.eval.model_dump(mode="json"), gates=gate_thresholds(cfg))
+
+    @dg.asset(deps=[deduped_all, "sft_dataset"], group_name="evaluation", code_version=sets_version,
               kinds={"json"})
     def eval_sets(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Held-out task files (lm-evaluation-harness-readable JSONL) and their n-gram contamination check."""
@@ -77,7 +83,7 @@ def build_evaluation_assets(cfg: PipelineConfig) -> list:
 
     @dg.asset(deps=[eval_sets, *STAGES.values(), "dedup_index",
                     dg.AssetDep("cleaned_shards", partition_mapping=dg.AllPartitionMapping())],
-              group_name="evaluation", code_version="eval-report-1", kinds={"pytorch"}, pool="gpu")
+              group_name="evaluation", code_version=report_version, kinds={"pytorch"}, pool="gpu")
     def eval_report(context: dg.AssetExecutionContext, store: ArtifactStore,
                     compute: ComputeResource) -> dg.MaterializeResult:
         """Every checkpoint evaluated side by side, gate results, curation funnel, dedup clusters, loss curves."""

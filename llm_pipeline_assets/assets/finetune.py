@@ -16,7 +16,8 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 
 
 def _dataset_asset(kind: str, cfg_section, seed: int):
-    version = code_version(f"{kind}-data-1", data=cfg_section.sources, val_fraction=cfg_section.val_fraction, seed=seed)
+    # 2: synthetic rows drawn per task stream, math held out by problem
+    version = code_version(f"{kind}-data-2", data=cfg_section.sources, val_fraction=cfg_section.val_fraction, seed=seed)
 
     @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=version, kinds={"json"},
               check_specs=[dg.AssetCheckSpec("both_splits_non_empty", asset=f"{kind}_dataset", blocking=True)])

@@ -1,8 +1,8 @@
 """What the data assets share about *when* they run and *what counts as a change*.
 
 - ``source_data_condition``: raw data is re-ingested on the configured cron (``orchestration``).
-- ``derived_data_condition``: cheap derived data follows its upstream (eager), but never past a failed
-  upstream blocking check; ``after_index_condition`` the same, triggered by the global index only.
+- ``derived_data_condition``: cheap derived data follows its upstream's data (eager on a changed DataVersion),
+  but never past a failed upstream blocking check; ``after_index_condition`` the same, triggered by the global index only.
   Checkpoints get none: training starts only when someone asks for it.
 - ``code_version``: the code version of an asset is its logic version plus a hash of the config settings
   that shape its output, so editing a rule in the config marks the asset stale ("has a new code version")
@@ -24,9 +24,21 @@ def source_data_condition(cfg: PipelineConfig) -> dg.AutomationCondition | None:
     return dg.AutomationCondition.on_cron(o.data_refresh_cron, o.timezone)
 
 
+def _data_changed() -> dg.AutomationCondition:
+    """A dependency's content-hash DataVersion changed (a re-materialization with identical output is no change),
+    or it will be requested this tick (so a wave of same-partition steps still starts together, as eager does)."""
+    AC = dg.AutomationCondition
+    return AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested())
+
+
 def derived_data_condition() -> dg.AutomationCondition:
-    """Recompute once upstream updated (and nothing upstream is missing or in progress), if its gates passed."""
-    return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    """Recompute once upstream data changed (nothing upstream missing or in progress), if its gates passed.
+
+    ``eager`` reacts to any upstream materialization; here only a new DataVersion counts, so a weekly re-ingest
+    that reproduces the same bytes recomputes nothing downstream (no MinHash over the corpus, no BPE training).
+    """
+    eager_on_change = dg.AutomationCondition.eager().replace("any_deps_updated", _data_changed())
+    return eager_on_change.with_label("eager_on_data_change") & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
 def after_index_condition(index: str) -> dg.AutomationCondition:
@@ -38,7 +50,7 @@ def after_index_condition(index: str) -> dg.AutomationCondition:
     only spans assets with the same partitioning), so it waits for the index instead, which every cleaned
     update triggers.
     """
-    trigger = dg.AutomationCondition.any_deps_updated().allow(dg.AssetSelection.assets(index))
+    trigger = _data_changed().allow(dg.AssetSelection.assets(index))
     eager_on_index = dg.AutomationCondition.eager().replace("any_deps_updated", trigger)
     return eager_on_index.with_label(f"eager_after_{index}") & dg.AutomationCondition.all_deps_blocking_checks_passed()
 

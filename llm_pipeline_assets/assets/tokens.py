@@ -13,7 +13,7 @@ from llm_pipeline_assets.shards import shard_files
 from llm_pipeline_assets.tokens.specials import CHAT_TEMPLATE
 
 TOKENIZER_VERSION = "tokenizer-1"
-PACKED_VERSION = "packed-1"
+PACKED_VERSION = "packed-2"  # 2: corpus text encoded as plain text (quoted specials)
 
 
 def _deduped_files(cfg: PipelineConfig, store: ArtifactStore) -> list:

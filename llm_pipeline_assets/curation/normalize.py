@@ -18,11 +18,13 @@ _MANY_BLANK_LINES = re.compile(r"\n{3,}")
 def normalize_text(text: str, form: str = "NFC", fix_encoding: bool = True) -> str:
     """Canonical text: ftfy-repaired encoding, LF newlines, no control chars, Unicode ``form``."""
     text = _NEWLINES.sub("\n", text)
-    text = _CONTROL.sub("", text)
     if fix_encoding and not text.isascii():
         import ftfy
 
+        # before the control characters go: UTF-8 read as Latin-1 carries C1 bytes ("â\x80\x99" for "'"),
+        # which ftfy needs to repair the text; stripped first, they would leave "â" behind for good
         text = ftfy.fix_text(text, normalization=form)
+    text = _CONTROL.sub("", text)
     text = unicodedata.normalize(form, text)
     text = _TRAILING_SPACE.sub("\n", text)
     text = _MANY_BLANK_LINES.sub("\n\n", text)

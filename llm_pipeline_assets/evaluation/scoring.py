@@ -65,6 +65,14 @@ def generate(model, tok, messages: list[dict], max_new_tokens: int = 48) -> str:
     return text
 
 
+def reply_length(tok, prompt_messages: list[dict], reply: dict) -> int:
+    """Tokens the chat template renders for ``reply`` (an assistant message) after the generation prompt."""
+    prompt = tok.apply_chat_template(prompt_messages, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template([*prompt_messages, reply], tokenize=False)
+    continuation = full[len(prompt):] if full.startswith(prompt) else full
+    return len(tok(continuation, add_special_tokens=False)["input_ids"])
+
+
 def _continuation_ids(tok, prompt_ids: list[int], prompt_text: str, continuation: str) -> list[int]:
     """Tokens of ``continuation`` as they follow the prompt (joint encoding when it keeps the prompt intact)."""
     joint = tok(prompt_text + continuation, add_special_tokens=False)["input_ids"]

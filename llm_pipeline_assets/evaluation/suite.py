@@ -32,6 +32,23 @@ def _constraints(item: dict) -> list[dict]:
     return list(item.get("constraints") or ([item["constraint"]] if item.get("constraint") else []))
 
 
+def _budget(tok, floor: int, references: list[tuple[list[dict], dict]]) -> int:
+    """New-token budget for a task: ``floor``, raised so the longest reference reply fits with room to spare.
+
+    A correct answer cut short by the budget would score as wrong (a tool call whose JSON never closes), so
+    the budget follows the references: a tool call naming several arguments can run past 48 tokens.
+    """
+    from .scoring import reply_length
+
+    longest = max((reply_length(tok, prompt, reply) for prompt, reply in references), default=0)
+    return max(floor, longest + max(8, longest // 4))
+
+
+def _reference_call(item: dict) -> dict:
+    call = {"type": "function", "function": {"name": item["expected_name"], "arguments": item["expected_arguments"]}}
+    return {"role": "assistant", "content": "", "tool_calls": [call]}
+
+
 def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]], val_tokens: np.ndarray | None,
                         window: int = 128, stride: int = 64, max_items: int | None = None,
                         log: Callable[[str], None] = print, max_new_tokens: int = 48,
@@ -46,8 +63,8 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
         out.setdefault(f"n_{task}", 0)
     generations: list[str] = []
 
-    def gen(messages: list[dict]) -> str:
-        text = generate(model, tok, messages, max_new_tokens=max_new_tokens)
+    def gen(messages: list[dict], budget: int = max_new_tokens) -> str:
+        text = generate(model, tok, messages, max_new_tokens=budget)
         generations.append(text)
         return text
 
@@ -57,8 +74,12 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
         out["perplexity"] = sliding_window_perplexity(model, val_tokens, window, min(stride, window), max_val_tokens)
         out["n_val_tokens"] = int(min(len(val_tokens), max_val_tokens or len(val_tokens)))
 
-    math_ok = [math_correct(gen([{"role": "user", "content": math_prompt(it["question"])}]), it["answer"])
-               for it in items.get("math", [])]
+    def math_turn(it: dict) -> list[dict]:
+        return [{"role": "user", "content": math_prompt(it["question"])}]
+
+    budget = _budget(tok, max_new_tokens, [(math_turn(it), {"role": "assistant", "content": it["answer"]})
+                                           for it in items.get("math", [])])
+    math_ok = [math_correct(gen(math_turn(it), budget), it["answer"]) for it in items.get("math", [])]
     out["gsm8k_accuracy"] = _mean(math_ok)
 
     mc_ok = []
@@ -68,7 +89,8 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
         mc_ok.append(int(np.argmax(scores)) == int(it["gold"]))
     out["mc_accuracy"] = _mean(mc_ok)
 
-    calls = [function_call_scores(gen(it["messages"]), it["expected_name"], it["expected_arguments"])
+    budget = _budget(tok, max_new_tokens, [(it["messages"], _reference_call(it)) for it in items.get("tool", [])])
+    calls = [function_call_scores(gen(it["messages"], budget), it["expected_name"], it["expected_arguments"])
              for it in items.get("tool", [])]
     out["function_call_valid_json"] = _mean([c["valid_json"] for c in calls])
     out["function_call_name_accuracy"] = _mean([c["right_name"] for c in calls])

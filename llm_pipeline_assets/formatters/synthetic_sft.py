@@ -13,10 +13,14 @@ Four small, regular tasks:
 gives JSONL-ready evaluation items drawn from their own seed stream. Both are pure functions of their
 arguments.
 
-Held-out split: a prompt text belongs to the held-out (evaluation) side when its SHA-256 falls in one
-bucket of :data:`HELD_OUT_BUCKETS`. Training draws redraw held-out prompts and evaluation draws redraw
-training prompts, so no evaluation prompt can appear in any training set, whatever the seeds, while
-both sides use the same vocabulary (a tiny model cannot know that an unseen word is a color).
+Held-out split: a sample belongs to the held-out (evaluation) side when the SHA-256 of its key falls in
+one bucket of :data:`HELD_OUT_BUCKETS`. Training draws redraw held-out samples and evaluation draws redraw
+training ones, so no evaluation item can appear in any training set, whatever the seeds. The key is the
+prompt text, except for math, where it is the problem itself (operation and operands): "Tom has 3 apples
+and buys 5 more" and "Anna has 3 pencils and buys 5 more" are the same problem, so a held-out problem is
+never trained under another name. Both sides use the same vocabulary (a tiny model cannot know that an
+unseen word is a color). Each task draws from its own random stream, so changing one task's generator
+leaves the other tasks' samples as they were.
 
 Evaluation item shapes (one per task, each with ``"task"``):
 
@@ -47,7 +51,7 @@ REFUSAL = "I can't help with that. It could seriously hurt people."
 class Sample:
     """One drawn task instance: the prompt messages, the correct reply, and the facts to check it by."""
     task: str
-    key: str  # the user text; decides the split
+    key: str  # what decides the split: the user text, or for math the problem (operation and operands)
     prompt: list[dict]
     reply: dict
     info: dict = field(default_factory=dict)
@@ -83,7 +87,7 @@ def _math(rng: random.Random) -> Sample:
         answer = a * b
         question = f"{name} has {a} bags with {b} {item} in each bag. How many {item} does {name} have?"
         lead = f"{name} has {a} bags of {b} {item}, so {a} * {b} ="
-    return Sample("math", question, [message("user", math_prompt(question))],
+    return Sample("math", f"{a} {op} {b}", [message("user", math_prompt(question))],
                   assistant(math_solution(lead, answer)), {"question": question, "answer": answer, "lead": lead})
 
 
@@ -207,13 +211,17 @@ def draw(task: str, rng: random.Random, held_out: bool = False) -> Sample:
 
 
 def draw_samples(n: int, stream: str, held_out: bool = False) -> list[Sample]:
-    """``n`` samples, tasks in equal shares (in shuffled order), all randomness from ``stream``."""
+    """``n`` samples, tasks in equal shares (in shuffled order), all randomness from ``stream``.
+
+    The order comes from ``stream`` and each task's samples from ``stream:<task>``, so one task's draws never
+    shift another's.
+    """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    rng = random.Random(stream)
     tasks = [TASKS[i % len(TASKS)] for i in range(n)]
-    rng.shuffle(tasks)
-    return [draw(task, rng, held_out) for task in tasks]
+    random.Random(stream).shuffle(tasks)
+    rngs = {task: random.Random(f"{stream}:{task}") for task in TASKS}
+    return [draw(task, rngs[task], held_out) for task in tasks]
 
 
 # ---- rows and evaluation items --------------------------------------------------------------------------

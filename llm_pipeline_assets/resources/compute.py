@@ -191,5 +191,7 @@ class ComputeResource(dg.ConfigurableResource):
         result = invocation.get_materialize_result()
         missing = [k for k in required if k not in (result.metadata or {})]
         if missing:
-            raise dg.Failure(f"{module} exited without reporting {missing}: no checkpoint was produced")
+            # it exited normally without its result: a rerun of the same code would do the same
+            raise dg.Failure(f"{module} exited without reporting {missing}: no checkpoint was produced",
+                             allow_retries=False)
         return result

@@ -39,8 +39,15 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 UNPARTITIONED = "all"
 
 
-class ArtifactMissing(FileNotFoundError):
-    """An asset's artifact was never published; the message says which asset to materialize."""
+class ArtifactMissing(FileNotFoundError, dg.Failure):
+    """An asset's artifact was never published; the message says which asset to materialize.
+
+    Also a ``dg.Failure`` that no retry policy retries: waiting will not publish the missing input.
+    """
+
+    def __init__(self, message: str):
+        FileNotFoundError.__init__(self, message)
+        dg.Failure.__init__(self, description=message, allow_retries=False)
 
 
 class ArtifactPublishError(OSError):

@@ -67,6 +67,9 @@ def load_fast_tokenizer(tokenizer_dir: Path) -> FastTokenizer:
 
     tokenizer_dir = Path(tokenizer_dir)
     backend = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    # Corpus text is plain text: a document that quotes "<|endoftext|>" or "<|user|>" must not get the EOS or
+    # a chat-role id in its middle (only the EOS appended after each document is special).
+    backend.encode_special_tokens = True
     config = json.loads((tokenizer_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
 
     def special(name: str) -> int | None:

@@ -98,8 +98,17 @@ def roundtrip_failures(tok, texts: Sequence[str], limit: int = 10) -> list[dict]
 
 
 def _encode(tok, texts: Sequence[str]) -> list[list[int]]:
-    """Ids without specials, straight from the Rust tokenizer (no max-length warnings, all cores)."""
-    return [e.ids for e in tok.backend_tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+    """Ids of corpus text, straight from the Rust tokenizer (no max-length warnings, all cores).
+
+    As packing encodes it: plain text, so a literal "<|endoftext|>" in a document is not the EOS id.
+    """
+    backend = tok.backend_tokenizer
+    before = backend.encode_special_tokens
+    backend.encode_special_tokens = True
+    try:
+        return [e.ids for e in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
+    finally:
+        backend.encode_special_tokens = before
 
 
 def special_token_problems(tok) -> list[str]:

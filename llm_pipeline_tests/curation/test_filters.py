@@ -26,6 +26,9 @@ def test_normalize_repairs_and_strips_controls():
     assert normalize_text("\ufb01", form="NFKC") == "fi"
     assert normalize_text("a\n\n\n\n\nb  \n") == "a\n\nb"
     assert normalize_text("\x01\x02  \x7f") == ""
+    # UTF-8 read as Latin-1: the C1 bytes in "â\x80\x99" are what ftfy repairs, so they go after the repair
+    mojibake = "It\u2019s a caf\u00e9 \u2014 \u201cquoted\u201d".encode("utf-8").decode("latin-1")
+    assert "\x80" in mojibake and normalize_text(mojibake) == "It's a caf\u00e9 \u2014 \"quoted\""
 
 
 def test_language_filter_keeps_configured_languages():

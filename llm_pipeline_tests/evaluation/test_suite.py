@@ -59,3 +59,25 @@ def test_eval_jsonl_round_trip_in_lm_eval_shape(tmp_path):
     assert back == grouped
     write_eval_jsonl(back, tmp_path / "again")
     assert read_eval_jsonl(tmp_path / "again") == grouped
+
+
+def test_generation_budget_fits_every_reference_reply(tiny_model):
+    """A correct tool call cut short by the token budget would score as invalid JSON."""
+    from transformers import AutoTokenizer
+
+    from llm_pipeline_assets.evaluation.scoring import reply_length
+    from llm_pipeline_assets.evaluation.suite import _budget, _reference_call
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    tools = _items_by_task(200)["tool"]
+    references = [(it["messages"], _reference_call(it)) for it in tools]
+    lengths = [reply_length(tok, prompt, reply) for prompt, reply in references]
+    floor = sorted(lengths)[len(lengths) // 2]  # a fixed budget that cuts the longer half of the calls
+    assert max(lengths) > floor  # (the tiny preset's tokenizer: 35-57 tokens against the old fixed 48)
+    assert _budget(tok, floor, references) > max(lengths)
+    assert _budget(tok, 500, references) == 500  # the configured floor still holds
+    # the counted tokens are the reply as training renders it: the call's JSON up to the end-of-turn marker
+    prompt, reply = references[lengths.index(max(lengths))]
+    rendered = tok.apply_chat_template([*prompt, reply], tokenize=False)
+    tail = tok(rendered, add_special_tokens=False)["input_ids"][-max(lengths):]
+    assert json.dumps(reply["tool_calls"][0]["function"]["arguments"]) in tok.decode(tail)

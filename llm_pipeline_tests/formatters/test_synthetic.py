@@ -142,6 +142,43 @@ def test_eval_prompts_never_appear_in_training(train_rows):
             assert text not in training_text and text not in other_seed, item
 
 
+def math_problem(question: str) -> tuple:
+    """The problem a math question poses, whoever has the items: (template, operands)."""
+    for index, (pattern, _) in enumerate(MATH_TEMPLATES):
+        found = pattern.fullmatch(question)
+        if found:
+            return index, tuple(int(g) for g in found.groups() if g.isdigit())
+    raise AssertionError(f"not a math template: {question!r}")
+
+
+def test_held_out_math_problems_are_not_trained_under_other_names(train_rows):
+    trained = {math_problem(row["messages"][0]["content"].removeprefix(MATH_PROMPT))
+               for row in train_rows if row["task"] == "math"}
+    trained |= {math_problem(pair["prompt"][0]["content"].removeprefix(MATH_PROMPT))
+                for pair in synthetic_dpo(2000, seed=3) if pair["task"] == "math"}
+    held_out = [math_problem(item["question"]) for seed in (0, 1) for item in synthetic_eval_items(400, seed=seed)
+                if item["task"] == "math"]
+    assert len(set(held_out)) > 40 and not trained & set(held_out)
+
+
+def test_each_task_draws_from_its_own_stream(monkeypatch):
+    """Changing one task's generator (as the math split did) leaves the other tasks' samples as they were."""
+    from llm_pipeline_assets.formatters import synthetic_sft as module
+
+    before = synthetic_sft(400, seed=5)
+    original = module._GENERATORS["math"]
+
+    def hungrier_math(rng):
+        rng.random()  # consumes more randomness per sample
+        return original(rng)
+
+    monkeypatch.setitem(module._GENERATORS, "math", hungrier_math)
+    after = synthetic_sft(400, seed=5)
+    assert [r["task"] for r in after] == [r["task"] for r in before]
+    assert [r for r in after if r["task"] != "math"] == [r for r in before if r["task"] != "math"]
+    assert [r for r in after if r["task"] == "math"] != [r for r in before if r["task"] == "math"]
+
+
 def test_synthetic_dpo_pairs_prefer_the_correct_reply():
     pairs = synthetic_dpo(800, seed=0)
     assert Counter(pair["task"] for pair in pairs) == {task: 200 for task in TASKS}

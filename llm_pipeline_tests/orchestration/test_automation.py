@@ -24,12 +24,15 @@ class Ticks:
     """Evaluates the code location's automation conditions like successive daemon ticks (cursor carried)."""
 
     def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
-        self.defs, self.instance, self.cursor = defs, instance, None
+        self.defs, self.instance, self.cursor, self.versions = defs, instance, None, 0
         self.graph = defs.resolve_asset_graph()
 
-    def materialize(self, asset: str, partitions=(None,), checks_pass: bool = True) -> None:
+    def materialize(self, asset: str, partitions=(None,), checks_pass: bool = True, version: str | None = None) -> None:
+        """As the assets report it: a content-hash DataVersion, new each time unless ``version`` repeats one."""
         for partition in partitions:
-            self.instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition))
+            self.versions += 1
+            tags = {"dagster/data_version": version or f"v{self.versions}"}
+            self.instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition, tags=tags))
         for check in self.graph.get(dg.AssetKey(asset)).check_keys:
             self.instance.report_runless_asset_event(dg.AssetCheckEvaluation(
                 asset_key=check.asset_key, check_name=check.name, passed=checks_pass))
@@ -80,6 +83,25 @@ def test_weekly_refresh_runs_each_step_once_in_waves_and_never_a_checkpoint(inst
     # fresh packed tokens do not start training: checkpoints are never requested by automation
     assert ticks.requested(MONDAY.replace(hour=3, minute=13)) == {}
     assert ticks.requested(MONDAY + timedelta(days=1)) == {}
+
+
+def test_refresh_that_reproduces_the_same_data_recomputes_nothing_downstream(instance):
+    """A weekly re-ingest whose bytes did not change must not start MinHash over the corpus or BPE training."""
+    ticks = Ticks(build_definitions(data_config(), root="unused"), instance)
+    for asset in ("raw_corpus", "cleaned_shards", "deduped_shards"):
+        ticks.materialize(asset, SOURCES, version=f"{asset}-same")
+    for asset in ("dedup_index", "tokenizer", "packed_tokens", "base_model", "pretrained_checkpoint"):
+        ticks.materialize(asset, version=f"{asset}-same")
+    ticks.requested(MONDAY.replace(hour=2))
+    assert ticks.requested(MONDAY.replace(hour=3, minute=1)) == {"raw_corpus": ["news", "web"],
+                                                                 "cleaned_shards": ["news", "web"]}
+    ticks.materialize("raw_corpus", SOURCES, version="raw_corpus-same")
+    ticks.materialize("cleaned_shards", SOURCES, version="cleaned_shards-same")
+    assert ticks.requested(MONDAY.replace(hour=3, minute=10)) == {}
+    ticks.materialize("cleaned_shards", ["web"], version="cleaned_shards-new")  # one source did change
+    assert ticks.requested(MONDAY.replace(hour=3, minute=11)) == {"dedup_index": True}
+    ticks.materialize("dedup_index", version="dedup_index-same")  # ... but removed nothing new
+    assert ticks.requested(MONDAY.replace(hour=3, minute=12)) == {}
 
 
 def test_failed_blocking_check_holds_back_the_global_dedup(instance):

@@ -29,8 +29,10 @@ def instance(tmp_path, monkeypatch):
 
 def test_run_retries_and_run_monitoring_are_on(instance):
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+    # a failed step or gate fails again the same way: only a run whose worker died is relaunched
+    assert instance.run_retries_retry_on_asset_or_op_failure is False
     assert instance.run_monitoring_enabled
-    assert instance.run_monitoring_max_runtime_seconds == 48 * 3600
+    assert instance.run_monitoring_max_runtime_seconds == 14 * 24 * 3600  # asset-graph launches of a 7b run
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
 
 
@@ -53,5 +55,5 @@ def test_gpu_is_the_only_pool_so_the_default_limit_is_the_gpu_limit():
     graph = build_definitions(data_config(), root="unused").resolve_asset_graph()
     pools = {k.to_user_string(): graph.get(k).pools for k in graph.get_all_asset_keys() if graph.get(k).pools}
     assert set(pools) == {"base_model", "pretrained_checkpoint", "sft_checkpoint", "dpo_checkpoint",
-                          "lora_adapter", "eval_report"}
+                          "lora_adapter", "eval_report", "dedup_index"}  # dedup: backend auto
     assert all(p == {"gpu"} for p in pools.values())

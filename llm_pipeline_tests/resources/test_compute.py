@@ -87,7 +87,7 @@ def test_probe_and_launch_commands_on_this_machine():
 
 
 def test_child_that_reports_no_checkpoint_fails_the_step(tmp_path):
-    @dg.asset
+    @dg.asset(retry_policy=dg.RetryPolicy(max_retries=2))  # as the training assets: not retried for this
     def silent(context: dg.AssetExecutionContext, compute: ComputeResource) -> dg.MaterializeResult:
         return compute.run(context, "llm_pipeline_tests.resources.silent_child", {}, select_runtime(CPU, ComputeConfig()))
 
@@ -96,3 +96,4 @@ def test_child_that_reports_no_checkpoint_fails_the_step(tmp_path):
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
     assert "exited without reporting ['checkpoint_uri']" in str(failure.step_failure_data.error.message)
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

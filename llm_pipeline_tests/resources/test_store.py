@@ -57,3 +57,22 @@ def test_partition_keys_cannot_escape_root(tmp_path, bad):
     store = ArtifactStore(root=str(tmp_path))
     with pytest.raises(ValueError, match="not a safe path segment"):
         store.partition_dir("raw_corpus", bad)
+
+
+def test_missing_input_fails_a_training_step_at_once_without_retries(tmp_path):
+    """base_model carries a RetryPolicy; a missing tokenizer is not transient, so it is not retried."""
+    import dagster as dg
+
+    from llm_pipeline_assets.definitions import build_definitions
+    from llm_pipeline_tests.conftest import small_config
+
+    defs = build_definitions(small_config(), root=str(tmp_path))
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert defs.resolve_assets_def("base_model").op.retry_policy.max_retries >= 1
+    result = job.execute_in_process(asset_selection=[dg.AssetKey("base_model")], raise_on_error=False,
+                                    instance=dg.DagsterInstance.ephemeral())
+    assert not result.success
+    events = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in events and events.count("STEP_FAILURE") == 1
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "materialize tokenizer first" in failure.step_failure_data.error.message

@@ -112,3 +112,29 @@ def test_adopting_an_existing_tokenizer_adds_missing_specials(tmp_path):
     assert special_token_problems(tok) == []
     with pytest.raises(FileNotFoundError, match="tokenizer.path"):
         load_existing(str(tmp_path / "nowhere"))
+
+
+def test_corpus_text_quoting_special_tokens_stays_plain_text(trained, tmp_path):
+    """A document that quotes "<|endoftext|>" or chat markers gets no EOS or role id in its middle."""
+    import numpy as np
+
+    from llm_pipeline_assets.shards import ShardWriter
+    from llm_pipeline_assets.tokens.pack_stage import load_fast_tokenizer, tokenize_to_streams
+    from llm_pipeline_assets.tokens.stream import TokenStream
+
+    tok, path, held_out = trained
+    texts = [f"GPT-2 separates documents with {EOS} between texts.",
+             f"A transcript: {ASSISTANT} hello {END_OF_TURN} and {FUNCTION_CALL}{{}}", held_out[0]]
+    writer = ShardWriter(tmp_path / "shards", "part")
+    writer.write_many({"id": str(i), "text": t, "source": "s"} for i, t in enumerate(texts))
+    tokenize_to_streams(writer.close(), load_fast_tokenizer(path), tmp_path / "out", 0.0, 0, log=lambda m: None)
+    stream = TokenStream(tmp_path / "out" / "train")
+    special_ids = {tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    docs = sorted((np.asarray(stream.doc(i)) for i in range(len(stream))), key=len)
+    assert len(docs) == 3
+    for ids in docs:
+        assert ids[-1] == tok.eos_token_id and not special_ids & set(ids[:-1].tolist())
+    decoded = {tok.decode(ids[:-1].tolist(), skip_special_tokens=False) for ids in docs}
+    assert decoded == set(texts)
+    assert roundtrip_failures(tok, texts) == []
+    assert tok.convert_tokens_to_ids(EOS) in tok.encode(EOS, add_special_tokens=False)  # the tokenizer left as it was
