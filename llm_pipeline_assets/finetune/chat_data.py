@@ -30,7 +30,7 @@ class ChatDataStats:
 
 
 def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
-    """Rows of .jsonl(.gz)/.json(.gz)/.parquet files (a file, directory or glob).
+    """Rows of .jsonl/.json (.gz, .zst) and .parquet files (a file, directory or glob).
 
     Bad lines, oversized lines, truncated files and damaged Parquet row groups become rejected rows with
     their reason (the same readers as the corpus sources); the good rows around them are kept.
@@ -41,8 +41,12 @@ def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
     def reject(reason: str, origin: str, raw: object = None, **extra) -> None:
         rejects.append({"source": source, "reason": reason, "row": origin, **extra})
 
-    for f in resolve_files(path, f"{source}.path"):
-        if f.name.endswith(".parquet"):
+    unsupported: list = []
+    files = resolve_files(path, f"{source}.path", unsupported)
+    for f in unsupported:
+        reject("unsupported_file: not JSON lines, JSON or Parquet", f.name)
+    for f in files:
+        if f.name.lower().endswith(".parquet"):
             pf = open_parquet(f, f.name, reject)
             if pf is not None:
                 yield from (row for _, row in iter_parquet_rows(pf, f.name, reject))

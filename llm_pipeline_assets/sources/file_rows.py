@@ -62,27 +62,69 @@ def parse_json_line(line: bytes, origin: str, reject: Reject) -> tuple[bool, obj
     return False, None
 
 
+def corrupt_errors() -> tuple:
+    """What a damaged or truncated .gz/.zst raises while being read."""
+    errors = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _holds_array(fh) -> bool:
+    head = fh.peek(256)[:256]
+    return head.removeprefix(_BOM).lstrip().startswith(b"[")
+
+
+def _iter_json_array(fh, rel: str, reject: Reject, max_bytes: int) -> Iterator[tuple[str, object, bytes]]:
+    """The elements of a .json file holding one JSON array, origins ``rel:[i]`` (read whole, up to ``max_bytes``)."""
+    data = fh.read(max_bytes + 1).removeprefix(_BOM)
+    if len(data) > max_bytes:
+        reject(f"oversized_record: JSON array file over {max_bytes} bytes (convert it to JSON lines)", rel)
+        return
+    ok, value = parse_json_line(data, rel, reject)
+    if not ok:
+        return
+    if not value:
+        reject("empty_file", rel)
+    for i, item in enumerate(value):
+        yield f"{rel}:[{i}]", item, json.dumps(item, ensure_ascii=False)[:2000].encode("utf-8")
+
+
 def iter_json_lines(path: Path, rel: str, reject: Reject,
                     max_line_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[str, object, bytes]]:
-    """``(origin "rel:lineno", parsed value, raw line)`` for each good line of a .jsonl / .jsonl.gz file.
+    """``(origin "rel:lineno", parsed value, raw line)`` for each good line of a JSON-lines file (.gz, .zst).
 
     Blank lines are skipped; a file with no non-blank line is rejected as ``empty_file``; a truncated or
     corrupt file is rejected once (``truncated_or_corrupt_file``) after the lines read before the damage.
+    A UTF-8 byte-order mark before the first line is dropped. A ``.json`` file that holds one JSON array
+    (rather than one object per line) yields its elements, origins ``rel:[i]``.
     """
-    opener = gzip.open if path.name.endswith(".gz") else open
+    from llm_pipeline_assets.sources.compressed import file_kind, open_compressed
+
     lineno = records = 0
     try:
-        fh = opener(path, "rb")
+        fh = open_compressed(path)
     except OSError as exc:
         reject(f"unreadable_file: {type(exc).__name__}: {exc}", rel)
         return
+    whole_json = (file_kind(path.name) or ("jsonl",))[0] == "json"
     with fh:
         try:
+            if whole_json and _holds_array(fh):
+                yield from _iter_json_array(fh, rel, reject, max_line_bytes * 64)
+                return
             while True:
                 line, size = _read_line(fh, max_line_bytes)
                 if size < 0:
                     break
                 lineno += 1
+                if lineno == 1 and line.startswith(_BOM):
+                    line, size = line[3:], size - 3
                 origin = f"{rel}:{lineno}"
                 if size > max_line_bytes:
                     records += 1
@@ -95,7 +137,7 @@ def iter_json_lines(path: Path, rel: str, reject: Reject,
                 ok, value = parse_json_line(line, origin, reject)
                 if ok:
                     yield origin, value, line
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        except corrupt_errors() as exc:
             reject(f"truncated_or_corrupt_file: {type(exc).__name__}: {exc} after line {lineno}", rel)
             return
     if not records:

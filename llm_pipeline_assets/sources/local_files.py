@@ -1,9 +1,11 @@
-"""Read documents from local files: .jsonl, .jsonl.gz, .parquet and .txt (one document per file).
+"""Read documents from local files: .jsonl, .json, .parquet and .txt (one document per file); .gz/.zst too.
 
 Every record either becomes a document or goes to the quarantine with its reason — malformed JSON,
 invalid UTF-8, NUL bytes, a missing or non-string text field, a record over ``max_record_bytes``, an
-empty file, a truncated .gz, a Parquet file without the text column or with a damaged row group. Good
-records around a bad one are never lost. The line and row-group readers live in ``file_rows``.
+empty file, a truncated .gz/.zst, a Parquet file without the text column or with a damaged row group. Good
+records around a bad one are never lost. A file of a kind no reader takes (.csv, .md) in a directory or glob
+is listed in the quarantine as ``unsupported_file`` rather than skipped unseen (hidden files are ignored).
+The line and row-group readers live in ``file_rows``.
 """
 
 from __future__ import annotations
@@ -14,28 +16,38 @@ from typing import Iterator
 
 from llm_pipeline_assets.shards import Quarantine
 from llm_pipeline_assets.config_base import MAX_RECORD_BYTES
-from llm_pipeline_assets.sources.file_rows import iter_json_lines, iter_parquet_rows, open_parquet
-
-SUPPORTED_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".txt")
+from llm_pipeline_assets.sources.compressed import SUPPORTED_SUFFIXES, file_kind, open_compressed
+from llm_pipeline_assets.sources.file_rows import corrupt_errors, iter_json_lines, iter_parquet_rows, open_parquet
 
 
 class SourceError(RuntimeError):
     """A source that cannot be read at all (missing path, unknown kind, unreachable dataset)."""
 
 
-def _supported(path: Path) -> bool:
-    return path.is_file() and any(path.name.endswith(s) for s in SUPPORTED_SUFFIXES)
+def _hidden(path: Path, base: Path) -> bool:
+    try:
+        parts = path.relative_to(base).parts
+    except ValueError:
+        parts = (path.name,)
+    return any(part.startswith(".") for part in parts)
 
 
-def resolve_files(pattern: str, key: str) -> list[Path]:
-    """A directory (searched recursively), a file, or a glob; sorted so the order is deterministic."""
+def resolve_files(pattern: str, key: str, unsupported: list[Path] | None = None) -> list[Path]:
+    """A directory (searched recursively), a file, or a glob; sorted so the order is deterministic.
+
+    Files no reader takes are appended to ``unsupported`` (when given) instead of being dropped unseen.
+    """
     p = Path(pattern).expanduser()
     if p.is_dir():
-        files = [f for f in sorted(p.rglob("*")) if _supported(f)]
+        found = [f for f in sorted(p.rglob("*")) if f.is_file() and not _hidden(f, p)]
     elif p.is_file():
-        files = [p]
+        found = [p]
     else:
-        files = [Path(f) for f in sorted(glob.glob(str(p), recursive=True)) if _supported(Path(f))]
+        found = [Path(f) for f in sorted(glob.glob(str(p), recursive=True)) if Path(f).is_file()]
+    files = [f for f in found if file_kind(f.name) or p.is_file()]  # a file named explicitly is read as given
+    if unsupported is not None:
+        taken = set(files)
+        unsupported.extend(f for f in found if f not in taken)
     if not files:
         raise SourceError(
             f"{key}: {pattern!r} matches no readable file (supported: {', '.join(SUPPORTED_SUFFIXES)})"
@@ -99,11 +111,14 @@ def _iter_parquet(path: Path, rel: str, text_field: str, id_field: str | None, q
     if pf is None:
         return
     schema = pf.schema_arrow
+    rows = pf.metadata.num_rows  # every one of them is lost with the file: say how many
     if text_field not in schema.names:
-        q.add(f"wrong_schema: no column {text_field!r} (columns: {schema.names})", rel)
+        q.add(f"wrong_schema: no column {text_field!r} (columns: {schema.names}; text_field names the column)",
+              rel, rows_lost=rows)
         return
     if not _is_text_type(schema.field(text_field).type):
-        q.add(f"wrong_schema: column {text_field!r} is {schema.field(text_field).type}, expected string", rel)
+        q.add(f"wrong_schema: column {text_field!r} is {schema.field(text_field).type}, expected string", rel,
+              rows_lost=rows)
         return
     columns = [text_field] + ([id_field] if id_field and id_field in schema.names else [])
     for origin, obj in iter_parquet_rows(pf, rel, q.add, columns):
@@ -118,8 +133,12 @@ def _iter_txt(path: Path, rel: str, q: Quarantine, max_bytes: int) -> Iterator[d
         if size > max_bytes:
             q.add(f"oversized_record: file of {size} bytes > max_record_bytes {max_bytes}", rel)
             return
-        data = path.read_bytes()
-    except OSError as exc:
+        with open_compressed(path) as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            q.add(f"oversized_record: file over max_record_bytes {max_bytes} once decompressed", rel)
+            return
+    except corrupt_errors() as exc:
         q.add(f"unreadable_file: {type(exc).__name__}: {exc}", rel)
         return
     if not data.strip():
@@ -140,17 +159,24 @@ def _iter_txt(path: Path, rel: str, q: Quarantine, max_bytes: int) -> Iterator[d
 def iter_local_records(pattern: str, text_field: str, id_field: str | None, q: Quarantine,
                        key: str = "path", max_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict]:
     """Records ``{"id", "text"}`` from every supported file matching ``pattern``, in sorted file order."""
-    files = resolve_files(pattern, key)
+    unsupported: list[Path] = []
+    files = resolve_files(pattern, key, unsupported)
     base = Path(pattern).expanduser()
     base = base if base.is_dir() else base.parent
-    for path in files:
+
+    def relative(path: Path) -> str:
         try:
-            rel = str(path.relative_to(base))
+            return str(path.relative_to(base))
         except ValueError:
-            rel = path.name
-        if path.name.endswith(".parquet"):
+            return path.name
+
+    for path in unsupported:
+        q.add(f"unsupported_file: not one of {', '.join(SUPPORTED_SUFFIXES)}", relative(path))
+    for path in files:
+        rel, kind = relative(path), (file_kind(path.name) or ("jsonl",))[0]
+        if kind == "parquet":
             yield from _iter_parquet(path, rel, text_field, id_field, q, max_bytes)
-        elif path.name.endswith(".txt"):
+        elif kind == "txt":
             yield from _iter_txt(path, rel, q, max_bytes)
         else:
             yield from _iter_jsonl(path, rel, text_field, id_field, q, max_bytes)

@@ -77,3 +77,48 @@ def test_weight_and_max_samples_are_deterministic(tmp_path):
     assert a.docs == b.docs and 50 < a.docs < 100 and a.docs + a.sampled_out == 300
     assert count_rows(shard_files(tmp_path / "a")) == a.docs
     assert sum(keep_by_weight(i, 0.5, 1) for i in range(10_000)) in range(4800, 5200)
+
+
+def test_published_corpus_layouts_are_read_and_nothing_is_skipped_unseen(tmp_path):
+    """.jsonl.zst (how big corpora ship), upper-case suffixes, a BOM, .json arrays, .txt.gz; others listed."""
+    import hashlib
+
+    import zstandard
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    lines = [json.dumps({"id": f"z{i}", "text": f"zstd document {i}"}) for i in range(300)]
+    frames = [zstandard.ZstdCompressor().compress(("\n".join(lines[k:k + 100]) + "\n").encode())
+              for k in (0, 100, 200)]  # three frames, as multi-part writers produce
+    (src / "part-0.jsonl.zst").write_bytes(b"".join(frames))
+    noise = [hashlib.sha256(str(i).encode()).hexdigest() * 3 for i in range(3000)]  # several zstd blocks
+    cut = zstandard.ZstdCompressor().compress(
+        ("\n".join(json.dumps({"id": f"c{i}", "text": t}) for i, t in enumerate(noise)) + "\n").encode())
+    (src / "part-1.jsonl.zst").write_bytes(cut[: len(cut) * 2 // 3])  # a download cut short
+    (src / "UPPER.JSONL").write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "bom", "text": "first line"}).encode())
+    (src / "sub" / "array.json").write_text(json.dumps([{"id": "a0", "text": "one"}, {"id": "a1", "text": "two"}],
+                                                       indent=2))
+    (src / "notes.txt.gz").write_bytes(gzip.compress("a gzipped text file".encode()))
+    (src / "table.csv").write_text("id,text\n1,hello\n")
+    (src / "README.md").write_text("# about")
+    (src / ".hidden.jsonl").write_text(json.dumps({"id": "hidden", "text": "x"}))
+    out = tmp_path / "out"
+    stats = ingest_source(_local_spec(src), out, max_docs=1000, max_bytes=1 << 22)
+    ids = {r["id"] for b in iter_batches(shard_files(out)) for r in b}
+    assert {f"z{i}" for i in range(300)} <= ids and {"bom", "a0", "a1", "notes.txt.gz"} <= ids
+    assert any(i.startswith("c") for i in ids) and "hidden" not in ids
+    q = [json.loads(line) for line in (out / QUARANTINE_FILE).read_text().splitlines()]
+    by_reason = {(e["reason"].split(":")[0], e["origin"]) for e in q}
+    assert {("unsupported_file", "table.csv"), ("unsupported_file", "README.md"),
+            ("truncated_or_corrupt_file", "part-1.jsonl.zst")} == by_reason
+    assert stats.quarantined_total == 3
+
+
+def test_parquet_without_the_text_column_counts_its_rows_as_lost(tmp_path):
+    pq.write_table(pa.table({"content": [f"row {i}" for i in range(40)]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"text": ["kept"]}), tmp_path / "b.parquet")
+    out = tmp_path / "out"
+    ingest_source(_local_spec(tmp_path), out, max_docs=100, max_bytes=1 << 20)
+    (entry,) = [json.loads(line) for line in (out / QUARANTINE_FILE).read_text().splitlines()]
+    assert entry["reason"].startswith("wrong_schema: no column 'text'") and "content" in entry["reason"]
+    assert entry["rows_lost"] == 40

@@ -1,0 +1,71 @@
+"""Which local files the readers take, and opening them through their compression (.gz, .zst).
+
+Suffixes match case-insensitively (``DATA.JSONL.GZ`` is a gzip JSON-lines file). Published corpora often
+ship as ``.jsonl.zst``; a zstd file cut short raises ``EOFError`` at the cut, like ``gzip`` does, instead of
+ending quietly with the lines before it (the readers then record the file as truncated).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+KINDS = ("jsonl", "json", "parquet", "txt")
+COMPRESSIONS = ("", ".gz", ".zst")
+SUPPORTED_SUFFIXES = tuple(f".{kind}{c}" for kind in KINDS for c in COMPRESSIONS if not (kind == "parquet" and c))
+
+
+def file_kind(name: str) -> tuple[str, str] | None:
+    """``(kind, compression)`` of a file name (``("jsonl", ".zst")``), or None for a file the readers skip."""
+    lower = name.lower()
+    for kind in KINDS:
+        for compression in COMPRESSIONS:
+            if lower.endswith(f".{kind}{compression}") and not (kind == "parquet" and compression):
+                return kind, compression
+    return None
+
+
+class _ZstdRaw(io.RawIOBase):
+    """Raw stream of the decompressed frames of a .zst file; EOFError when the input ends inside a frame."""
+
+    def __init__(self, path: Path, chunk: int = 1 << 20):
+        import zstandard
+
+        self._zstd, self._fh, self._chunk = zstandard, open(path, "rb"), chunk
+        self._dec, self._buf, self._in_frame = zstandard.ZstdDecompressor().decompressobj(), b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, out) -> int:
+        while not self._buf:
+            data = self._fh.read(self._chunk)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("zstd input ended before the end of the frame")
+                return 0
+            while data:
+                self._in_frame = True
+                self._buf += self._dec.decompress(data)
+                data = b""
+                if self._dec.eof:  # one frame done; a next frame may follow in the same file
+                    data, self._in_frame = self._dec.unused_data, False
+                    self._dec = self._zstd.ZstdDecompressor().decompressobj()
+        n = min(len(out), len(self._buf))
+        out[:n], self._buf = self._buf[:n], self._buf[n:]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def open_compressed(path: Path):
+    """A binary file object of the decompressed bytes (``readline`` works on all of them)."""
+    compression = (file_kind(path.name) or ("", ""))[1]
+    if compression == ".gz":
+        return gzip.open(path, "rb")
+    if compression == ".zst":
+        return io.BufferedReader(_ZstdRaw(path))
+    return open(path, "rb")
