@@ -13,7 +13,7 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
 RAW_VERSION = "raw-2"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed
-CLEAN_VERSION = "clean-2"  # 2: mojibake repaired before control characters go
+CLEAN_VERSION = "clean-2"  # 2: mojibake repaired before control chars go; PII and toxicity rules revised
 
 
 def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:

@@ -72,7 +72,12 @@ _NEG_CONTEXT = re.compile(
 _PHONE_CONTEXT = re.compile(
     r"(?i)\b(?<!\[)(?:phone|tel|telephone|mobile|cell|fax|call|text|sms|whatsapp|contact)\b"
     r"(?:\W+\w+){0,2}?\W*$")
-_VERSION_CONTEXT = re.compile(r"(?i)\b(?:v|ver|version|release|build|firmware)\.?\s*[:=]?\s*$")
+# A dotted quad after these is a version or a section number ("Section 10.1.2.3", "§ 14.9.1.2"), not an address.
+_VERSION_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:v|ver|version|release|build|firmware|section|sec|clause|chapter|ch|figure|fig|table|theorem"
+    r"|lemma|corollary|definition|def|step|rule|article|art|part|paragraph|para|appendix|app|eq|equation|item)"
+    r"\.?|§)\s*[:=]?\s*$")
+_SSN_CONTEXT = re.compile(r"(?i)\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\W*$")
 _NON_DIGIT = re.compile(r"\D")
 
 
@@ -89,10 +94,22 @@ def _luhn_ok(digits: str) -> bool:
 _Context = Callable[[], str]
 
 
+# Issuer prefixes of the card networks (Visa, Mastercard, Amex, Diners, JCB, Discover, UnionPay, Maestro).
+_CARD_PREFIX = re.compile(r"4|5[0-8]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|30[0-5]|3[689]"
+                          r"|35(?:2[89]|[3-8]\d)|6(?:011|4[4-9]|[235]|7)")
+# How printed card numbers are grouped: 4-4-4-4 (16), 4-4-4-4-3 (19), 4-6-5 (Amex), 4-6-4 (Diners), 15 and 13.
+_CARD_GROUPS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 3), (4, 4, 5)}
+_CARD_SEP = re.compile(r"[ \-]")
+
+
 def _card_ok(v: str, ctx: _Context) -> bool:
+    """Luhn-valid, a network's prefix and, when grouped, a card's grouping: a run of years or a table row of
+    4-digit numbers ("2001 2002 2003 2004 2005") is not a card even where a prefix of it passes Luhn."""
     digits = _NON_DIGIT.sub("", v)
-    return (13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits)
-            and not _NEG_CONTEXT.search(ctx()))
+    if not (13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and _luhn_ok(digits)):
+        return False
+    groups = tuple(len(g) for g in _CARD_SEP.split(v))
+    return (len(groups) == 1 or groups in _CARD_GROUPS) and not _NEG_CONTEXT.search(ctx())
 
 
 def _phone_ok(v: str, ctx: _Context) -> bool:
@@ -102,6 +119,14 @@ def _phone_ok(v: str, ctx: _Context) -> bool:
 
 def _bare_phone_ok(v: str, ctx: _Context) -> bool:
     return bool(_PHONE_CONTEXT.search(ctx()))
+
+
+def _national_phone_ok(v: str, ctx: _Context) -> bool:
+    return 9 <= len(_NON_DIGIT.sub("", v)) <= 13 and _bare_phone_ok(v, ctx)
+
+
+def _ssn_context_ok(v: str, ctx: _Context) -> bool:
+    return bool(_SSN_CONTEXT.search(ctx()))
 
 
 def _ipv4_ok(v: str, ctx: _Context) -> bool:
@@ -156,15 +181,19 @@ _BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]]
      _card_ok, None, True),
     ("ssn", "SSN",
      r"(?<![.\-])(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)", None, None, False),
+    ("ssn_named", "SSN",  # "SSN: 123 45 6789", "social security number 123456789"
+     r"(?<![\d.\-])(?!000|666|9)\d{3} ?(?!00)\d{2} ?(?!0000)\d{4}(?!\d)", _ssn_context_ok, None, False),
     ("phone_us", "PHONE",
      r"(?<![+.\-])(?:\+?1[ .\-]?)?(?:\([2-9]\d\d\)[ .\-]?|[2-9]\d\d[ .\-])\d{3}[ .\-]\d{4}"
      r"(?!\d|\.\d)", _phone_ok, None, False),
     ("phone_e164", "PHONE", r"(?<![+/])\+[1-9]\d{7,14}(?!\d)", _phone_ok, None, False),
     ("phone_intl", "PHONE",
-     r"(?<![+/])\+[1-9]\d{0,2}(?:[ .\-]?\(\d{1,4}\))?(?:[ .\-]\d{1,8}){1,6}(?!\d|\.\d)",
+     r"(?<![+/])\+[1-9]\d{0,2}(?:[ .\-]?\(\d{1,4}\)[ .\-]?\d{1,8})?(?:[ .\-]\d{1,8}){1,6}(?!\d|\.\d)",
      _phone_ok, None, True),
     ("phone_bare", "PHONE", r"(?<![+.\-])(?:\+?1)?[2-9]\d{9}(?!\d|\.\d)", _bare_phone_ok,
      None, False),
+    ("phone_national", "PHONE",  # after a phone word: "Tel 020 7946 0958", "call 07700 900123", "Fax 0049 30 1234567"
+     r"(?<![\d+.\-/])0\d{1,4}(?:[ .\-]?\d{2,8}){1,4}(?!\d|\.\d)", _national_phone_ok, None, False),
     ("ipv4", "IP_ADDRESS", r"(?<!\.)(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", _ipv4_ok, None, False),
     ("ipv6", "IP_ADDRESS",
      rf"(?<![:.])(?:{_HEX}{{0,4}}:){{2,7}}(?:\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?![\d.])|{_HEX}{{0,4}})"

@@ -76,7 +76,8 @@ class DocumentCleaner:
         self.cfg = cfg
         self.language = LanguageFilter(cfg.language.languages, cfg.language.min_score) if cfg.language.enabled else None
         self.quality = build_quality_filters(cfg.quality)
-        self.toxicity = ToxicityScorer(cfg.toxicity.wordlist, cfg.toxicity.threshold) if cfg.toxicity.enabled else None
+        self.toxicity = ToxicityScorer(cfg.toxicity.wordlist, cfg.toxicity.threshold,
+                                       cfg.toxicity.min_hits) if cfg.toxicity.enabled else None
 
     @property
     def steps(self) -> list[str]:

@@ -1,7 +1,9 @@
 """Offline toxicity filter: a word list maintained in this repository, matched on word boundaries.
 
 Score = share of a document's sentences that contain a listed term. A document whose score reaches
-``cleaning.toxicity.threshold`` is rejected. The default list is ``curation/data/toxic_words_en.txt``.
+``cleaning.toxicity.threshold`` AND that holds at least ``cleaning.toxicity.min_hits`` term occurrences is
+rejected: one quoted "damn" or "William the Bastard" in an encyclopedic article of 20 sentences is not a
+toxic document. The default list is ``curation/data/toxic_words_en.txt``.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ def _pattern(terms: tuple[str, ...]) -> re.Pattern:
 
 
 class ToxicityScorer:
-    def __init__(self, wordlist: str | Path | None = None, threshold: float = 0.05):
+    def __init__(self, wordlist: str | Path | None = None, threshold: float = 0.05, min_hits: int = 2):
         self.terms = load_terms(wordlist)
         self.pattern = _pattern(self.terms)
-        self.threshold = threshold
+        self.threshold, self.min_hits = threshold, max(1, int(min_hits))
 
     def score(self, text: str) -> tuple[float, int]:
         """(share of sentences with a listed term, number of term hits)."""
@@ -51,4 +53,4 @@ class ToxicityScorer:
     def check(self, text: str) -> str | None:
         """None to keep, else the reason (``toxicity_0.12``)."""
         score, hits = self.score(text)
-        return f"toxicity_{score:.2f}" if hits and score >= self.threshold else None
+        return f"toxicity_{score:.2f}" if hits >= self.min_hits and score >= self.threshold else None

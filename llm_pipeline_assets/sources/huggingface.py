@@ -18,10 +18,19 @@ from llm_pipeline_assets.sources.local_files import SourceError, make_record
 Logger = Callable[[str], None]
 
 
+class _NoTextColumn(Exception):
+    def __init__(self, columns: list[str]):
+        super().__init__(columns)
+        self.columns = columns
+
+
 def _open(spec) -> Iterator[dict]:
     import datasets
 
     ds = datasets.load_dataset(spec.dataset, spec.subset, split=spec.split, streaming=spec.streaming)
+    columns = getattr(ds, "column_names", None)  # known up front for most datasets, streaming ones too
+    if columns and spec.text_field not in columns:
+        raise _NoTextColumn(list(columns))  # before streaming a whole corpus row by row into the quarantine
     return iter(ds)
 
 
@@ -47,6 +56,9 @@ def iter_hf_records(spec, q: Quarantine, key: str, log: Logger = print,
                 if record is not None:
                     yield record
             return
+        except _NoTextColumn as exc:
+            raise SourceError(f"{key}.text_field: {spec.text_field!r} is not a column of {spec.dataset!r} "
+                              f"(columns: {exc.columns})") from None
         except (FileNotFoundError, ValueError) as exc:
             # Not transient: unknown dataset / config / split, or no network for an uncached dataset.
             raise SourceError(

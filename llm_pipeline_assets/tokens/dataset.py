@@ -3,12 +3,17 @@
 Each example is a dict of (seq_len,) int64 arrays::
 
     input_ids       the packed tokens
-    labels          input_ids, -100 on padding (the model shifts labels itself)
+    labels          input_ids, -100 on padding and on the first token of every later document piece (the
+                    model shifts labels: that token would be predicted from another document's EOS), as
+                    the project's own training loop does
     position_ids    restart at 0 at every segment start (the padding tail counts from 0)
     segment_ids     ordinal of the document piece at each position, -1 on padding
     attention_mask  1 on real tokens, 0 on padding
 
-Padding is known from the segments, never from token values, so pad_id may equal EOS.
+Padding is known from the segments, never from token values, so pad_id may equal EOS. ``attention_mask``
+alone does NOT keep attention within documents: a plain Hugging Face model given it attends across the
+packed documents. Use ``segment_ids`` (a block-diagonal mask, flex or varlen attention) or ``position_ids``
+with flash-attn's packed path, as ``llm_pipeline_assets.training`` does.
 torch and datasets are imported only inside the adapters. Also :func:`split_of`, the stable
 document-level train/val split used before tokenization.
 """
@@ -61,9 +66,11 @@ class PackedSequences:
         input_ids = np.asarray(self.tokens[i], dtype=np.int64)
         seg = segment_ids(segs, self.seq_len)
         real = seg >= 0
+        later_start = np.zeros_like(real)
+        later_start[1:] = seg[1:] != seg[:-1]
         return {
             "input_ids": input_ids,
-            "labels": np.where(real, input_ids, IGNORE_INDEX),
+            "labels": np.where(real & ~later_start, input_ids, IGNORE_INDEX),
             "position_ids": position_ids(segs, self.seq_len),
             "segment_ids": seg,
             "attention_mask": real.astype(np.int64),

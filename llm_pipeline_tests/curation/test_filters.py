@@ -75,7 +75,12 @@ def test_toxicity_wordlist_and_threshold(tmp_path):
     assert scorer.score("Scunthorpe and classic assessments are fine.")[1] == 0  # word boundaries
     custom = tmp_path / "words.txt"
     custom.write_text("# comment\nbanana\n")
-    assert ToxicityScorer(custom, 0.01).check("I like a banana. It is yellow.") is not None
+    assert ToxicityScorer(custom, 0.01, min_hits=1).check("I like a banana. It is yellow.") is not None
+    # one mild word quoted in a long, ordinary text does not make it toxic; two do
+    article = " ".join(f"The film was released in {1930 + i} and praised by critics." for i in range(19))
+    quoted = article + ' Its best-known line is "Frankly, my dear, I don\'t give a damn."'
+    assert ToxicityScorer().score(quoted)[1] == 1 and ToxicityScorer().check(quoted) is None
+    assert ToxicityScorer().check(quoted + " Critics called it damn good crap.") is not None
     with pytest.raises(FileNotFoundError, match="cleaning.toxicity.wordlist"):
         ToxicityScorer(tmp_path / "missing.txt")
 

@@ -39,6 +39,12 @@ POSITIVE = [
     ("PHONE", "phone=+442079460958&x=1", "+442079460958"),
     ("PHONE", "call me at 5551234567", "5551234567"),
     ("PHONE", "Tel: 4155552671", "4155552671"),
+    ("PHONE", "Tel: +44 (0)20 7946 0958", "+44 (0)20 7946 0958"),
+    ("PHONE", "Phone: 020 7946 0958", "020 7946 0958"),
+    ("PHONE", "call 07700 900123 today", "07700 900123"),
+    ("PHONE", "Fax 0049 30 1234567", "0049 30 1234567"),
+    ("SSN", "SSN: 123 45 6789", "123 45 6789"),
+    ("SSN", "social security number 123456789.", "123456789"),
     ("SSN", "SSN 123-45-6789", "123-45-6789"),
     ("SSN", "ssn:078-05-1120,", "078-05-1120"),
     ("SSN", "(899-99-9999)", "899-99-9999"),
@@ -94,6 +100,13 @@ NEGATIVE = [
     "Python 3.11.7, lib 1.2.3, build v10.4.1.2, version 10.4.1.2, Version: 1.0.0.1",
     "firmware 4.19.0.7 and release 10.0.0.1 and v 2.2.2.2",
     "an invalid quad 256.1.1.1, a five-part 1.2.3.4.5, leading zeros 01.02.03.04",
+    # section, theorem and clause numbers are not addresses
+    "See Section 10.1.2.3, Theorem 2.3.1.4, § 14.9.1.2, §14.9.1.3 and clause 4.2.1.1.",
+    # runs of years and table rows of 4-digit numbers are not cards (some prefix of each passes Luhn)
+    "Champions in 2001 2002 2003 2004 2005 2006, then 2011 2012 2013 2014 2015.",
+    "1234 5678 9012 3456 7890 and 9999 0000 1111 2222",
+    # a zero-led number with no phone word before it
+    "the batch 020 7946 0958 shipped; lot 07700 900123",
     # prices and percentages
     "Total $1,234.56 or €99.99 or 1.234,56 EUR; up 45.5% (from 12%).",
     # ISBNs

@@ -24,6 +24,21 @@ def test_loads_local_dataset_dir_with_datasets_streaming(tmp_path):
     assert got == [f"r{i}" for i in range(20)] and stats.docs == 20
 
 
+def test_wrong_text_field_fails_before_reading_naming_the_key_and_columns(tmp_path):
+    """Not after streaming every row of a large dataset into the quarantine."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = tmp_path / "ds" / "data"
+    d.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [str(i) for i in range(5000)], "content": ["a document"] * 5000}),
+                   d / "train-00000.parquet")
+    with pytest.raises(SourceError, match=r"sources\[1\]\.text_field: 'text' is not a column of .*'content'"):
+        ingest_source(_hf_spec(tmp_path / "ds"), tmp_path / "o", 100, 1 << 20, key="sources[1]")
+    quarantine = tmp_path / "o" / "quarantine.jsonl"
+    assert not quarantine.exists() or not quarantine.read_text()
+
+
 def test_offline_unknown_dataset_fails_clearly(tmp_path):
     with pytest.raises(SourceError) as err:
         ingest_source(_hf_spec("some-org/not-cached-anywhere", retries=0), tmp_path / "o", 10, 1 << 20,

@@ -39,8 +39,10 @@ def test_numpy_fields(packed):
         np.testing.assert_array_equal(ex["input_ids"], packed.tokens[i])
         real = seg >= 0
         np.testing.assert_array_equal(ex["attention_mask"], real)
-        np.testing.assert_array_equal(ex["labels"][real], ex["input_ids"][real])
-        assert np.all(ex["labels"][~real] == -100)
+        starts = np.zeros_like(real)
+        starts[segs[1:, 1]] = True  # the first token of every later piece: predicted from another's EOS
+        np.testing.assert_array_equal(ex["labels"][real & ~starts], ex["input_ids"][real & ~starts])
+        assert np.all(ex["labels"][~real | starts] == -100)
         n_pad += int((~real).sum())
         assert real.sum() == segs[:, 2].sum()
         for k, (_, start, length, _) in enumerate(segs):  # positions restart at each segment start
@@ -74,6 +76,13 @@ def test_torch_adapter_matches_numpy(packed):
     batch = next(iter(DataLoader(ds, batch_size=4)))
     assert batch["input_ids"].shape == (4, SEQ_LEN)
     np.testing.assert_array_equal(batch["labels"][1].numpy(), packed[1]["labels"])
+    # the same labels the project's training loop builds for these sequences
+    from llm_pipeline_assets.training.data import collate
+
+    multi = [i for i in range(len(packed)) if len(packed.sequence_segments(i)) > 1][:4]
+    assert multi
+    np.testing.assert_array_equal(collate(packed, multi)["labels"].numpy(),
+                                  np.stack([packed[i]["labels"] for i in multi]))
     clone = pickle.loads(pickle.dumps(ds))  # spawned DataLoader workers pickle the dataset
     assert type(clone).__name__ == "TorchPackedSequences"
     np.testing.assert_array_equal(clone[2]["position_ids"].numpy(), packed[2]["position_ids"])
