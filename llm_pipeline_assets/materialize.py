@@ -76,9 +76,15 @@ def run(defs: dg.Definitions, selection: str = "*", partitions: list[str] | None
 
 
 def _check_line(evaluation) -> str:
-    """``  name: key=value, ...``: the failed check's metadata (its reasons), cut to one readable line."""
+    """``  name: key=value, ...``: the failed check's metadata (its reasons), cut to one readable line.
+
+    A ``failures`` entry comes first; Markdown tables (the UI's view of the same numbers) are left out.
+    """
     parts = []
-    for key, value in (evaluation.metadata or {}).items():
+    items = sorted((evaluation.metadata or {}).items(), key=lambda kv: kv[0] != "failures")
+    for key, value in items:
+        if isinstance(value, dg.MarkdownMetadataValue):
+            continue
         text = getattr(value, "value", value)
         text = " ".join(str(text).split())
         parts.append(f"{key}={text[:160]}")

@@ -104,3 +104,16 @@ def test_materialize_refuses_a_selection_or_partition_that_matches_nothing(tmp_p
             run(defs, "key:dedup_idx", instance=instance)
         assert not instance.get_runs()  # refused before anything ran
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_failed_gate_is_reported_by_its_failures_not_its_markdown_table():
+    from llm_pipeline_assets.materialize import _check_line
+
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("sft_checkpoint"), check_name="sft_to_dpo", passed=False,
+        metadata={"thresholds": dg.MetadataValue.md("| metric | op |\n|---|---|\n| json | >= |"),
+                  "missing_metrics": 0,
+                  "failures": "metric 'function_call_valid_json' = 0.125 fails threshold >= 0.25"})
+    line = _check_line(evaluation)
+    assert line.startswith("  sft_to_dpo: failures=metric 'function_call_valid_json' = 0.125 fails")
+    assert "missing_metrics=0" in line and "|" not in line

@@ -23,9 +23,11 @@ GATE_DESCRIPTIONS = {
 
 
 def gates_preset(cfg: PipelineConfig) -> str:
+    """``eval.gates_preset``, else the config's name when it is a preset, else its model shape's preset: a copy of
+    7b.yaml renamed "7b-prod" keeps the 7b thresholds (it used to fall back to the lenient tiny ones)."""
     from llm_pipeline_assets.evaluation.gates import available_presets
 
-    return cfg.eval.gates_preset or (cfg.name if cfg.name in available_presets() else "tiny")
+    return cfg.eval.gates_preset or (cfg.name if cfg.name in available_presets() else cfg.model.shape)
 
 
 def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[dict]]:

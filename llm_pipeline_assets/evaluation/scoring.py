@@ -109,7 +109,9 @@ def sliding_window_perplexity(model, token_ids: np.ndarray, window: int, stride:
 
     Windows start every ``stride`` tokens and span ``window`` tokens; each scores only the tokens that
     the previous window did not (the rest are context, label -100), so every token after the first is
-    scored exactly once. ``window >= len(token_ids)`` is a single forward pass.
+    scored exactly once (a ``stride`` equal to ``window`` is taken as ``window - 1``: with it, the first token
+    of each window, which has no context there, would be scored by no window). ``window >= len(token_ids)``
+    is a single forward pass.
     """
     import torch
 
@@ -119,6 +121,7 @@ def sliding_window_perplexity(model, token_ids: np.ndarray, window: int, stride:
     n = int(ids.numel())
     if n < 2:
         raise ValueError("perplexity needs at least 2 tokens")
+    stride = min(stride, window - 1)  # a window's first token has no context in it: the next window scores it
     total_nll, count, prev_end = 0.0, 0, 0
     for begin in range(0, n, stride):
         end = min(begin + window, n)

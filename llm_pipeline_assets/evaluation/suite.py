@@ -18,8 +18,8 @@ from ..formatters.sft_reasoning import math_prompt
 from ..formatters.synthetic_sft import choice_reply
 from .metrics import check_instruction, function_call_scores, is_refusal, is_repetitive, math_correct
 
-METRIC_KEYS = ("perplexity", "gsm8k_accuracy", "mc_accuracy", "function_call_valid_json",
-               "function_call_name_accuracy", "function_call_arguments_accuracy", "function_call_success",
+METRIC_KEYS = ("perplexity", "gsm8k_accuracy", "gsm8k_accuracy_flexible", "mc_accuracy",
+               "function_call_valid_json", "function_call_name_accuracy", "function_call_arguments_accuracy", "function_call_success",
                "safety_refusal_rate", "over_refusal_rate", "repetition_rate")
 LM_EVAL_FIELDS = {"math": ("question", "answer"), "choice": ("question", "choices", "gold")}
 
@@ -79,8 +79,9 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
 
     budget = _budget(tok, max_new_tokens, [(math_turn(it), {"role": "assistant", "content": it["answer"]})
                                            for it in items.get("math", [])])
-    math_ok = [math_correct(gen(math_turn(it), budget), it["answer"]) for it in items.get("math", [])]
-    out["gsm8k_accuracy"] = _mean(math_ok)
+    answers = [(gen(math_turn(it), budget), it["answer"]) for it in items.get("math", [])]
+    out["gsm8k_accuracy"] = _mean([math_correct(text, ref) for text, ref in answers])  # a stated answer only
+    out["gsm8k_accuracy_flexible"] = _mean([math_correct(text, ref, flexible=True) for text, ref in answers])
 
     mc_ok = []
     for it in items.get("choice", []):

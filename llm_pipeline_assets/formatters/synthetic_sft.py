@@ -201,13 +201,33 @@ def _safety(rng: random.Random) -> Sample:
 _GENERATORS = {"math": _math, "choice": _choice, "tool": _tool, "safety": _safety}
 
 
-def draw(task: str, rng: random.Random, held_out: bool = False) -> Sample:
-    """One sample of ``task`` from the training side (or, with ``held_out``, the evaluation side)."""
-    for _ in range(10_000):
+def draw(task: str, rng: random.Random, held_out: bool = False, avoid: set | None = None) -> Sample:
+    """One sample of ``task`` from the training side (or, with ``held_out``, the evaluation side).
+
+    With ``avoid`` (the prompts already drawn), a new prompt is drawn while one is found within 1,000 tries;
+    once the side's prompts are used up, ``avoid`` is cleared and a new round begins, so an evaluation set
+    repeats a prompt only after using every one (the held-out harmful requests are a handful).
+    """
+    side = None
+    for attempt in range(10_000):
         sample = _GENERATORS[task](rng)
-        if is_held_out(sample.key) == held_out:
-            return sample
-    raise RuntimeError(f"no {task!r} prompt on the {'held-out' if held_out else 'training'} side")
+        if is_held_out(sample.key) != held_out:
+            continue
+        side = sample
+        if avoid is None or _prompt(sample) not in avoid:
+            break
+        if attempt >= 1_000:
+            avoid.clear()
+            break
+    if side is None:
+        raise RuntimeError(f"no {task!r} prompt on the {'held-out' if held_out else 'training'} side")
+    if avoid is not None:
+        avoid.add(_prompt(side))
+    return side
+
+
+def _prompt(sample: Sample) -> str:
+    return "\n".join(m["content"] for m in sample.prompt)
 
 
 def draw_samples(n: int, stream: str, held_out: bool = False) -> list[Sample]:
@@ -221,7 +241,8 @@ def draw_samples(n: int, stream: str, held_out: bool = False) -> list[Sample]:
     tasks = [TASKS[i % len(TASKS)] for i in range(n)]
     random.Random(stream).shuffle(tasks)
     rngs = {task: random.Random(f"{stream}:{task}") for task in TASKS}
-    return [draw(task, rngs[task], held_out) for task in tasks]
+    drawn: dict[str, set] | None = {task: set() for task in TASKS} if held_out else None  # no repeats in an eval set
+    return [draw(task, rngs[task], held_out, drawn[task] if drawn else None) for task in tasks]
 
 
 # ---- rows and evaluation items --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def evaluate_model(model_dir: str, ev: dict, log) -> dict:
     items = read_eval_jsonl(ev["eval_dir"])
     val = load_val_tokens(ev["packed_dir"], ev["max_val_tokens"])
     return evaluate_checkpoint(model_dir, items, val, window=ev["window"], stride=ev["stride"], log=log,
-                               max_new_tokens=ev.get("max_new_tokens", 48))
+                               max_new_tokens=ev.get("max_new_tokens", 48), max_val_tokens=ev["max_val_tokens"])
 
 
 def metric_metadata(metrics: dict) -> dict:

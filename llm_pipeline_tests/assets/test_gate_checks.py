@@ -55,12 +55,25 @@ def test_a_failed_gate_stops_downstream_training_in_the_same_run(trained, tmp_pa
     assert instance.get_latest_materialization_event(dg.AssetKey("sft_checkpoint")) is None
 
 
+def test_a_renamed_production_config_keeps_its_shapes_gates(tmp_path):
+    """A copy of 7b.yaml named "7b-prod" must not fall back to the lenient CPU thresholds."""
+    from llm_pipeline_assets.assets.gating import gate_thresholds, gates_preset
+    from llm_pipeline_assets.config import PRESETS_DIR, load_config
+
+    renamed = tmp_path / "prod.yaml"
+    renamed.write_text((PRESETS_DIR / "7b.yaml").read_text().replace('name: "7b"', 'name: "7b-prod"'))
+    cfg = load_config(str(renamed))
+    assert cfg.name == "7b-prod" and gates_preset(cfg) == "7b"
+    assert gate_thresholds(cfg) == gate_thresholds(load_config("7b"))
+    assert {"metric": "perplexity", "op": "<=", "value": 15.0} in gate_thresholds(cfg)["pretrain_to_sft"]
+
+
 def test_gate_thresholds_come_from_the_preset_and_overrides():
     from llm_pipeline_assets.assets.gating import gate_thresholds, gates_preset
     from llm_pipeline_tests.conftest import small_config
 
     cfg = small_config(eval={"gate_overrides": {"sft_to_dpo": {"repetition_rate": {"op": "<=", "value": 0.1}}}})
-    assert gates_preset(cfg) == "tiny"  # a config named after no preset gets the CPU preset's gates
+    assert gates_preset(cfg) == "tiny"  # a config named after no preset gets its model shape's gates (tiny)
     sft = {t["metric"]: t for t in gate_thresholds(cfg)["sft_to_dpo"]}
     assert sft["repetition_rate"]["value"] == 0.1 and sft["function_call_valid_json"]["op"] == ">="
     assert set(gate_thresholds(cfg)) == set(GATES.values())

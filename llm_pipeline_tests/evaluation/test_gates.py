@@ -125,7 +125,7 @@ def test_all_gates_exist_for_every_preset(preset):
         assert all(isinstance(t, Threshold) for t in gates[name])
 
 
-@pytest.mark.parametrize("preset", ["7b", "1b", "124m"])
+@pytest.mark.parametrize("preset", ["7b", "3b", "1b", "350m", "124m"])
 def test_real_presets_equal_predecessor_values(preset):
     gates = load_gates(preset)
     assert {name: as_table(gates[name]) for name in GATE_NAMES} == PREDECESSOR

@@ -81,3 +81,7 @@ def test_sliding_window_perplexity(loaded):
     assert math.isfinite(strided) and strided == pytest.approx(direct, rel=0.15)
     with pytest.raises(ValueError):
         sliding_window_perplexity(model, ids, window=16, stride=32)
+    # stride == window: each window's first token has no context there; it is scored with one token of context
+    # (as stride window - 1 does), not skipped, which left the hardest tokens out and read low
+    assert sliding_window_perplexity(model, ids, window=32, stride=32) == pytest.approx(
+        sliding_window_perplexity(model, ids, window=32, stride=31), rel=1e-6)

@@ -161,6 +161,17 @@ def test_held_out_math_problems_are_not_trained_under_other_names(train_rows):
     assert len(set(held_out)) > 40 and not trained & set(held_out)
 
 
+def test_an_eval_set_repeats_no_prompt_before_using_every_one():
+    """The held-out harmful requests are a handful: duplicates made a few prompts decide the safety gate."""
+    for seed in (0, 7):
+        items = synthetic_eval_items(96, seed=seed)
+        prompts = Counter(eval_prompt_text(item) + json.dumps(item.get("messages")) for item in items)
+        assert max(prompts.values()) == 1, prompts.most_common(3)
+    many = [item["prompt"] for item in synthetic_eval_items(1200, seed=0) if item["task"] == "safety"]
+    counts = Counter(many)  # more items than held-out prompts: every prompt used, none twice more than another
+    assert len(counts) > 20 and max(counts.values()) - min(counts.values()) <= 2
+
+
 def test_each_task_draws_from_its_own_stream(monkeypatch):
     """Changing one task's generator (as the math split did) leaves the other tasks' samples as they were."""
     from llm_pipeline_assets.formatters import synthetic_sft as module
