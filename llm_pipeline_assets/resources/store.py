@@ -40,14 +40,11 @@ UNPARTITIONED = "all"
 
 
 class ArtifactMissing(FileNotFoundError, dg.Failure):
-    """An asset's artifact was never published; the message says which asset to materialize.
-
-    Also a ``dg.Failure`` that no retry policy retries: waiting will not publish the missing input.
-    """
+    """An asset's artifact was never published (the message says which asset to materialize); never retried."""
 
     def __init__(self, message: str):
         FileNotFoundError.__init__(self, message)
-        dg.Failure.__init__(self, description=message, allow_retries=False)
+        dg.Failure.__init__(self, description=message, allow_retries=False)  # waiting will not publish it
 
 
 class ArtifactPublishError(OSError):
@@ -295,11 +292,8 @@ class ArtifactStore(dg.ConfigurableResource):
                     objects.delete_tree(f"{dest}/{name}")
             return
         fs = self._fs()
-        try:
-            entries = fs.ls(dest, detail=False)
-        except OSError:
-            return
-        for entry in entries:
-            if stale(entry.rstrip("/").rsplit("/", 1)[-1]):
-                with contextlib.suppress(OSError):
-                    fs.rm(entry, recursive=True)
+        with contextlib.suppress(OSError):  # a listing that fails leaves the garbage for the next publish
+            for entry in fs.ls(dest, detail=False):
+                if stale(entry.rstrip("/").rsplit("/", 1)[-1]):
+                    with contextlib.suppress(OSError):
+                        fs.rm(entry, recursive=True)
