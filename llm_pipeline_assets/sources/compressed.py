@@ -33,27 +33,31 @@ class _ZstdRaw(io.RawIOBase):
         import zstandard
 
         self._zstd, self._fh, self._chunk = zstandard, open(path, "rb"), chunk
-        self._dec, self._buf, self._in_frame = zstandard.ZstdDecompressor().decompressobj(), b"", False
+        self._dec, self._in_frame = zstandard.ZstdDecompressor().decompressobj(), False
+        self._buf, self._pos = b"", 0  # decompressed bytes not yet handed out start at _pos
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, out) -> int:
-        while not self._buf:
+        while self._pos >= len(self._buf):
             data = self._fh.read(self._chunk)
             if not data:
                 if self._in_frame:
                     raise EOFError("zstd input ended before the end of the frame")
                 return 0
+            parts = []
             while data:
                 self._in_frame = True
-                self._buf += self._dec.decompress(data)
+                parts.append(self._dec.decompress(data))
                 data = b""
                 if self._dec.eof:  # one frame done; a next frame may follow in the same file
                     data, self._in_frame = self._dec.unused_data, False
                     self._dec = self._zstd.ZstdDecompressor().decompressobj()
-        n = min(len(out), len(self._buf))
-        out[:n], self._buf = self._buf[:n], self._buf[n:]
+            self._buf, self._pos = b"".join(parts), 0
+        n = min(len(out), len(self._buf) - self._pos)
+        out[:n] = memoryview(self._buf)[self._pos:self._pos + n]
+        self._pos += n
         return n
 
     def close(self) -> None:
