@@ -16,14 +16,21 @@ variables, ``AWS_PROFILE``, an instance or pod role), so they appear in no confi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
+from pathlib import Path
 
+import aiohttp
 import botocore.exceptions
 
 # What a flaky or unreachable S3 endpoint raises: s3fs and boto3 surface botocore's own exception types
 # (EndpointConnectionError, ReadTimeoutError, ClientError), which are not OSErrors.
-S3_TRANSPORT_ERRORS = (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# s3fs reads through aiohttp, whose ClientPayloadError (a body cut short, "received 120 of 5389 bytes") is no
+# OSError either.
+S3_TRANSPORT_ERRORS = (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
+                       aiohttp.ClientError, asyncio.TimeoutError)
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 # Building a boto3 client takes ~0.2 s; one per (process, resource settings, credential environment) is enough.
 _CLIENTS: dict[tuple, object] = {}
@@ -55,6 +62,22 @@ def client_for(resource) -> object:
         if key not in _CLIENTS:
             _CLIENTS[key] = resource.get_client()
         return _CLIENTS[key]
+
+
+def download(fs, remote: str, names: list[str], local: Path, sizes: dict[str, int], attempts: int = 3) -> None:
+    """``remote/<name>`` to ``local/<name>`` for every name, each the size the manifest says; a transfer cut short
+    (a flaky endpoint) is tried again, up to ``attempts`` times, before its error is raised."""
+    for attempt in range(attempts):
+        try:
+            fs.get([f"{remote}/{n}" for n in names], [str(local / n) for n in names])
+            for name in names:  # a short read must not become the cached copy
+                if (local / name).stat().st_size != sizes[name]:
+                    raise OSError(f"{remote}/{name}: downloaded size differs from the manifest")
+            return
+        except S3_TRANSPORT_ERRORS:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
 
 
 def split_s3(path: str) -> tuple[str, str]:

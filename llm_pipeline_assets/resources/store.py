@@ -31,7 +31,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from llm_pipeline_assets.resources.s3_objects import (S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error,
-                                                      s3_resource)
+                                                      download, s3_resource)
 from llm_pipeline_assets.work_units import atomic_write_text
 
 MANIFEST = "_MANIFEST.json"
@@ -200,10 +200,7 @@ class ArtifactStore(dg.ConfigurableResource):
                 for name in names:
                     (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 if names:
-                    self._fs().get([f"{remote}/{n}" for n in names], [str(tmp / n) for n in names])
-                for name in names:  # a short read must not become the cached copy
-                    if (tmp / name).stat().st_size != manifest.files[name]["bytes"]:
-                        raise OSError(f"{remote}/{name}: downloaded size differs from the manifest")
+                    download(self._fs(), remote, names, tmp, {n: manifest.files[n]["bytes"] for n in names})
             except S3_TRANSPORT_ERRORS as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 what = _label(asset, partition)

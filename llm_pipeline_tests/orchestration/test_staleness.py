@@ -37,7 +37,7 @@ def test_rematerializing_unchanged_data_leaves_downstream_fresh(built):
 
 
 def test_new_cleaning_code_version_with_identical_output_keeps_consumers_fresh(built, monkeypatch):
-    monkeypatch.setattr(corpus, "CLEAN_VERSION", "clean-2")  # as if the cleaning code had been edited
+    monkeypatch.setattr(corpus, "CLEAN_VERSION", corpus.CLEAN_VERSION + "-edited")  # as if the code changed
     defs = built.rebuild()
     status = built.status(defs)
     for source in SOURCES:

@@ -76,3 +76,32 @@ def test_missing_input_fails_a_training_step_at_once_without_retries(tmp_path):
     assert "STEP_UP_FOR_RETRY" not in events and events.count("STEP_FAILURE") == 1
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "materialize tokenizer first" in failure.step_failure_data.error.message
+
+
+def test_a_download_cut_short_is_tried_again(tmp_path):
+    """A flaky endpoint ends a body early (aiohttp: "received 120 of 5389 bytes"); the copy is fetched again."""
+    import aiohttp
+    import fsspec.implementations.local
+    import pytest
+
+    from llm_pipeline_assets.resources.s3_objects import download
+
+    class Flaky(fsspec.implementations.local.LocalFileSystem):
+        def __init__(self, failures):
+            super().__init__()
+            self.failures, self.calls = failures, 0
+
+        def get(self, rpath, lpath, **kw):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise aiohttp.ClientPayloadError("Response payload is not completed")
+            return super().get(rpath, lpath, **kw)
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "a.bin").write_bytes(b"x" * 5389)
+    fs = Flaky(failures=2)
+    download(fs, str(remote), ["a.bin"], tmp_path, {"a.bin": 5389}, attempts=3)
+    assert fs.calls == 3 and (tmp_path / "a.bin").read_bytes() == b"x" * 5389
+    with pytest.raises(aiohttp.ClientPayloadError):
+        download(Flaky(failures=3), str(remote), ["a.bin"], tmp_path / "again", {"a.bin": 5389}, attempts=3)
