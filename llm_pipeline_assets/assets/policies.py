@@ -2,7 +2,8 @@
 
 - ``source_data_condition``: raw data is re-ingested on the configured cron (``orchestration``).
 - ``derived_data_condition``: cheap derived data follows its upstream's data (eager on a changed DataVersion),
-  but never past a failed upstream blocking check; ``after_index_condition`` the same, triggered by the global index only.
+  but never past a failed upstream blocking check; ``after_index_condition`` the same, triggered by the global
+  index only.
   Checkpoints get none: training starts only when someone asks for it.
 - ``code_version``: the code version of an asset is its logic version plus a hash of the config settings
   that shape its output, so editing a rule in the config marks the asset stale ("has a new code version")

@@ -28,8 +28,9 @@ Rules:
 * IP_ADDRESS: a dotted quad is IPv4 only if ``ipaddress`` accepts it (octets 0-255, no
   leading zeros), it is not glued to a letter, digit or dot (``v10.4.1.2``, ``1.2.3.4.5``
   stay) and it does not follow a version or section word (version, v, release, build, firmware,
-  section, §, theorem, clause, figure, table, ...: ``Section 10.1.2.3`` stays).  IPv6 must be accepted by ``ipaddress``, contain a digit and
-  have two or more non-empty groups (times, MAC addresses, ``std::`` and ``::1`` stay).
+  section, §, theorem, clause, figure, table, ...: ``Section 10.1.2.3`` stays).  IPv6 must be
+  accepted by ``ipaddress``, contain a digit and have two or more non-empty groups (times, MAC
+  addresses, ``std::`` and ``::1`` stay).
 * BEARER_TOKEN keeps the word "Bearer"; ``aws_secret_access_key = ...`` keeps the key name;
   both values must look random (a digit, or mixed case and 20+ characters).
 * PRIVATE_KEY is the whole BEGIN..END block; a block cut off before END is scrubbed through
@@ -67,7 +68,8 @@ class PiiMatch:
 
 
 from llm_pipeline_assets.curation.pii_rules import (  # noqa: F401  (the validators the branches name)
-    _bare_phone_ok, _card_ok, _Context, _ipv4_ok, _ipv6_ok, _looks_random, _national_phone_ok, _phone_ok, _ssn_context_ok)
+    _bare_phone_ok, _card_ok, _Context, _ipv4_ok, _ipv6_ok, _looks_random, _national_phone_ok, _phone_ok,
+    _ssn_context_ok)
 
 
 _Validator = Callable[[str, _Context], bool]

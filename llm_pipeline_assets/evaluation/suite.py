@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formatters.common import assistant, tool_call
 from ..formatters.sft_reasoning import math_prompt
 from ..formatters.synthetic_sft import choice_reply
 from .metrics import check_instruction, function_call_scores, is_refusal, is_repetitive, math_correct
 
 METRIC_KEYS = ("perplexity", "gsm8k_accuracy", "gsm8k_accuracy_flexible", "mc_accuracy",
-               "function_call_valid_json", "function_call_name_accuracy", "function_call_arguments_accuracy", "function_call_success",
-               "safety_refusal_rate", "over_refusal_rate", "repetition_rate")
+               "function_call_valid_json", "function_call_name_accuracy", "function_call_arguments_accuracy",
+               "function_call_success", "safety_refusal_rate", "over_refusal_rate", "repetition_rate")
 LM_EVAL_FIELDS = {"math": ("question", "answer"), "choice": ("question", "choices", "gold")}
 
 
@@ -45,8 +46,7 @@ def _budget(tok, floor: int, references: list[tuple[list[dict], dict]]) -> int:
 
 
 def _reference_call(item: dict) -> dict:
-    call = {"type": "function", "function": {"name": item["expected_name"], "arguments": item["expected_arguments"]}}
-    return {"role": "assistant", "content": "", "tool_calls": [call]}
+    return assistant("", [tool_call(item["expected_name"], item["expected_arguments"])])
 
 
 def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]], val_tokens: np.ndarray | None,

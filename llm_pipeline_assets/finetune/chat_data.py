@@ -36,6 +36,7 @@ def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
     their reason (the same readers as the corpus sources); the good rows around them are kept.
     """
     from llm_pipeline_assets.sources.file_rows import iter_json_lines, iter_parquet_rows, open_parquet
+    from llm_pipeline_assets.sources.compressed import file_kind
     from llm_pipeline_assets.sources.local_files import resolve_files
 
     def reject(reason: str, origin: str, raw: object = None, **extra) -> None:
@@ -46,7 +47,7 @@ def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
     for f in unsupported:
         reject("unsupported_file: not JSON lines, JSON or Parquet", f.name)
     for f in files:
-        if f.name.lower().endswith(".parquet"):
+        if file_kind(f.name) == ("parquet", ""):
             pf = open_parquet(f, f.name, reject)
             if pf is not None:
                 yield from (row for _, row in iter_parquet_rows(pf, f.name, reject))

@@ -208,22 +208,19 @@ def draw(task: str, rng: random.Random, held_out: bool = False, avoid: set | Non
     once the side's prompts are used up, ``avoid`` is cleared and a new round begins, so an evaluation set
     repeats a prompt only after using every one (the held-out harmful requests are a handful).
     """
-    side = None
     for attempt in range(10_000):
         sample = _GENERATORS[task](rng)
         if is_held_out(sample.key) != held_out:
             continue
-        side = sample
-        if avoid is None or _prompt(sample) not in avoid:
-            break
-        if attempt >= 1_000:
-            avoid.clear()
-            break
-    if side is None:
-        raise RuntimeError(f"no {task!r} prompt on the {'held-out' if held_out else 'training'} side")
-    if avoid is not None:
-        avoid.add(_prompt(side))
-    return side
+        if avoid is not None:
+            prompt = _prompt(sample)
+            if prompt in avoid:
+                if attempt < 1_000:
+                    continue
+                avoid.clear()  # every prompt of this side used: a new round
+            avoid.add(prompt)
+        return sample
+    raise RuntimeError(f"no {task!r} prompt on the {'held-out' if held_out else 'training'} side")
 
 
 def _prompt(sample: Sample) -> str:
@@ -241,8 +238,8 @@ def draw_samples(n: int, stream: str, held_out: bool = False) -> list[Sample]:
     tasks = [TASKS[i % len(TASKS)] for i in range(n)]
     random.Random(stream).shuffle(tasks)
     rngs = {task: random.Random(f"{stream}:{task}") for task in TASKS}
-    drawn: dict[str, set] | None = {task: set() for task in TASKS} if held_out else None  # no repeats in an eval set
-    return [draw(task, rngs[task], held_out, drawn[task] if drawn else None) for task in tasks]
+    drawn = {task: set() if held_out else None for task in TASKS}  # no repeated prompt within an eval set
+    return [draw(task, rngs[task], held_out, drawn[task]) for task in tasks]
 
 
 # ---- rows and evaluation items --------------------------------------------------------------------------

@@ -11,19 +11,16 @@ import gzip
 import io
 from pathlib import Path
 
-KINDS = ("jsonl", "json", "parquet", "txt")
-COMPRESSIONS = ("", ".gz", ".zst")
-SUPPORTED_SUFFIXES = tuple(f".{kind}{c}" for kind in KINDS for c in COMPRESSIONS if not (kind == "parquet" and c))
+# suffix -> (kind, compression); Parquet compresses inside the file
+_KIND_OF = {f".{kind}{c}": (kind, c) for kind in ("jsonl", "json", "parquet", "txt") for c in ("", ".gz", ".zst")
+            if not (kind == "parquet" and c)}
+SUPPORTED_SUFFIXES = tuple(_KIND_OF)
 
 
 def file_kind(name: str) -> tuple[str, str] | None:
     """``(kind, compression)`` of a file name (``("jsonl", ".zst")``), or None for a file the readers skip."""
     lower = name.lower()
-    for kind in KINDS:
-        for compression in COMPRESSIONS:
-            if lower.endswith(f".{kind}{compression}") and not (kind == "parquet" and compression):
-                return kind, compression
-    return None
+    return next((kind for suffix, kind in _KIND_OF.items() if lower.endswith(suffix)), None)
 
 
 class _ZstdRaw(io.RawIOBase):

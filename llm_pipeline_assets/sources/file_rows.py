@@ -20,7 +20,10 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
+import zstandard
+
 from llm_pipeline_assets.config_base import MAX_RECORD_BYTES  # default; sources set their own
+from llm_pipeline_assets.sources.compressed import file_kind, open_compressed
 
 _SKIP_CHUNK = 1 << 20
 
@@ -62,14 +65,8 @@ def parse_json_line(line: bytes, origin: str, reject: Reject) -> tuple[bool, obj
     return False, None
 
 
-def corrupt_errors() -> tuple:
-    """What a damaged or truncated .gz/.zst raises while being read."""
-    errors = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
-    try:
-        import zstandard
-    except ImportError:
-        return errors
-    return (*errors, zstandard.ZstdError)
+# What a damaged or truncated .gz/.zst raises while being read.
+CORRUPT_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError, zstandard.ZstdError)
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -104,8 +101,6 @@ def iter_json_lines(path: Path, rel: str, reject: Reject,
     A UTF-8 byte-order mark before the first line is dropped. A ``.json`` file that holds one JSON array
     (rather than one object per line) yields its elements, origins ``rel:[i]``.
     """
-    from llm_pipeline_assets.sources.compressed import file_kind, open_compressed
-
     lineno = records = 0
     try:
         fh = open_compressed(path)
@@ -137,7 +132,7 @@ def iter_json_lines(path: Path, rel: str, reject: Reject,
                 ok, value = parse_json_line(line, origin, reject)
                 if ok:
                     yield origin, value, line
-        except corrupt_errors() as exc:
+        except CORRUPT_ERRORS as exc:
             reject(f"truncated_or_corrupt_file: {type(exc).__name__}: {exc} after line {lineno}", rel)
             return
     if not records:

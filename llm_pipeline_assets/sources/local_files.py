@@ -17,7 +17,7 @@ from typing import Iterator
 from llm_pipeline_assets.shards import Quarantine
 from llm_pipeline_assets.config_base import MAX_RECORD_BYTES
 from llm_pipeline_assets.sources.compressed import SUPPORTED_SUFFIXES, file_kind, open_compressed
-from llm_pipeline_assets.sources.file_rows import corrupt_errors, iter_json_lines, iter_parquet_rows, open_parquet
+from llm_pipeline_assets.sources.file_rows import CORRUPT_ERRORS, iter_json_lines, iter_parquet_rows, open_parquet
 
 
 class SourceError(RuntimeError):
@@ -138,7 +138,7 @@ def _iter_txt(path: Path, rel: str, q: Quarantine, max_bytes: int) -> Iterator[d
         if len(data) > max_bytes:
             q.add(f"oversized_record: file over max_record_bytes {max_bytes} once decompressed", rel)
             return
-    except corrupt_errors() as exc:
+    except CORRUPT_ERRORS as exc:
         q.add(f"unreadable_file: {type(exc).__name__}: {exc}", rel)
         return
     if not data.strip():
