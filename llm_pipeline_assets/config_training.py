@@ -160,6 +160,10 @@ class DpoTrainConfig(FinetuneConfig):
         if self.loss_type == "robust" and self.label_smoothing == 0:  # TRL's robust loss is then the sigmoid loss
             raise ValueError("dpo.label_smoothing must be > 0 for loss_type robust (the flip probability it is "
                              "robust to; the Robust DPO paper uses 0.1): at 0 it is the sigmoid loss")
+        if self.loss_type != "robust" and self.label_smoothing > 0:  # TRL 1.16 reads it for robust only
+            raise ValueError(f"dpo.label_smoothing {self.label_smoothing} has no effect with dpo.loss_type "
+                             f"{self.loss_type!r} (TRL's {self.loss_type} loss ignores it; conservative DPO is "
+                             "loss_type robust with label_smoothing > 0)")
         return self
 
 

@@ -69,6 +69,7 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
 @pytest.mark.parametrize("patch, message", [
     ({"eval": {"gates_preset": "tinyy"}}, "eval.gates_preset: unknown gate preset 'tinyy'"),
     ({"dpo": {"loss_type": "robust"}}, "dpo.label_smoothing must be > 0 for loss_type robust"),
+    ({"dpo": {"label_smoothing": 0.1}}, "dpo.label_smoothing 0.1 has no effect with dpo.loss_type 'sigmoid'"),
     ({"eval": {"gate_overrides": {"sft_to_dp0": {"repetition_rate": {"op": "<=", "value": 0.3}}}}},
      "eval.gate_overrides.sft_to_dp0: unknown gate .* did you mean 'sft_to_dpo'"),
     ({"eval": {"gate_overrides": {"sft_to_dpo": {"repetiton_rate": {"op": "<=", "value": 0.3}}}}},

@@ -17,7 +17,7 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 
 def _dataset_asset(kind: str, cfg_section, seed: int):
     # 2: synthetic rows drawn per task stream, math held out by problem
-    version = code_version(f"{kind}-data-2", data=cfg_section.sources, val_fraction=cfg_section.val_fraction, seed=seed)
+    version = code_version(f"{kind}-data-3", data=cfg_section.sources, val_fraction=cfg_section.val_fraction, seed=seed)
 
     @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=version, kinds={"json"},
               check_specs=[dg.AssetCheckSpec("both_splits_non_empty", asset=f"{kind}_dataset", blocking=True)])
@@ -54,15 +54,28 @@ def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) 
     if missing:
         raise ValueError(f"lora.mix names tasks {missing} that sft_dataset does not have ({sorted(by_task)})")
     out = []
-    for task, share in sorted(mix.items()):
-        pool = by_task.get(task, [])
-        if not pool:  # a task with share 0 that sft_dataset lacks
-            continue
+    counts = apportion({t: share for t, share in mix.items() if t in by_task}, total)
+    for task, count in sorted(counts.items()):
+        pool = by_task[task]
         # a short task: every row the same number of times (+1 for some)
-        whole, rest = divmod(round(share * total), len(pool))
+        whole, rest = divmod(count, len(pool))
         out += pool * whole + rng.sample(pool, rest)
     rng.shuffle(out)
     return out
+
+
+def apportion(shares: dict[str, float], total: int) -> dict[str, int]:
+    """Whole counts in proportion to ``shares`` that add up to ``total`` (largest remainders: rounding each share
+    on its own drew 24 rows of 25 and dropped a 10 % task from small sets)."""
+    weight = sum(shares.values())
+    if total <= 0 or weight <= 0:
+        return {t: 0 for t in shares}
+    exact = {t: total * share / weight for t, share in shares.items()}
+    counts = {t: int(x) for t, x in exact.items()}
+    by_remainder = sorted(shares, key=lambda t: (-(exact[t] - counts[t]), t))
+    for t in by_remainder[:total - sum(counts.values())]:
+        counts[t] += 1
+    return counts
 
 
 def build_finetune_assets(cfg: PipelineConfig) -> list:

@@ -1,7 +1,9 @@
 """sft_dataset / dpo_dataset library function: rows from each configured source -> formatter -> JSONL splits.
 
-Every input row ends up either in ``train.jsonl``/``val.jsonl`` (split by a stable hash of its position
-and source, fraction from config) or in ``rejected.jsonl`` with the formatter's reason — nothing is lost.
+Every input row ends up either in ``train.jsonl``/``val.jsonl`` (split by a stable hash of its prompt, fraction
+from config) or in ``rejected.jsonl`` with the formatter's reason — nothing is lost. Splitting by the prompt, not
+by the row's position, keeps repeated examples (and every answer to one prompt) on one side: the validation loss
+is measured on prompts the model was not trained on.
 SFT rows are ``{"messages": [...], "source", "task"}``; DPO rows are ``{"prompt", "chosen", "rejected",
 "source", "task"}`` in TRL's conversational preference format.
 """
@@ -105,6 +107,19 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
     yield from examples
 
 
+def prompt_key(example: dict) -> str:
+    """What decides an example's split: its prompt (SFT: the messages before the final assistant reply)."""
+    if "prompt" in example:
+        prompt = example["prompt"]
+    else:
+        messages = example["messages"]
+        end = len(messages)
+        while end > 1 and messages[end - 1].get("role") == "assistant":
+            end -= 1
+        prompt = messages[:end]
+    return json.dumps(prompt, ensure_ascii=False, sort_keys=True)
+
+
 def build_chat_dataset(kind: str, sources, out_dir: Path, val_fraction: float, seed: int,
                        log: Logger = print) -> ChatDataStats:
     """Write ``train.jsonl``, ``val.jsonl``, ``rejected.jsonl`` for ``kind`` in ("sft", "dpo")."""
@@ -117,7 +132,7 @@ def build_chat_dataset(kind: str, sources, out_dir: Path, val_fraction: float, s
             rejects: list = []
             n = 0
             for n, example in enumerate(_formatted(kind, src, rejects), 1):
-                split = split_of(f"{src.name}:{n}", val_fraction, seed)
+                split = split_of(prompt_key(example), val_fraction, seed)
                 files[split].write(json.dumps({**example, "source": src.name}, ensure_ascii=False) + "\n")
                 stats.split[split] += 1
                 stats.tasks[example["task"]] += 1

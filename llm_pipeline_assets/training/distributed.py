@@ -60,11 +60,17 @@ def any_rank(flag: bool, info: DistInfo, device: str) -> bool:
 
 
 def sum_gradients(model, info: DistInfo) -> None:
-    """Sum every gradient over ranks (each rank already divided by the global target count)."""
+    """Sum every gradient over ranks (each rank already divided by the global target count).
+
+    A rank that drew no sample this step (fewer samples per step than ranks) has no gradients: it contributes
+    zeros, so every rank joins the same all-reduces (skipping them left the other ranks waiting forever).
+    """
     if not info.enabled:
         return
     for p in model.parameters():
-        if p.grad is not None:
+        if p.requires_grad:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
 
 

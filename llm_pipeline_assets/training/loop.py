@@ -59,6 +59,10 @@ class Trainer:
             fsdp.check_even_split(settings.micro_batch * settings.grad_accum, self.dist.world)
             units = fsdp.shard_model(self.model)
             log(f"pretrain: FSDP over {self.dist.world} ranks ({units} sharded units)")
+        elif self.dist.enabled and settings.micro_batch * settings.grad_accum < self.dist.world:
+            log(f"pretrain: WARNING micro_batch * grad_accum = {settings.micro_batch * settings.grad_accum} samples "
+                f"per step for {self.dist.world} ranks: some ranks sit idle every step (pretrain.micro_batch, "
+                "pretrain.grad_accum)")
         too_long = [n for n in lengths if n > self.model.config.max_position_embeddings]
         if too_long:
             raise ValueError(f"curriculum lengths {too_long} exceed max_position_embeddings "

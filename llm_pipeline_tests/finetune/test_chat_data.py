@@ -32,10 +32,11 @@ def test_local_gsm8k_and_synthetic_sources(tmp_path):
 
 
 def test_hh_rlhf_pairs_and_invalid_pairs(tmp_path):
-    good = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Capital of France?\n\nAssistant: Paris.",
-            "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Capital of France?\n\nAssistant: No idea."}
-    same = {"chosen": good["chosen"], "rejected": good["chosen"]}
-    (tmp_path / "hh.jsonl").write_text("\n".join(json.dumps(r) for r in [good] * 12 + [same, {"chosen": "x"}]))
+    goods = [{"chosen": f"\n\nHuman: Hi {i}\n\nAssistant: Hello!\n\nHuman: Capital of France?\n\nAssistant: Paris.",
+              "rejected": f"\n\nHuman: Hi {i}\n\nAssistant: Hello!\n\nHuman: Capital of France?\n\nAssistant: No idea."}
+             for i in range(12)]
+    same = {"chosen": goods[0]["chosen"], "rejected": goods[0]["chosen"]}
+    (tmp_path / "hh.jsonl").write_text("\n".join(json.dumps(r) for r in goods + [same, {"chosen": "x"}]))
     src = [ChatDataSource(name="hh", kind="local", format="hh-rlhf", path=str(tmp_path / "hh.jsonl"))]
     stats = build_chat_dataset("dpo", src, tmp_path / "out", 0.25, seed=0, log=lambda m: None)
     pairs = _read(tmp_path / "out" / "train.jsonl") + _read(tmp_path / "out" / "val.jsonl")
@@ -45,6 +46,21 @@ def test_hh_rlhf_pairs_and_invalid_pairs(tmp_path):
     assert p["chosen"][0]["content"] == "Paris." and p["rejected"][0]["content"] == "No idea."
     reasons = [r["reason"] for r in _read(tmp_path / "out" / "rejected.jsonl")]
     assert any("same" in r for r in reasons)
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+def test_validation_prompts_are_never_trained_on(tmp_path, kind):
+    """The synthetic tasks repeat prompts (and real datasets hold duplicates): a prompt's every copy lands on one
+    side, so validation loss is measured on prompts the model never saw (split by position: 67 of 240 SFT
+    validation examples were verbatim in train.jsonl)."""
+    from llm_pipeline_assets.finetune.chat_data import prompt_key
+
+    build_chat_dataset(kind, [ChatDataSource(name="synthetic", num=1200, seed=0)], tmp_path, 0.1, seed=42,
+                       log=lambda m: None)
+    train, val = _read(tmp_path / "train.jsonl"), _read(tmp_path / "val.jsonl")
+    train_prompts = {prompt_key(r) for r in train}
+    assert len(train) > len(train_prompts)  # the data does repeat prompts
+    assert val and not [r for r in val if prompt_key(r) in train_prompts]
 
 
 def test_empty_split_is_an_error(tmp_path):
@@ -88,3 +104,18 @@ def test_lora_mix_has_the_configured_shares_and_repeats_rows_only_when_a_task_is
     assert mix_by_task(rows, {"math": 0.6, "tool": 0.4}, 50, seed=1) == mixed
     with pytest.raises(ValueError, match="lora.mix names tasks"):
         mix_by_task(rows, {"chat": 1.0}, 5, seed=1)
+
+
+@pytest.mark.parametrize("total", [5, 25, 40, 399, 400])
+def test_lora_mix_draws_exactly_the_requested_number_of_rows(total):
+    """The default mix (0.6/0.2/0.1/0.1) at the sizes users set: exactly ``total`` rows, each task within one row
+    of its share (rounding each share alone drew 24 of 25 and 4 of 5, and no safety rows of 25)."""
+    from llm_pipeline_assets.assets.finetune import mix_by_task
+    from llm_pipeline_assets.config_training import LoraTrainConfig
+
+    mix = LoraTrainConfig().mix
+    rows = [{"task": task, "i": i} for task in mix for i in range(50)]
+    mixed = mix_by_task(rows, mix, total, seed=0)
+    counts = {task: sum(r["task"] == task for r in mixed) for task in mix}
+    assert len(mixed) == total
+    assert all(abs(counts[t] - share * total) < 1 for t, share in mix.items()), counts  # each share within a row

@@ -44,6 +44,16 @@ def test_two_ranks_match_one_process(packed_corpus, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir() if p.name.startswith("step")) != []
 
 
+def test_fewer_samples_than_ranks_still_trains_like_one_process(packed_corpus, tmp_path):
+    """One sample per step over two replicated ranks: the idle rank joins the gradient all-reduce with zeros (it
+    skipped it, and gloo failed with 'collective mismatch'; NCCL would hang until its timeout)."""
+    settings = {**SETTINGS, "micro_batch": 1, "save_every": 0}
+    single = pretrain(PretrainSettings(**settings), packed_corpus.packed_dir, packed_corpus.init_dir,
+                      tmp_path / "single", log=quiet)
+    _assert_same_run(single, _torchrun(packed_corpus, tmp_path / "ddp", settings), tmp_path / "single",
+                     tmp_path / "ddp")
+
+
 def test_fsdp_two_ranks_match_one_process_and_resume(packed_corpus, tmp_path):
     """FSDP2 (sharded parameters, gradients, optimizer state) on 2 gloo ranks: the same losses and final weights
     as one process; a checkpoint holds the FULL model + optimizer, and a resume from it ends in the same place."""
