@@ -154,6 +154,9 @@ class DpoTrainConfig(FinetuneConfig):
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair"] = "sigmoid"
     precompute_ref_log_probs: bool = False
     label_smoothing: float = Field(default=0.0, ge=0, lt=0.5)  # robust: probability a preference label is flipped
+    # weight of an added NLL loss on the chosen replies (RPO: DPO + SFT on chosen; TRL's loss_type [.., "sft"]).
+    # Keeps the chosen replies likely: DPO alone can lower both replies of a pair that share most tokens
+    sft_loss_weight: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _robust_needs_smoothing(self) -> "DpoTrainConfig":

@@ -96,3 +96,17 @@ def test_gate_overrides_of_known_metrics_and_every_preset_load():
     assert cfg.eval.gates_preset == "smoke"
     for name, gates in _read_presets().items():  # the shipped presets gate only on metrics that exist
         check_gate_settings(name, gates)
+
+
+def test_config_reference_lists_every_key_as_the_code_has_it():
+    """docs/config_reference.md is generated from the config models; regenerate it after changing a field
+    (`python -m llm_pipeline_assets.config_reference > docs/config_reference.md`)."""
+    from pathlib import Path
+
+    from llm_pipeline_assets.config_reference import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "config_reference.md"
+    assert doc.read_text(encoding="utf-8") == render(), "docs/config_reference.md is stale: regenerate it"
+    for key in ("`dpo.sft_loss_weight`", "`model.max_position_embeddings`", "`compute.fuse_projections`",
+                "`eval.contamination_ngram`", "`dedup.gpu_minhash`", "`max_record_bytes`", "`backoff_seconds`"):
+        assert key in doc.read_text(encoding="utf-8")

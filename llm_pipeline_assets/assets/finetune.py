@@ -125,7 +125,8 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         data_dir, _ = store.local_dir("dpo_dataset")
         d = cfg.dpo
         settings = {**sft_settings(d), "beta": d.beta, "loss_type": d.loss_type,
-                    "precompute_ref_log_probs": d.precompute_ref_log_probs, "label_smoothing": d.label_smoothing}
+                    "precompute_ref_log_probs": d.precompute_ref_log_probs, "label_smoothing": d.label_smoothing,
+                    "sft_loss_weight": d.sft_loss_weight}
         return launch(context, store, compute, "dpo_checkpoint", "dpo", "sft_checkpoint", data_dir, settings)
 
     @dg.asset(deps=[dpo_checkpoint, sft_dataset, "eval_sets"], code_version=versions["lora"],

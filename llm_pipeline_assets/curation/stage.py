@@ -1,6 +1,6 @@
 """cleaned_shards' library function: normalize → scrub PII → language → quality → toxicity, streamed.
 
-Every removal is kept: ``rejected/<step>-NNNNN.parquet`` holds the removed documents (already
+Every removal is kept: ``rejected/<step>-<shard>-<part>.parquet`` holds the removed documents (already
 PII-scrubbed, so the rejects leak nothing) with their reason. The funnel counts documents in and out
 of each step; PII replacements are counted per type.
 

@@ -31,6 +31,7 @@ class DpoSettings:
     max_length: int = 256
     precompute_ref_log_probs: bool = False
     label_smoothing: float = 0.0  # robust DPO: the assumed probability that a preference label is flipped
+    sft_loss_weight: float = 0.0  # > 0: plus this weight times the NLL of the chosen replies (RPO)
     eval_every: int = 20
     seed: int = 42
     device: str = "cpu"
@@ -62,6 +63,13 @@ def _dpo_eval(trainer) -> dict:
             "reward_margin": float(m.get("eval_rewards/margins", float("nan")))}
 
 
+def _losses(settings: DpoSettings) -> dict:
+    """DPOConfig's loss_type (and loss_weights): the preference loss, plus the chosen replies' NLL when weighted."""
+    if settings.sft_loss_weight > 0:
+        return {"loss_type": [settings.loss_type, "sft"], "loss_weights": [1.0, settings.sft_loss_weight]}
+    return {"loss_type": [settings.loss_type]}
+
+
 def build_dpo_trainer(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict],
                       out_dir: Path):
     """The DPOTrainer run_dpo uses, with its tokenizer: the policy and an explicit frozen reference (or
@@ -77,7 +85,7 @@ def build_dpo_trainer(settings: DpoSettings, model_dir: Path, train: Sequence[di
         str(model_dir), local_files_only=True)
     args = DPOConfig(
         output_dir=str(Path(out_dir) / "trainer"), max_steps=settings.max_steps, learning_rate=settings.lr,
-        beta=settings.beta, loss_type=[settings.loss_type], label_smoothing=settings.label_smoothing,
+        beta=settings.beta, label_smoothing=settings.label_smoothing, **_losses(settings),
         per_device_train_batch_size=settings.micro_batch,
         per_device_eval_batch_size=settings.micro_batch, gradient_accumulation_steps=settings.grad_accum,
         max_length=settings.max_length, precompute_ref_log_probs=settings.precompute_ref_log_probs,
@@ -107,7 +115,8 @@ def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: 
             "val_loss_start": before["loss"], "val_loss": after["loss"],
             "reward_accuracy_start": before["reward_accuracy"], "reward_accuracy": after["reward_accuracy"],
             "reward_margin": after["reward_margin"], "loss_history": history, "beta": settings.beta,
-            "loss_type": settings.loss_type, "label_smoothing": settings.label_smoothing, "train_pairs": len(train),
+            "loss_type": settings.loss_type, "label_smoothing": settings.label_smoothing,
+            "sft_loss_weight": settings.sft_loss_weight, "train_pairs": len(train),
             "val_pairs": len(val)}
 
 

@@ -46,7 +46,8 @@ def check_shared_paths(extras: dict, shared_dir: str) -> None:
     if outside:
         listed = ", ".join(f"{k}={p}" for k, p in outside[:5])
         raise dg.Failure(f"the training container only sees {shared_dir} (launcher.shared_dir), but it would be "
-                         f"given {listed}: set LLM_PIPELINE_CACHE_DIR (the store's cache_dir) under {shared_dir}")
+                         f"given {listed}: put the artifact root (LLM_PIPELINE_ROOT, a local root) or, with an "
+                         f"s3:// root, LLM_PIPELINE_CACHE_DIR (the store's cache_dir) under {shared_dir}")
 
 
 def ecs_run_task_params(launcher, command: list[str], env: dict[str, str]) -> dict:

@@ -91,6 +91,23 @@ def test_robust_dpo_uses_its_label_smoothing(base):
     assert abs(first_loss(loss_type="robust", label_smoothing=0.2) - sigmoid) > 1e-4
 
 
+def test_dpo_sft_loss_weight_adds_the_chosen_replies_nll(base):
+    """dpo.sft_loss_weight w: the loss is the preference loss plus w x the NLL of the chosen replies (RPO). With the
+    policy equal to its reference the sigmoid loss is log 2, so the rest is w x NLL: positive and linear in w."""
+    import math
+
+    pairs = synthetic_dpo(24, 5)
+
+    def loss(weight):
+        trainer, _ = build_dpo_trainer(DpoSettings(max_steps=1, sft_loss_weight=weight), base / "base", pairs[:16],
+                                       pairs[16:], base / "dpo-rpo")
+        return trainer.evaluate()["eval_loss"]
+
+    assert loss(0.0) == pytest.approx(math.log(2), abs=1e-6)
+    one, two = loss(1.0) - math.log(2), loss(2.0) - math.log(2)
+    assert one > 1.0 and two == pytest.approx(2 * one, rel=1e-4)  # an untrained model's NLL is several nats
+
+
 def test_sft_dpo_lora_losses_fall_and_outputs_load(base):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

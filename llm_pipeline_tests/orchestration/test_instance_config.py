@@ -57,3 +57,22 @@ def test_gpu_is_the_only_pool_so_the_default_limit_is_the_gpu_limit():
     assert set(pools) == {"base_model", "pretrained_checkpoint", "sft_checkpoint", "dpo_checkpoint",
                           "lora_adapter", "eval_report", "dedup_index"}  # dedup: backend auto
     assert all(p == {"gpu"} for p in pools.values())
+
+
+@pytest.mark.parametrize("deploy", ["ecs", "k8s"])
+def test_deploy_instances_retry_and_monitor_runs_like_the_example(deploy, tmp_path, monkeypatch):
+    """The ECS and Kubernetes instance files (Postgres storage, so loaded here with the example's storage) re-launch
+    only dead runs and give unlabelled runs the same ceiling (they re-launched failed gates and stopped a 7b
+    "Materialize" at 48 h)."""
+    import yaml
+
+    deployed = yaml.safe_load((EXAMPLE.parent / "deploy" / deploy / "dagster.yaml").read_text())
+    example = yaml.safe_load(EXAMPLE.read_text())
+    home = tmp_path / "home"
+    home.mkdir()
+    merged = {**example, "run_retries": deployed["run_retries"], "run_monitoring": deployed["run_monitoring"]}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(merged))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as inst:
+        assert inst.run_retries_enabled and inst.run_retries_retry_on_asset_or_op_failure is False
+        assert inst.run_monitoring_max_runtime_seconds == 14 * 24 * 3600
