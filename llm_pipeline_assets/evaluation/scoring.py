@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tokens.specials import END_OF_TURN
+from ..tokens.specials import ASSISTANT, END_OF_TURN, FUNCTION_RESPONSE, SYSTEM, TOOL_RESPONSE, USER
 
 
 def load_for_eval(model_dir: str | Path, device: str | None = None):
@@ -26,11 +26,13 @@ def load_for_eval(model_dir: str | Path, device: str | None = None):
 
 
 def _stop_ids(tok) -> list[int]:
+    """EOS, end of turn, and the markers that open another turn (a reply running into a made-up user or tool turn
+    ends there: what follows is not the assistant's answer)."""
     ids = [tok.eos_token_id] if tok.eos_token_id is not None else []
-    if END_OF_TURN in tok.get_vocab():
-        end = tok.convert_tokens_to_ids(END_OF_TURN)
-        if end not in ids:
-            ids.append(end)
+    vocab = tok.get_vocab()
+    for marker in (END_OF_TURN, USER, SYSTEM, ASSISTANT, TOOL_RESPONSE, FUNCTION_RESPONSE):
+        if marker in vocab and vocab[marker] not in ids:
+            ids.append(vocab[marker])
     return ids
 
 
@@ -41,7 +43,8 @@ def _encode_chat(tok, messages: list[dict], add_generation_prompt: bool) -> list
 
 
 def generate(model, tok, messages: list[dict], max_new_tokens: int = 48) -> str:
-    """Greedy continuation of ``messages`` as the assistant: only the new text, cut at ``<|end|>``/EOS.
+    """Greedy continuation of ``messages`` as the assistant: only the new text, cut at ``<|end|>``/EOS or a marker
+    that opens another turn.
 
     Special tokens are kept in the decoded text so ``<|function_call|>`` stays visible.
     """
