@@ -13,7 +13,7 @@ from llm_pipeline_assets.config_base import _Strict
 
 
 class ModelConfig(_Strict):
-    shape: Literal["tiny", "124m", "350m", "1b", "3b", "7b"] = "tiny"
+    shape: Literal["tiny", "mini", "124m", "350m", "1b", "3b", "7b"] = "tiny"
     max_position_embeddings: int | None = Field(default=None, ge=16)  # None = the longest curriculum length
 
 

@@ -105,6 +105,38 @@ GOOD_ROWS = {**{("sft", name): row for name, row in SAMPLES.items()},
                  {"response": "A.", "overall_score": 9}, {"response": "B.", "overall_score": 1}]}}
 
 
+PROMPT_FIELDS = {"question", "instruction", "query", "prompt", "input", "content", "value", "text", "source",
+                 "system_prompt", "system", "context", "premise", "problem"}
+
+
+def _variant(row, i: int):
+    """``row`` with ``i`` worked into its prompt (a user turn, else the first prompt-like text field), so the
+    eight rows are distinct prompts."""
+    done = [False]
+
+    def mark(value: str) -> str:
+        done[0] = True
+        head, sep, tail = value.partition(" ")
+        return f"{head} (case {i}){sep}{tail}"
+
+    def walk(value, key="", users_only=True):
+        if isinstance(value, dict):
+            user = value.get("from", value.get("role")) in ("user", "human")
+            return {k: (mark(v) if user and not done[0] and k in ("value", "content") and isinstance(v, str)
+                        else walk(v, k, users_only)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key, users_only) for v in value]
+        if isinstance(value, str) and "Q?" in value:  # the preference rows' prompt
+            return value.replace("Q?", f"Q{i}?")
+        if (not users_only and isinstance(value, str) and key in PROMPT_FIELDS and not done[0]
+                and value[:1].isalpha() and (" " in value or key == "content")):
+            return mark(value)
+        return value
+
+    first = walk(row)
+    return first if done[0] else walk(row, users_only=False)
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(GOOD_ROWS)), st.lists(st.one_of(JSON, NEAR_VALID), max_size=12))
 def test_any_json_row_is_kept_or_rejected_never_a_crash(fmt, rows):
@@ -112,7 +144,8 @@ def test_any_json_row_is_kept_or_rejected_never_a_crash(fmt, rows):
     good = GOOD_ROWS[fmt]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rows.jsonl"
-        path.write_text("\n".join(json.dumps(r) for r in [good] * 8 + rows))
+        # eight distinct prompts: the split is by prompt, and copies of one prompt all land on one side
+        path.write_text("\n".join(json.dumps(r) for r in [_variant(good, i) for i in range(8)] + rows))
         src = ChatDataSource(name="fuzz", kind="local", format=name, path=str(path))
         stats = build_chat_dataset(kind, [src], Path(tmp) / "out", 0.5, seed=1, log=lambda m: None)
         written = sum(1 for s in ("train", "val", "rejected")

@@ -18,7 +18,7 @@ from llm_pipeline_assets.training.throughput import (attention_flops_per_token, 
                                                      model_flops_per_token, peak_flops_for, throughput_report)
 
 EXPECTED = {  # hidden, layers, heads, kv heads, FFN, context
-    "tiny": (64, 2, 4, 2, 172, 512), "124m": (768, 12, 12, 12, 2048, 2048), "350m": (1024, 24, 16, 16, 2816, 2048),
+    "tiny": (64, 2, 4, 2, 172, 512), "mini": (128, 4, 4, 2, 344, 512), "124m": (768, 12, 12, 12, 2048, 2048), "350m": (1024, 24, 16, 16, 2816, 2048),
     "1b": (2048, 24, 16, 4, 5504, 4096), "3b": (3072, 26, 24, 8, 8192, 4096), "7b": (4096, 32, 32, 8, 11008, 4096),
 }
 
