@@ -10,7 +10,8 @@
 # which adds about 30 s: one more CPU process run, workers, and two GPU paths), train_124m ~25 s per
 # variant plus ~15 s for the HF baseline (max-autotune: +200 s), fp8 steps ~100 s each; a machine start ~30 s.
 # So the whole list does not fit one 600 s call: split it with GPU_CHECK_STEPS, e.g. call 1 "install_wheels
-# environment pytest_gpu dedup_gpu", call 2 "install_wheels train_124m profile_124m fp8_1b_preset".
+# environment dedup_gpu train_124m pytest_gpu", call 2 "install_wheels profile_124m fp8_1b_preset"; PYTEST_GPU_K
+# narrows the CUDA tests (pytest -k).
 #
 # Every step has its own time box and the whole script a budget (GPU_CHECK_BUDGET seconds, default 580):
 # a step that no longer fits is skipped and says so, a failing step does not stop the others;
@@ -18,7 +19,8 @@
 # (at most 8 files, the device tool's limit) go to $OUT (default bench/out/gpu_check):
 #   summary.json (rc and seconds of every step), gpu_check.log (all output, with the environment report:
 #   GPU, torch, SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json,
-#   fp8_1b_train.json, fp8_1b_preset.json, profile.txt (where the step time goes: bench/profile_step.py)
+#   fp8_1b_train.json, fp8_1b_preset.json, profile.txt (where the step time goes: bench/profile_step.py),
+#   dedup_profile.txt (the dedup GPU path's profile)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,12 +89,13 @@ export -f install_wheels environment
 export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
-step pytest_gpu 240 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
-step dedup_gpu 200 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --source ${DEDUP_SOURCE:-parquet} --profile "$OUT/profile.txt" --out "$OUT/dedup_gpu.json"
+step dedup_gpu 200 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --source ${DEDUP_SOURCE:-parquet} --profile "$OUT/dedup_profile.txt" --out "$OUT/dedup_gpu.json"
 # 124m with the GPU defaults (flex, regional compile, compiled loss, bf16 residual, sync_every 10) and torch_varlen;
 # other variants: TRAIN_124M_RUNS (bench/train_throughput.py --runs), e.g. "attn=flex_attention,sync=1,loss=eager"
 RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,fuse=1"}
 step train_124m 300 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --runs "$RUNS_124M" --json "$OUT/train_124m.json"
+# the CUDA tests after the benches: the benches' own identity checks come first when time is short
+step pytest_gpu 240 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu
 step profile_124m 90 "$PY" bench/profile_step.py --shape 124m --seq-len 1024 --batch 32 --docs 2000 --vocab 32000 --attn ${PROFILE_ATTN:-flex_attention} --residual ${PROFILE_RESIDUAL:-bf16} --compile-mode ${PROFILE_MODE:-default} --liger ${PROFILE_LIGER:-0} --fuse ${PROFILE_FUSE:-0} --sync-every 10 --warmup 6 --steps 4 --out "$OUT/profile.txt"
 step fp8_1b_train 200 "$PY" bench/fp8_train.py --shape 1b --vocab 32000 --seq-len 2048 --batch ${FP8_BATCH:-12} --steps 30 --skip 5 --lr 1.5e-3 --compile regional --profile 3 --profile-out "$OUT/profile.txt" --json "$OUT/fp8_1b_train.json"
 # the 1b preset's own setting: micro-batch 16 x 2048 with gradient checkpointing (results appended to the profile)

@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sync-every", type=int, default=1)
     ap.add_argument("--compile-loss", type=int, default=1)
     ap.add_argument("--residual", default="fp32", choices=("fp32", "bf16"), help="pretrain residual_dtype")
-    ap.add_argument("--compile-mode", default="default", choices=("default", "max-autotune-no-cudagraphs"))
+    ap.add_argument("--compile-mode", default="default", choices=("default", "max-autotune-no-cudagraphs", "tune-pointwise"))
     ap.add_argument("--liger", type=int, default=0, help="1: Liger's RoPE / RMSNorm / SwiGLU (compute.liger_kernels)")
     ap.add_argument("--fuse", type=int, default=0, help="1: fused q/k/v and gate/up GEMMs (compute.fuse_projections)")
     ap.add_argument("--warmup", type=int, default=6, help="steps before the profile (compile happens here)")

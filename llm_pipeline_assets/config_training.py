@@ -27,8 +27,9 @@ class ComputeConfig(_Strict):
     compile_scope: Literal["regional", "full"] = "regional"
     # torch.compile mode of pretraining; max-autotune-no-cudagraphs also times Triton GEMM / attention templates
     # against cuBLAS and fuses elementwise epilogues into the winners. H100, 124m: slower (35.8 % MFU vs 40.6 %)
-    # after 197 s of tuning; kept for shapes where Triton templates may win
-    compile_mode: Literal["default", "max-autotune-no-cudagraphs"] = "default"
+    # after 197 s of tuning; kept for shapes where Triton templates may win. tune-pointwise: coordinate-descent
+    # tuning of inductor's own pointwise / reduction kernels only (GEMMs stay cuBLAS)
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs", "tune-pointwise"] = "default"
     # dtype of the residual stream between decoder layers under bf16 autocast; auto: bf16 on a GPU, where the
     # layers' adds and norms then move half the bytes (Megatron's default), fp32 otherwise
     residual_dtype: Literal["auto", "fp32", "bf16"] = "auto"

@@ -15,7 +15,7 @@ DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen")
 COMPILE_SCOPES = ("regional", "full")
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "tune-pointwise")
 
 
 @dataclass

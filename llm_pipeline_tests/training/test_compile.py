@@ -44,12 +44,13 @@ def test_compile_scopes_wrap_what_they_say():
 
 def test_regionally_compiled_pretraining_matches_eager(packed_corpus, tmp_path):
     """The loop's compiled path (CPU inductor here) trains the same model as eager, step for step; so does
-    compute.compile_mode max-autotune-no-cudagraphs (Triton/C++ GEMM templates timed against the library's)."""
+    compute.compile_mode max-autotune-no-cudagraphs (Triton/C++ GEMM templates timed against the library's) and
+    tune-pointwise (inductor's options dict: coordinate-descent tuning of its own kernels)."""
     import torch._dynamo
 
     losses = {}
     for name, compiled, mode in (("eager", False, "default"), ("regional", True, "default"),
-                                 ("autotune", True, "max-autotune-no-cudagraphs")):
+                                 ("autotune", True, "max-autotune-no-cudagraphs"), ("tune", True, "tune-pointwise")):
         torch._dynamo.reset()
         summary = pretrain(PretrainSettings(**SETTINGS, compile=compiled, compile_mode=mode), packed_corpus.packed_dir,
                            packed_corpus.init_dir, tmp_path / name, log=quiet)
@@ -61,6 +62,7 @@ def test_regionally_compiled_pretraining_matches_eager(packed_corpus, tmp_path):
     assert len(losses["regional"]) == 4
     assert losses["regional"] == pytest.approx(losses["eager"], rel=2e-3)
     assert losses["autotune"] == pytest.approx(losses["eager"], rel=2e-3)
+    assert losses["tune"] == pytest.approx(losses["eager"], rel=2e-3)
     assert losses["regional"][-1] < losses["regional"][0]
 
 
