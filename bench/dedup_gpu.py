@@ -11,7 +11,9 @@ Runs on one synthetic corpus (``dedup_compare.synthetic_corpus``: planted exact 
   torch components) preparing the text on the device too (``gpu/textprep.py``: the CUDA default);
 * ``gpu_host_workers`` (with ``--prep-workers N``): the same, N processes doing the host half of the text
   preparation (lowercase / NFKC / encode) of the next batches;
-* ``gpu_cpu_text`` (with ``--prep-workers N``): the backend fed by N CPU processes preparing text the CPU way.
+* ``gpu_cpu_text`` (with ``--prep-workers N``): the backend fed by N CPU processes preparing text the CPU way;
+* ``gpu_sign<W>_b<B>`` (with ``--sign-workers W,...``): W device processes (``gpu.sign_pool``), each reading,
+  preparing and signing whole batches of B documents on the GPU (a warm pool, as for ``cpu_workers``).
 
 ``--source parquet`` also times each path from a Parquet file of the same corpus (zstd, row groups of 5,000
 documents; written before the timings), as the pipeline's ``dedup_index`` reads its cleaned shards:
@@ -50,6 +52,7 @@ from dedup_compare import synthetic_corpus  # noqa: E402
 from llm_pipeline_assets.dedup import DedupIndexBuilder, DedupParams, MinHasher  # noqa: E402
 from llm_pipeline_assets.gpu.dedup_backend import CpuDedupBackend, TorchDedupBackend  # noqa: E402
 from llm_pipeline_assets.gpu.dedup_run import parquet_batches, prepare_batch, run_dedup, worker_pool  # noqa: E402
+from llm_pipeline_assets.gpu.sign_pool import sign_pool  # noqa: E402
 from llm_pipeline_assets.shards import prefetch  # noqa: E402
 
 BATCH = 5000  # documents per add_batch / prepared batch, as in bench/dedup_compare.py
@@ -155,6 +158,8 @@ def main(argv=None) -> int:
                     help="documents per batch of the GPU variants (the CPU paths keep %d: their workers split the "
                          "corpus by batch); a comma list also runs 'gpu' (device text, in-process) at each further "
                          "size, as gpu_b<size>" % BATCH)
+    ap.add_argument("--sign-workers", default="",
+                    help="comma list of device-process counts: gpu_sign<W>_b<B> for each count W and --gpu-batch B")
     ap.add_argument("--source", default="memory", choices=("memory", "parquet"),
                     help="parquet: also time every path from a Parquet file of the corpus (see above)")
     ap.add_argument("--out", default=str(HERE / "out" / "dedup_gpu.json"))
@@ -198,12 +203,20 @@ def main(argv=None) -> int:
     variants = [("gpu", True, 0, sizes[0])] + [(f"gpu_b{b}", True, 0, b) for b in sizes[1:]]
     variants += ([("gpu_host_workers", True, args.prep_workers, sizes[0]),
                   ("gpu_cpu_text", False, args.prep_workers, sizes[0])] if args.prep_workers else [])
+    signers = [int(w) for w in args.sign_workers.split(",") if w]
+    variants += [(f"gpu_sign{w}_b{b}", True, -w, b) for w in signers for b in sizes]  # workers < 0: a sign pool
+    pools = {}
     for name, on_device, workers, batch in variants:
         backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=on_device)
-        pool = worker_pool(workers) if workers else None
+        if workers < 0 and workers not in pools:  # one warm pool per size, started outside the timings
+            for old in pools.values():
+                old.shutdown()
+            pools = {workers: sign_pool(-workers, args.device, args.memory_budget_mb << 20)}
+        pool = worker_pool(workers) if workers > 0 else None
+        signer = pools.get(workers)
         try:
             def gpu_run():
-                result, t = run_dedup(texts, params, backend, batch_size=batch, pool=pool)
+                result, t = run_dedup(texts, params, backend, batch_size=batch, pool=pool, sign_pool=signer)
                 return t["total"], result, t
 
             gpu_run()  # warm-up: CUDA context, kernels, the self-check
@@ -211,12 +224,16 @@ def main(argv=None) -> int:
         finally:
             if pool is not None:
                 pool.shutdown()
-        report[name] = {"device": args.device, "prep_workers": workers, "batch": batch, "seconds": s, "docs_per_s": n / s,
+        report[name] = {"device": args.device, "prep_workers": max(workers, 0), "sign_workers": max(-workers, 0),
+                        "batch": batch, "seconds": s, "docs_per_s": n / s,
                         "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
-        report[name]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
+        if signer is None:
+            report[name]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
         report[f"ratio_{name}_vs_cpu"] = report[name]["docs_per_s"] / report["cpu"]["docs_per_s"]
         if "cpu_workers" in report:
             report[f"ratio_{name}_vs_cpu_workers"] = report[name]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
+    for old in pools.values():
+        old.shutdown()
     checked = [v[0] for v in variants]
     if args.source == "parquet":
         checked += parquet_variants(texts, params, args, want, report, max(sizes))

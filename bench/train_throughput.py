@@ -74,7 +74,7 @@ def steady_rate(step_seconds: list, positions_per_step: int, skip: int) -> dict:
 
 
 VARIANT_KEYS = {"attn": None, "sync": "1", "loss": "compiled", "residual": "fp32", "liger": "0", "mode": "default", "fuse": "0",
-                "batch": ""}
+                "batch": "", "accum": "1"}
 MODES = {"default": "default", "autotune": "max-autotune-no-cudagraphs", "tune": "tune-pointwise"}
 
 
@@ -83,7 +83,8 @@ def variant_name(v: dict) -> str:
     return (f"ours_{v['attn']}" + (f"_sync{v['sync']}" if v["sync"] != "1" else "")
             + ("_eagerloss" if v["loss"] == "eager" else "") + ("_bf16residual" if v["residual"] == "bf16" else "")
             + ("_liger" if v["liger"] == "1" else "") + (f"_{v['mode']}" if v["mode"] != "default" else "")
-            + ("_fused" if v["fuse"] == "1" else "") + (f"_b{v['batch']}" if v["batch"] else ""))
+            + ("_fused" if v["fuse"] == "1" else "") + (f"_b{v['batch']}" if v["batch"] else "")
+            + (f"_accum{v['accum']}" if v["accum"] != "1" else ""))
 
 
 def parse_variant(text: str, default_attn: str) -> dict:
@@ -100,6 +101,8 @@ def parse_variant(text: str, default_attn: str) -> dict:
             raise SystemExit(f"--runs: {key} must be one of {list(values)}, got {v[key]!r}")
     if v["batch"] and (not v["batch"].isdigit() or int(v["batch"]) < 1):
         raise SystemExit(f"--runs: batch must be a positive integer (micro-batch), got {v['batch']!r}")
+    if not v["accum"].isdigit() or int(v["accum"]) < 1:
+        raise SystemExit(f"--runs: accum must be a positive integer (gradient accumulation), got {v['accum']!r}")
     if not v["sync"].isdigit() or int(v["sync"]) < 1:
         raise SystemExit(f"--runs: sync must be a positive integer, got {v['sync']!r}")
     return v
@@ -109,13 +112,14 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, v: dict) -> dic
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
-    sync_every, batch = int(v["sync"]), int(v["batch"] or args.batch)
+    sync_every, batch, accum = int(v["sync"]), int(v["batch"] or args.batch), int(v["accum"])
     if batch != getattr(run_ours, "last_batch", batch):  # another static batch: compile afresh, not dynamic
         import torch._dynamo
 
         torch._dynamo.reset()
     run_ours.last_batch = batch
     settings = PretrainSettings(max_steps=args.steps, lr=1e-3, min_lr=1e-4, warmup_steps=2, micro_batch=batch,
+                                grad_accum=accum,
                                 curriculum=[(args.seq_len, args.steps)], eval_every=0, eval_batches=0,
                                 save_every=0, device=runtime.device, dtype=runtime.dtype, compile=runtime.compile,
                                 attn_implementation=v["attn"], fused_adamw=runtime.fused_adamw,
@@ -128,14 +132,14 @@ def run_ours(packed: Path, init: Path, out: Path, args, runtime, v: dict) -> dic
     history = json.loads(Path(summary["metrics_path"]).read_text())["history"]
     # deferred records share their group's time: skip whole groups (compile time lives in the first)
     skip = -(-args.skip // sync_every) * sync_every
-    rate = steady_rate([r["seconds"] for r in history], batch * args.seq_len, skip)
+    rate = steady_rate([r["seconds"] for r in history], batch * accum * args.seq_len, skip)
     real = sum(r["tokens"] for r in history[skip:]) / max(sum(r["seconds"] for r in history[skip:]), 1e-9)
     return {**rate, "real_tokens_per_second": real, "first_loss": history[0]["loss"],
             "final_loss": history[-1]["loss"], "attn_implementation": v["attn"], "compile": runtime.compile,
             "compile_scope": args.compile_scope if runtime.compile else None, "sync_every": sync_every,
             "compile_loss": bool(runtime.compile and v["loss"] != "eager"), "residual": v["residual"],
             "liger": v["liger"] == "1", "compile_mode": MODES[v["mode"]], "fuse_projections": v["fuse"] == "1",
-            "batch": batch}
+            "batch": batch, "grad_accum": accum}
 
 
 def run_baseline(packed: Path, init: Path, out: Path, args, runtime) -> dict:

@@ -138,11 +138,14 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backend=None, workers: int = 0,
               batch_size: Optional[int] = None,
-              pool: Optional[ProcessPoolExecutor] = None) -> Tuple[DedupResult, Dict[str, float]]:
+              pool: Optional[ProcessPoolExecutor] = None,
+              sign_pool: Optional[ProcessPoolExecutor] = None) -> Tuple[DedupResult, Dict[str, float]]:
     """Exact + fuzzy dedup of ``texts`` through ``backend`` (default: CPU); returns ``(result, timings)``.
 
     ``workers`` > 0 prepares batches in that many spawned processes (``0`` = this process only), or pass a
-    running ``pool`` (``worker_pool(n)``) to reuse its processes across calls.
+    running ``pool`` (``worker_pool(n)``) to reuse its processes across calls. ``sign_pool``
+    (``gpu.sign_pool.sign_pool(n)``): each batch is read, prepared and signed whole in one of its device processes
+    (the backend's device work runs there; ``backend`` still does the LSH and components here).
     ``texts``: ``str``s, an Arrow string column, or ``ParquetBatch``es (``parquet_batches``: each batch as it is,
     read by whichever process prepares it; ``batch_size`` does not apply).
     ``timings`` holds wall seconds of ``prepare`` (summed over workers; ``prepare_host``: its host half when the
@@ -166,20 +169,27 @@ def run_dedup(texts: Sequence[str], params: Optional[DedupParams] = None, backen
         batches = list(texts)
     else:
         batches = [texts[s:s + step] for s in range(0, len(texts), step)]
-        if hasattr(texts, "to_pylist") and (pool is not None or workers > 0):
+        if hasattr(texts, "to_pylist") and (pool is not None or sign_pool is not None or workers > 0):
             import pyarrow as pa  # a pickled Arrow slice carries its whole buffer: send compact copies
 
             batches = [pa.concat_arrays(getattr(b, "chunks", [b])) for b in batches]
     # a backend that prepares text on its device: workers (if any) only lowercase / NFKC / encode the next
     # batches (gpu.textprep.host_bytes) while this process runs the device half of the current one
+    if sign_pool is not None and (params.verify == "jaccard" or not getattr(backend, "prepares_text", False)):
+        raise ValueError("sign_pool signs on the device and returns no shingles: it needs dedup.verify 'signature' "
+                         "or 'none' and a backend that prepares text on its device (TorchDedupBackend, torch MinHash)")
     fused_minhash = params.verify != "jaccard" and hasattr(backend, "prepare_signatures")
     prepare = _device_prepare(backend, hasher, fused_minhash) if getattr(backend, "prepares_text", False) else None
     t: Dict[str, float] = {"prepare": 0.0, "prepare_host": 0.0, "prepare_wait": 0.0, "signatures": 0.0, "finish": 0.0}
     start = time.perf_counter()
-    own_pool = pool is None and workers > 0 and bool(batches)
+    own_pool = pool is None and sign_pool is None and workers > 0 and bool(batches)
     if own_pool:
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-    if prepare is not None:  # in-process: a thread prepares the next batches' host half meanwhile
+    if sign_pool is not None:
+        from llm_pipeline_assets.gpu.sign_pool import sign_batch
+
+        prepared = sign_pool.map(sign_batch, batches, repeat(hasher_args))
+    elif prepare is not None:  # in-process: a thread prepares the next batches' host half meanwhile
         host = pool.map(_timed_host_bytes, batches) if pool is not None else prefetch(map(_timed_host_bytes, batches))
         prepared = map(prepare, host)
     elif pool is not None:

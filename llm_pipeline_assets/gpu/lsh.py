@@ -35,28 +35,29 @@ MAX_ROUNDS = 8  # dedup.lsh.lsh_edges' max_rounds
 PAIR_CHUNK = 1 << 18  # pairs compared at once (2 x PAIR_CHUNK x num_perm int32 gathered: 235 MB at 112)
 
 
-def _band_key(sig, band: int, rows: int):
-    """``dedup.lsh.band_keys(...)[:, band]`` from the (m, num_perm) int32 tensor holding the uint32 slots."""
-    def slot(c):
-        return sig[:, c].long() & 0xFFFFFFFF  # the uint32 value
-
-    key = slot(band * rows)
-    for c in range(band * rows + 1, band * rows + rows):
-        key = mix64(key * SHINGLE_MULT + slot(c))
-    return key
+def _band_keys(sig, bands: int, rows: int):
+    """``dedup.lsh.band_keys(...)``, all bands at once: ``(bands, m)`` int64 from the (m, num_perm) int32 tensor
+    holding the uint32 slots (one kernel sequence over every band, not one per band)."""
+    slots = sig[:, :bands * rows].long().reshape(-1, bands, rows) & 0xFFFFFFFF  # the uint32 values
+    key = slots[:, :, 0]
+    for c in range(1, rows):
+        key = mix64(key * SHINGLE_MULT + slots[:, :, c])
+    return key.t().contiguous()
 
 
 def _star(keys):
-    """``dedup.lsh.bucket_star_edges`` on the device: (anchor, member, bucket) ordered by (bucket, index)."""
+    """``dedup.lsh.bucket_star_edges`` of every band's keys ``(bands, m)`` on the device: (anchor, member, bucket),
+    ordered by (band, bucket, index); bucket numbers are distinct across bands."""
     import torch
 
-    n = keys.numel()
+    bands, n = keys.shape
     if n < 2:
         empty = torch.zeros(0, dtype=torch.long, device=keys.device)
         return empty, empty, empty
-    sk, order = torch.sort(keys, stable=True)
-    first = torch.ones(n, dtype=torch.bool, device=keys.device)
-    first[1:] = sk[1:] != sk[:-1]
+    sk, order = torch.sort(keys, dim=1, stable=True)  # each band alone; equal keys keep index order
+    first = torch.ones_like(sk, dtype=torch.bool)
+    first[:, 1:] = sk[:, 1:] != sk[:, :-1]  # column 0 opens a bucket in every band
+    first, order = first.view(-1), order.view(-1)
     bucket = torch.cumsum(first.long(), 0) - 1
     anchor = order[first][bucket]
     member = ~first
@@ -97,21 +98,22 @@ def _edges(signatures: np.ndarray, surv: np.ndarray, params: DedupParams, device
     need = params.threshold * params.num_perm - 1e-9
     verify = params.verify == "signature"
     codes, verdicts = [], []
-    for band in range(params.bands):
-        anchor, member, bucket = _star(_band_key(sig, band, params.rows))
-        for _ in range(MAX_ROUNDS):
-            if member.numel() == 0:
-                break
-            ok = _verify(sig, anchor, member, need) if verify else torch.ones_like(member, dtype=torch.bool)
-            codes.append(anchor * m + member)
-            verdicts.append(ok)
-            if not verify or bool(ok.all()):
-                break
-            member, bucket = member[~ok], bucket[~ok]  # re-anchor the failures on their bucket's lowest one
-            first = torch.ones(member.numel(), dtype=torch.bool, device=sig.device)
-            first[1:] = bucket[1:] != bucket[:-1]
-            anchor = member[first][torch.cumsum(first.long(), 0) - 1]
-            member, bucket, anchor = member[~first], bucket[~first], anchor[~first]
+    # every band at once: buckets are independent, so the re-anchoring rounds of all bands run together
+    # (a few host syncs per round instead of per band and round)
+    anchor, member, bucket = _star(_band_keys(sig, params.bands, params.rows))
+    for _ in range(MAX_ROUNDS):
+        if member.numel() == 0:
+            break
+        ok = _verify(sig, anchor, member, need) if verify else torch.ones_like(member, dtype=torch.bool)
+        codes.append(anchor * m + member)
+        verdicts.append(ok)
+        if not verify:
+            break
+        member, bucket = member[~ok], bucket[~ok]  # re-anchor the failures on their bucket's lowest one
+        first = torch.ones(member.numel(), dtype=torch.bool, device=sig.device)
+        first[1:] = bucket[1:] != bucket[:-1]
+        anchor = member[first][torch.cumsum(first.long(), 0) - 1]
+        member, bucket, anchor = member[~first], bucket[~first], anchor[~first]
     if codes:
         all_codes, inverse = torch.unique(torch.cat(codes), return_inverse=True)
         ok = torch.zeros(all_codes.numel(), dtype=torch.bool, device=sig.device)

@@ -11,7 +11,7 @@ from llm_pipeline_assets.dedup.lsh import band_keys
 from llm_pipeline_assets.dedup.minhash import MinHasher
 from llm_pipeline_assets.dedup.normalize import exact_keys
 from llm_pipeline_assets.gpu import dedup_backend as db
-from llm_pipeline_assets.gpu.lsh import _band_key, lsh_edges_on
+from llm_pipeline_assets.gpu.lsh import _band_keys, lsh_edges_on
 from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread, shared_corpus  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,16 +38,16 @@ def _tricky_signatures(params: DedupParams, seed: int = 0) -> np.ndarray:
     return sig
 
 
-def test_band_keys_match_numpy_bit_for_bit():
+@pytest.mark.parametrize("bands,rows", [(16, 7), (10, 11)])  # 10 x 11 leaves the last two slots unused
+def test_band_keys_match_numpy_bit_for_bit(bands, rows):
     import torch
 
     params = DedupParams()
     sig = _tricky_signatures(params)
-    want = band_keys(sig, params.bands, params.rows)
-    t = torch.from_numpy(sig.view(np.int32))
-    for band in range(params.bands):
-        got = _band_key(t, band, params.rows).numpy().view(np.uint64)
-        assert np.array_equal(got, want[:, band]), band
+    want = band_keys(sig, bands, rows)
+    got = _band_keys(torch.from_numpy(sig.view(np.int32)), bands, rows)  # all bands at once: (bands, m)
+    assert got.shape == (bands, len(sig))
+    assert np.array_equal(got.numpy().view(np.uint64), want.T)
 
 
 @pytest.mark.parametrize("params", [DedupParams(), DedupParams(threshold=0.5), DedupParams(verify="none"),
