@@ -6,9 +6,10 @@
 # Prepare here:   bash bench/fetch_gpu_wheels.sh          (-> .whl/, ~20 MB, git-ignored)
 # Run there:      bash bench/gpu_check.sh                 (carry ".whl"; results under $OUT)
 #
-# Measured so far (bench/RESULTS.md): pytest_gpu ~175 s, dedup_gpu ~90 s at 100k docs (before --source parquet,
-# which adds about 30 s: one more CPU process run, workers, and two GPU paths), train_124m ~25 s per
-# variant plus ~15 s for the HF baseline (max-autotune: +200 s), fp8 steps ~100 s each; a machine start ~30 s.
+# Measured so far (bench/RESULTS.md): pytest_gpu ~175 s, dedup_gpu 147 s at 100k docs with --source parquet and
+# --prep-workers 15 (session 10; memory source and no prep workers: ~90 s), train_124m ~25-30 s per default variant
+# plus ~20 s for the HF baseline (tune-pointwise: +80 s of compile; max-autotune: +200 s), fp8 steps ~100 s
+# each; install_wheels 37 s, environment 15 s; a machine start ~30 s.
 # So the whole list does not fit one 600 s call: split it with GPU_CHECK_STEPS, e.g. call 1 "install_wheels
 # environment dedup_gpu train_124m pytest_gpu", call 2 "install_wheels profile_124m fp8_1b_preset"; PYTEST_GPU_K
 # narrows the CUDA tests (pytest -k).
@@ -89,10 +90,10 @@ export -f install_wheels environment
 export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
-step dedup_gpu 200 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers 15 --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --source ${DEDUP_SOURCE:-parquet} --profile "$OUT/dedup_profile.txt" --out "$OUT/dedup_gpu.json"
+step dedup_gpu 200 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers ${PREP_WORKERS:-0} --sign-workers ${SIGN_WORKERS:-4,8} --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --source ${DEDUP_SOURCE:-parquet} --profile "$OUT/dedup_profile.txt" --out "$OUT/dedup_gpu.json"
 # 124m with the GPU defaults (flex, regional compile, compiled loss, bf16 residual, sync_every 10) and torch_varlen;
 # other variants: TRAIN_124M_RUNS (bench/train_throughput.py --runs), e.g. "attn=flex_attention,sync=1,loss=eager"
-RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,fuse=1"}
+RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,batch=64;attn=flex_attention,sync=10,residual=bf16,batch=64,accum=4"}
 step train_124m 300 "$PY" bench/train_throughput.py --shape 124m --seq-len 1024 --steps 25 --skip 5 --batch 32 --docs 4000 --vocab 32000 --runs "$RUNS_124M" --json "$OUT/train_124m.json"
 # the CUDA tests after the benches: the benches' own identity checks come first when time is short
 step pytest_gpu 240 "$PY" -m pytest -q -p no:cacheprovider -m gpu -k "${PYTEST_GPU_K:-}" --confcutdir=llm_pipeline_tests/gpu --junit-xml="$OUT/pytest_gpu.xml" llm_pipeline_tests/gpu

@@ -59,7 +59,7 @@ def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     out = tmp_path / "dedup_gpu.json"
     proc = subprocess.run([sys.executable, "bench/dedup_gpu.py", "--docs", "400", "--device", "cpu", "--repeat", "1",
                            "--gpu-batch", "150,400", "--profile", str(tmp_path / "profile.txt"), "--source", "parquet",
-                           "--cpu-workers", "2",
+                           "--cpu-workers", "2", "--sign-workers", "1",
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -70,6 +70,9 @@ def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     assert "gpu / cpu" in proc.stdout
     assert report["gpu"]["batch"] == 150 and report["gpu_b400"]["batch"] == 400
     assert all(report["gpu_b400"]["identical"].values())
+    for batch in (150, 400):  # one device worker process signing whole batches (gpu.sign_pool)
+        run = report[f"gpu_sign1_b{batch}"]
+        assert run["sign_workers"] == 1 and run["batch"] == batch and all(run["identical"].values())
     # every path again from a Parquet file of the corpus: the same result; the GPU one at the largest batch
     for name in ("cpu_parquet", "cpu_workers_parquet", "gpu_parquet", "gpu_builder_parquet"):
         assert all(report[name]["identical"].values()) and report[name]["docs_per_s"] > 0, name
