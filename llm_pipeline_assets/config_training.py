@@ -27,8 +27,8 @@ class ComputeConfig(_Strict):
     compile_scope: Literal["regional", "full"] = "regional"
     # torch.compile mode of pretraining; max-autotune-no-cudagraphs also times Triton GEMM / attention templates
     # against cuBLAS and fuses elementwise epilogues into the winners. H100, 124m: slower (35.8 % MFU vs 40.6 %)
-    # after 197 s of tuning; kept for shapes where Triton templates may win. tune-pointwise: coordinate-descent
-    # tuning of inductor's own pointwise / reduction kernels only (GEMMs stay cuBLAS)
+    # after 197 s of tuning. tune-pointwise: coordinate-descent tuning of inductor's own pointwise / reduction
+    # kernels only (GEMMs stay cuBLAS); H100, 124m: no gain (38.6 % vs 40.6 %, median step 0.0621 vs 0.0625 s)
     compile_mode: Literal["default", "max-autotune-no-cudagraphs", "tune-pointwise"] = "default"
     # dtype of the residual stream between decoder layers under bf16 autocast; auto: bf16 on a GPU, where the
     # layers' adds and norms then move half the bytes (Megatron's default), fp32 otherwise
@@ -38,7 +38,7 @@ class ComputeConfig(_Strict):
     liger_kernels: bool = False
     # pretraining: q/k/v and gate/up of each Llama layer as one GEMM each over the concatenated weights (same
     # parameters and checkpoints; training/fused.py); not with FP8 or Liger, whose layers are left alone.
-    # Off by default until measured on a GPU (bench/train_throughput.py --runs "...,fuse=1")
+    # Off by default: slower where measured (H100, 124m: 32.5 % MFU vs 40.6 %)
     fuse_projections: bool = False
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen"] = "auto"
     # several processes: fsdp shards parameters/gradients/optimizer state (FSDP2), replicate keeps a full copy
