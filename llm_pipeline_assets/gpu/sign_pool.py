@@ -10,7 +10,10 @@ counts and the signatures, bit-identical to the in-process path (the same functi
 
 Each worker warms up when it starts (``_warm_up``: the CUDA context, the MinHash self-check and its compiled
 kernel, on a few documents of different lengths), so a pool started before a timed or long job does its
-compiles outside it, as ``dedup_run.worker_pool`` does for the CPU path. Not with ``verify: jaccard`` (the
+compiles outside it, as ``dedup_run.worker_pool`` does for the CPU path. Device memory: each worker holds its
+own CUDA context (~0.5 GB) and up to ~100 bytes of temporaries per byte of text in a pass (a batch of 20,000
+documents of 1.5 kB: ~3 GB; ``textprep.MAX_CHARS_PER_PASS`` caps a pass), so 8 workers fit an 80 GB card with
+room to spare. Not with ``verify: jaccard`` (the
 shingle sets must reach the host), and not with cuDF's MinHash (it needs the word lists).
 """
 
