@@ -4,8 +4,8 @@ Runs on one synthetic corpus (``dedup_compare.synthetic_corpus``: planted exact 
 
 * ``cpu``: ``DedupIndexBuilder`` (the pipeline's path: numpy MinHash + union-find, one process);
 * ``cpu_workers``: ``gpu.dedup_run.run_dedup`` with the CPU backend and ``--cpu-workers`` spawned processes
-  doing normalize + hashing + numpy MinHash (the pipeline's CPU path has no worker option, so this is
-  the fair multi-core reference for a GPU box; skipped with ``--cpu-workers 0``).  Worker pools are
+  doing normalize + hashing + numpy MinHash (what ``dedup.workers: N`` does in the ``dedup_index`` asset: the
+  fair multi-core reference for a GPU box; skipped with ``--cpu-workers 0``).  Worker pools are
   started before the timed runs (as in a long-running job), so process start-up is not counted;
 * ``gpu``: ``run_dedup`` with the torch backend on ``--device`` (CUDA: torch MinHash kernel + cuGraph or
   torch components) preparing the text on the device too (``gpu/textprep.py``: the CUDA default);

@@ -18,8 +18,9 @@ DEDUPED_VERSION = "deduped-1"
 
 
 def _same_index_settings(cfg: PipelineConfig) -> set:
-    """Dedup settings that cannot change the index: batch size, backend, and gpu_minhash unless it is cudf."""
-    return {"batch_docs", "backend"} | ({"gpu_minhash"} if cfg.dedup.gpu_minhash == "torch" else set())
+    """Dedup settings that cannot change the index: batch size, backend, hashing workers, and gpu_minhash unless it
+    is cudf."""
+    return {"batch_docs", "backend", "workers"} | ({"gpu_minhash"} if cfg.dedup.gpu_minhash == "torch" else set())
 
 
 def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
@@ -73,6 +74,7 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
                 "units": stats.units, "resumed_units": stats.resumed_units,
                 # which dedup backend hashed and clustered (gpu/dedup_backend.py)
                 "dedup_backend": stats.backend,
+                "hashing_workers": cfg.dedup.workers,
                 "uri": dg.MetadataValue.path(store.partition_dir("dedup_index")),
             },
             data_version=dg.DataVersion(manifest.data_version),

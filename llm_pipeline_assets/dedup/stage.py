@@ -71,9 +71,13 @@ def s_curve_table(bands: int, rows: int, threshold: float) -> str:
     return "\n".join([head, "|---|" + "---:|" * len(sims), probs]) + note
 
 
-def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder, batch_docs: int) -> dict:
-    """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets)."""
+def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder, batch_docs: int,
+              parts: list[HashedDocs] | None = None) -> dict:
+    """Hash one cleaned shard as work unit ``tag``: ``keys.npy``, ``signatures.u32`` (+ shingle sets). ``parts``: its
+    hashes computed elsewhere (``dedup.parallel.ShardHashPool``), only written here."""
     scratch = units.scratch(tag)
+    if parts is not None:
+        return _commit_unit(units, tag, scratch, path, builder, parts)
     size = builder.hash_batch_docs(batch_docs)  # the CPU path's memory bound; a device takes whole batches
     columns = (batch.column(0) for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=["text"]))
     # the Arrow column itself (no row dicts); the next batch is read and decoded while this one is hashed, and on a
@@ -82,6 +86,11 @@ def hash_unit(units: WorkUnits, tag: str, path: Path, builder: DedupIndexBuilder
         parts = [builder.hash_bytes(data, lengths) for data, lengths in prefetch(map(builder.backend.host_half, columns))]
     else:
         parts = [builder.hash_texts(column) for column in prefetch(columns)]
+    return _commit_unit(units, tag, scratch, path, builder, parts)
+
+
+def _commit_unit(units: WorkUnits, tag: str, scratch: Path, path: Path, builder: DedupIndexBuilder,
+                 parts: list[HashedDocs]) -> dict:
     n = sum(len(p.keys) for p in parts)
     np.save(scratch / "keys.npy", np.concatenate([p.keys for p in parts]) if parts else
             np.zeros(0, EXACT_KEY_DTYPE))
@@ -107,38 +116,75 @@ def load_unit(units: WorkUnits, marker: dict, params: DedupParams) -> HashedDocs
                       np.fromfile(unit / "shingles.u64", dtype="<u8"))
 
 
+def _hash_pool(builder: DedupIndexBuilder, cfg, pending: int, log: Logger):
+    """A ``dedup.parallel.ShardHashPool`` of ``cfg.workers`` processes, or None (hash in this process)."""
+    workers = int(getattr(cfg, "workers", 0) or 0)
+    if workers < 1 or pending == 0:
+        return None
+    from llm_pipeline_assets.dedup.parallel import ShardHashPool
+
+    pool = ShardHashPool(builder, workers, cfg.batch_docs)
+    log(f"dedup_index: hashing {pending} shards in {pool.engine}")
+    return pool
+
+
+def _next_parts(hashed, tag: str) -> list[HashedDocs]:
+    got, parts = next(hashed)
+    if got != tag:  # the pool yields the pending shards in the order this loop visits them
+        raise RuntimeError(f"dedup hashing pool returned shard {got} where {tag} was expected")
+    return parts
+
+
+def _add_shards(inputs, units: WorkUnits, builder: DedupIndexBuilder, cfg, log: Logger, hashed):
+    """Hash (or load) each shard's work unit and add it to ``builder``, in order: ``(sources, ids, positions,
+    resumed)``. ``hashed``: the pool's ``(tag, parts)`` of the shards not done yet, or None."""
+    params = builder.params
+    sources, ids, positions, resumed = [], [], [], 0
+    for name, files in inputs:
+        pos = 0
+        for j, path in enumerate(files):
+            tag = f"{name}-{j:05d}"
+            marker = units.done(tag)
+            resumed += marker is not None
+            parts = _next_parts(hashed, tag) if marker is None and hashed is not None else None
+            marker = marker or hash_unit(units, tag, path, builder, cfg.batch_docs, parts)
+            builder.add_hashed(load_unit(units, marker, params))
+            for batch in iter_batches([path], cfg.batch_docs, columns=("id",)):
+                ids.extend(r["id"] for r in batch)
+                positions.extend(range(pos, pos + len(batch)))
+                sources.extend([name] * len(batch))
+                pos += len(batch)
+            if len(ids) != builder.n_docs:
+                raise RuntimeError(f"dedup work unit {tag} holds {marker['stats']['docs']} documents, "
+                                   f"{path} has a different number: remove {units.root} and rerun")
+        log(f"dedup_index: hashed {name} ({pos} docs), {builder.n_docs} in total")
+    return sources, ids, positions, resumed
+
+
 def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Path, cfg,
                       log: Logger = print, work_dir: Path | None = None, backend=None) -> DedupIndexStats:
     """Hash every shard (one resumable work unit each, kept in ``work_dir`` when given), then dedup them all.
+
+    ``cfg.workers`` > 0 hashes the shards in that many worker processes (``dedup.parallel``), in order.
 
     With ``work_dir`` (persistent, keyed by the inputs and the hashing parameters) the shards an interrupted
     run already hashed are loaded instead of hashed again; the index is the same either way.
     """
     start = time.perf_counter()
     params = params_from_config(cfg)
-    sources, ids, positions = [], [], []
-    resumed = 0
     with tempfile.TemporaryDirectory(prefix="dedup-") as work:
         units = WorkUnits(Path(work) / "units" if work_dir is None else work_dir)
         units.remove_temps()
         builder = DedupIndexBuilder(work, params, backend=backend)
-        for name, files in inputs:
-            pos = 0
-            for j, path in enumerate(files):
-                tag = f"{name}-{j:05d}"
-                marker = units.done(tag)
-                resumed += marker is not None
-                marker = marker or hash_unit(units, tag, path, builder, cfg.batch_docs)
-                builder.add_hashed(load_unit(units, marker, params))
-                for batch in iter_batches([path], cfg.batch_docs, columns=("id",)):
-                    ids.extend(r["id"] for r in batch)
-                    positions.extend(range(pos, pos + len(batch)))
-                    sources.extend([name] * len(batch))
-                    pos += len(batch)
-                if len(ids) != builder.n_docs:
-                    raise RuntimeError(f"dedup work unit {tag} holds {marker['stats']['docs']} documents, "
-                                       f"{path} has a different number: remove {units.root} and rerun")
-            log(f"dedup_index: hashed {name} ({pos} docs), {builder.n_docs} in total")
+        todo = [(f"{name}-{j:05d}", path) for name, files in inputs for j, path in enumerate(files)
+                if units.done(f"{name}-{j:05d}") is None]
+        pool = _hash_pool(builder, cfg, len(todo), log)
+        try:
+            hashed = pool.hash_shards(todo) if pool is not None else None
+            sources, ids, positions, resumed = _add_shards(inputs, units, builder, cfg, log, hashed)
+        finally:
+            if pool is not None:
+                pool.close()
         if resumed:
             log(f"dedup_index: {resumed} shards were already hashed in {units.root} (resumed)")
         result = builder.finish()

@@ -1,0 +1,77 @@
+"""dedup.workers: the dedup_index stage hashing its shards in worker processes gives the in-process index."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_pipeline_assets.config import DedupConfig
+from llm_pipeline_assets.dedup.index import DedupIndexBuilder
+from llm_pipeline_assets.dedup.parallel import ShardHashPool
+from llm_pipeline_assets.dedup.stage import build_dedup_index, hash_unit, params_from_config
+from llm_pipeline_assets.gpu.dedup_backend import TorchDedupBackend
+from llm_pipeline_assets.shards import ShardWriter
+from llm_pipeline_assets.sources.synthetic import generate_documents
+from llm_pipeline_assets.work_units import WorkUnits
+
+
+def _shards(directory, source: str, n: int, seed: int) -> list:
+    writer = ShardWriter(directory, "part", max_docs=15)
+    writer.write_many({"id": d.id, "text": d.text, "source": source}
+                      for d in generate_documents(source, n, seed=seed, corpus_seed=7))
+    return writer.close()
+
+
+def _tree(directory) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    return [("web", _shards(root / "web", "web", 70, 1)), ("news", _shards(root / "news", "news", 50, 2))]
+
+
+@pytest.mark.parametrize("verify", ["signature", "jaccard"])
+def test_cpu_workers_give_the_in_process_index_and_resume(inputs, tmp_path, verify):
+    one = DedupConfig(verify=verify, batch_docs=7)
+    fresh = build_dedup_index(inputs, tmp_path / "fresh", one, log=lambda m: None)
+    assert fresh.exact_removed + fresh.fuzzy_removed > 0 and fresh.cross_source_removed > 0
+    logs = []
+    par = build_dedup_index(inputs, tmp_path / "par", one.model_copy(update={"workers": 2}), log=logs.append)
+    assert _tree(tmp_path / "par") == _tree(tmp_path / "fresh") != {}
+    assert any("hashing 9 shards in 2 CPU worker processes" in m for m in logs)
+    # a work folder where two shards are done: the pool hashes only the seven others, the index is the same
+    units = WorkUnits(tmp_path / "work")
+    builder = DedupIndexBuilder(tmp_path / "scratch", params_from_config(one))
+    for tag, path in [("web-00001", inputs[0][1][1]), ("news-00002", inputs[1][1][2])]:
+        hash_unit(units, tag, path, builder, one.batch_docs)
+    builder.close()
+    logs.clear()
+    resumed = build_dedup_index(inputs, tmp_path / "resumed", one.model_copy(update={"workers": 2}), log=logs.append,
+                                work_dir=units.root)
+    assert resumed.resumed_units == 2 and any("hashing 7 shards" in m for m in logs)
+    assert _tree(tmp_path / "resumed") == _tree(tmp_path / "fresh")
+
+
+def test_device_workers_give_the_in_process_index(inputs, tmp_path):
+    """The GPU path's device processes (gpu.sign_pool), here on torch's CPU device: the same code as on CUDA."""
+    cfg = DedupConfig(batch_docs=20, workers=2)
+    fresh = build_dedup_index(inputs, tmp_path / "fresh", cfg.model_copy(update={"workers": 0}), log=lambda m: None)
+    logs = []
+    backend = TorchDedupBackend("cpu", text_on_device=True)
+    got = build_dedup_index(inputs, tmp_path / "dev", cfg, log=logs.append, backend=backend)
+    assert _tree(tmp_path / "dev") == _tree(tmp_path / "fresh") and got.kept == fresh.kept
+    assert any("2 device worker processes" in m for m in logs)
+
+
+def test_what_dedup_workers_refuse(tmp_path):
+    with pytest.raises(ValueError, match="dedup.workers > 0 with dedup.backend 'gpu'"):
+        DedupConfig(workers=2, backend="gpu", verify="jaccard")
+    with pytest.raises(ValueError, match="dedup.workers > 0 with dedup.backend 'gpu'"):
+        DedupConfig(workers=2, backend="gpu", gpu_minhash="cudf")
+    jaccard = DedupIndexBuilder(tmp_path / "a", params_from_config(DedupConfig(verify="jaccard")),
+                                backend=TorchDedupBackend("cpu", text_on_device=True))
+    with pytest.raises(ValueError, match="verify 'signature' or 'none'"):  # backend auto on a GPU machine
+        ShardHashPool(jaccard, 2, 100)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        ShardHashPool(jaccard, 0, 100)
