@@ -38,10 +38,14 @@ PAIR_CHUNK = 1 << 18  # pairs compared at once (2 x PAIR_CHUNK x num_perm int32 
 def _band_keys(sig, bands: int, rows: int):
     """``dedup.lsh.band_keys(...)``, all bands at once: ``(bands, m)`` int64 from the (m, num_perm) int32 tensor
     holding the uint32 slots (one kernel sequence over every band, not one per band)."""
-    slots = sig[:, :bands * rows].long().reshape(-1, bands, rows) & 0xFFFFFFFF  # the uint32 values
-    key = slots[:, :, 0]
+    slots = sig[:, :bands * rows].reshape(-1, bands, rows)  # int32 (a view when every slot is banded)
+
+    def slot(c):  # (m, bands): the uint32 values of each band's slot c, as int64
+        return slots[:, :, c].long() & 0xFFFFFFFF
+
+    key = slot(0)
     for c in range(1, rows):
-        key = mix64(key * SHINGLE_MULT + slots[:, :, c])
+        key = mix64(key * SHINGLE_MULT + slot(c))
     return key.t().contiguous()
 
 
