@@ -21,7 +21,7 @@
 #   summary.json (rc and seconds of every step), gpu_check.log (all output, with the environment report:
 #   GPU, torch, SDPA kernels, optional packages), pytest_gpu.xml, train_124m.json, dedup_gpu.json,
 #   fp8_1b_train.json, fp8_1b_preset.json, profile.txt (where the step time goes: bench/profile_step.py),
-#   dedup_profile.txt (the dedup GPU path's profile)
+#   dedup_profile.txt (the dedup GPU path's profile), dedup_workers.json
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,6 +91,8 @@ export PY WHEELS OUT
 step install_wheels 60 install_wheels
 step environment 30 environment
 step dedup_gpu 200 "$PY" bench/dedup_gpu.py --docs ${DEDUP_DOCS:-100000} --device cuda --cpu-workers 16 --prep-workers ${PREP_WORKERS:-0} --sign-workers ${SIGN_WORKERS:-4,8} --repeat 1 --memory-budget-mb ${DEDUP_BUDGET_MB:-256} --gpu-batch ${DEDUP_GPU_BATCH:-5000,20000} --source ${DEDUP_SOURCE:-parquet} --profile "$OUT/dedup_profile.txt" --out "$OUT/dedup_gpu.json"
+# the dedup_index stage itself: dedup.workers device processes (started inside the timing, as the asset does) vs in-process
+step dedup_workers 150 "$PY" bench/dedup_workers.py --docs ${DEDUP_DOCS:-100000} --device cuda --workers ${STAGE_WORKERS:-8} --batch-docs 20000 --json "$OUT/dedup_workers.json"
 # 124m with the GPU defaults (flex, regional compile, compiled loss, bf16 residual, sync_every 10) and torch_varlen;
 # other variants: TRAIN_124M_RUNS (bench/train_throughput.py --runs), e.g. "attn=flex_attention,sync=1,loss=eager"
 RUNS_124M=${TRAIN_124M_RUNS:-"attn=flex_attention,sync=10,residual=bf16;attn=flex_attention,sync=10,residual=bf16,batch=64;attn=flex_attention,sync=10,residual=bf16,batch=64,accum=4"}

@@ -75,3 +75,21 @@ def test_what_dedup_workers_refuse(tmp_path):
         ShardHashPool(jaccard, 2, 100)
     with pytest.raises(ValueError, match="must be >= 1"):
         ShardHashPool(jaccard, 0, 100)
+
+
+def test_the_workers_bench_compares_against_one_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "dedup_workers.json"
+    proc = subprocess.run([sys.executable, "bench/dedup_workers.py", "--docs", "600", "--workers", "2",
+                           "--shard-docs", "100", "--json", str(out)], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["identical_index"] and report["shards"] == 6 and report["workers"]["workers"] == 2
+    assert report["ratio"] == report["workers"]["docs_per_s"] / report["baseline_one_process"]["docs_per_s"]
+    assert "workers / one process" in proc.stdout
