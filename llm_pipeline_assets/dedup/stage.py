@@ -116,15 +116,19 @@ def load_unit(units: WorkUnits, marker: dict, params: DedupParams) -> HashedDocs
                       np.fromfile(unit / "shingles.u64", dtype="<u8"))
 
 
-def _hash_pool(builder: DedupIndexBuilder, cfg, pending: int, log: Logger):
-    """A ``dedup.parallel.ShardHashPool`` of ``cfg.workers`` processes, or None (hash in this process)."""
+def files_of(inputs) -> list[Path]:
+    return [path for _, group in inputs for path in group]
+
+
+def _hash_pool(builder: DedupIndexBuilder, cfg, pending: int, shards: int, log: Logger):
+    """A ``dedup.parallel.ShardHashPool`` of ``cfg.workers`` processes, or None (work in this process)."""
     workers = int(getattr(cfg, "workers", 0) or 0)
-    if workers < 1 or pending == 0:
+    if workers < 1 or shards == 0:
         return None
     from llm_pipeline_assets.dedup.parallel import ShardHashPool
 
     pool = ShardHashPool(builder, workers, cfg.batch_docs)
-    log(f"dedup_index: hashing {pending} shards in {pool.engine}")
+    log(f"dedup_index: hashing {pending} of {shards} shards in {pool.engine}")
     return pool
 
 
@@ -178,16 +182,19 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
         builder = DedupIndexBuilder(work, params, backend=backend)
         todo = [(f"{name}-{j:05d}", path) for name, files in inputs for j, path in enumerate(files)
                 if units.done(f"{name}-{j:05d}") is None]
-        pool = _hash_pool(builder, cfg, len(todo), log)
+        pool = _hash_pool(builder, cfg, len(todo), len(files_of(inputs)), log)
         try:
             hashed = pool.hash_shards(todo) if pool is not None else None
             sources, ids, positions, resumed = _add_shards(inputs, units, builder, cfg, log, hashed)
+            if resumed:
+                log(f"dedup_index: {resumed} shards were already hashed in {units.root} (resumed)")
+            result = builder.finish()
+            # the blocking check's independent pass over the kept texts, in the same worker processes
+            exact_dups_in_kept = _exact_dups_among_kept(inputs, result.keep, cfg.batch_docs,
+                                                        pool.pool if pool is not None else None)
         finally:
             if pool is not None:
                 pool.close()
-        if resumed:
-            log(f"dedup_index: {resumed} shards were already hashed in {units.root} (resumed)")
-        result = builder.finish()
     n = len(ids)
     # The document kept in each one's place: exact copies point at their first copy's fuzzy cluster.
     survivor = np.where(result.exact_dup_of >= 0, result.cluster[np.maximum(result.exact_dup_of, 0)], result.cluster)
@@ -213,7 +220,7 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
     stats.candidate_pairs = int(result.stats.get("candidate_pairs", 0))
     stats.verified_pairs = int(result.stats.get("verified_pairs", 0))
     stats.cluster_sizes = cluster_size_histogram(survivor) if n else {}
-    stats.exact_dups_in_kept = _exact_dups_among_kept(inputs, result.keep, cfg.batch_docs)
+    stats.exact_dups_in_kept = exact_dups_in_kept
     stats.s_curve_markdown = s_curve_table(params.bands, params.rows, params.threshold)
     stats.seconds = time.perf_counter() - start
     log(f"dedup_index: {n} docs, {stats.exact_removed} exact and {stats.fuzzy_removed} near duplicates removed "
@@ -221,19 +228,30 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
     return stats
 
 
-def _exact_dups_among_kept(inputs, keep: np.ndarray, batch_docs: int) -> int:
-    """Second, independent pass: exact keys of every kept document must be unique."""
+def kept_exact_keys(path: Path, keep: np.ndarray, batch_docs: int) -> np.ndarray:
+    """Exact keys (``dedup.normalize.exact_keys``, from the texts) of one shard's documents where ``keep``."""
+    parts, offset = [], 0
+    for batch in iter_batches([path], batch_docs, columns=("text",)):
+        mask = keep[offset:offset + len(batch)]
+        offset += len(batch)
+        parts.append(exact_keys([r["text"] for r, k in zip(batch, mask) if k]))
+    return np.concatenate(parts) if parts else np.zeros(0, EXACT_KEY_DTYPE)
+
+
+def _exact_dups_among_kept(inputs, keep: np.ndarray, batch_docs: int, pool=None) -> int:
+    """Second, independent pass: exact keys of every kept document must be unique. ``pool``: a process pool
+    (``dedup.workers``) that computes each shard's keys."""
+    files = files_of(inputs)
+    bounds = np.cumsum([0] + [pq.ParquetFile(path).metadata.num_rows for path in files])
+    masks = [keep[bounds[i]:bounds[i + 1]] for i in range(len(files))]
+    mapper = pool.map if pool is not None else map
     seen: set[bytes] = set()
-    dups, offset = 0, 0
-    for _, files in inputs:
-        for batch in iter_batches(files, batch_docs, columns=("text",)):
-            mask = keep[offset:offset + len(batch)]
-            offset += len(batch)
-            texts = [r["text"] for r, k in zip(batch, mask) if k]
-            for key in exact_keys(texts):
-                raw = key.tobytes()
-                dups += raw in seen
-                seen.add(raw)
+    dups = 0
+    for keys in mapper(kept_exact_keys, files, masks, [batch_docs] * len(files)):
+        for key in keys:
+            raw = key.tobytes()
+            dups += raw in seen
+            seen.add(raw)
     return dups
 
 

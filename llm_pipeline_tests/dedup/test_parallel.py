@@ -39,7 +39,7 @@ def test_cpu_workers_give_the_in_process_index_and_resume(inputs, tmp_path, veri
     logs = []
     par = build_dedup_index(inputs, tmp_path / "par", one.model_copy(update={"workers": 2}), log=logs.append)
     assert _tree(tmp_path / "par") == _tree(tmp_path / "fresh") != {}
-    assert any("hashing 9 shards in 2 CPU worker processes" in m for m in logs)
+    assert any("hashing 9 of 9 shards in 2 CPU worker processes" in m for m in logs)
     # a work folder where two shards are done: the pool hashes only the seven others, the index is the same
     units = WorkUnits(tmp_path / "work")
     builder = DedupIndexBuilder(tmp_path / "scratch", params_from_config(one))
@@ -49,7 +49,7 @@ def test_cpu_workers_give_the_in_process_index_and_resume(inputs, tmp_path, veri
     logs.clear()
     resumed = build_dedup_index(inputs, tmp_path / "resumed", one.model_copy(update={"workers": 2}), log=logs.append,
                                 work_dir=units.root)
-    assert resumed.resumed_units == 2 and any("hashing 7 shards" in m for m in logs)
+    assert resumed.resumed_units == 2 and any("hashing 7 of 9 shards" in m for m in logs)
     assert _tree(tmp_path / "resumed") == _tree(tmp_path / "fresh")
 
 
@@ -62,6 +62,32 @@ def test_device_workers_give_the_in_process_index(inputs, tmp_path):
     got = build_dedup_index(inputs, tmp_path / "dev", cfg, log=logs.append, backend=backend)
     assert _tree(tmp_path / "dev") == _tree(tmp_path / "fresh") and got.kept == fresh.kept
     assert any("2 device worker processes" in m for m in logs)
+
+
+def test_the_kept_duplicates_check_in_worker_processes(inputs):
+    """The blocking check's independent pass (exact keys re-derived from the kept texts) gives the same count in
+    the pool as in this process: every duplicate when all are kept, none when only the index's survivors are."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from llm_pipeline_assets.dedup.stage import _exact_dups_among_kept, count_exact_duplicates
+    from llm_pipeline_assets.gpu.dedup_run import worker_pool
+
+    files = [path for _, group in inputs for path in group]
+    n = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+    everything = np.ones(n, dtype=bool)
+    want = count_exact_duplicates(files)
+    assert want > 0
+    pool = worker_pool(2)
+    try:
+        assert _exact_dups_among_kept(inputs, everything, 7, pool) == _exact_dups_among_kept(inputs, everything, 7)
+        assert _exact_dups_among_kept(inputs, everything, 7, pool) == want
+        first_copies = everything.copy()
+        first_copies[n // 2:] = False  # a mask of another length per shard still lines up shard by shard
+        assert (_exact_dups_among_kept(inputs, first_copies, 5, pool)
+                == _exact_dups_among_kept(inputs, first_copies, 5))
+    finally:
+        pool.shutdown()
 
 
 def test_what_dedup_workers_refuse(tmp_path):
