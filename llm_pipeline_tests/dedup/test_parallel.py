@@ -9,26 +9,15 @@ from llm_pipeline_assets.dedup.index import DedupIndexBuilder
 from llm_pipeline_assets.dedup.parallel import ShardHashPool
 from llm_pipeline_assets.dedup.stage import build_dedup_index, hash_unit, params_from_config
 from llm_pipeline_assets.gpu.dedup_backend import TorchDedupBackend
-from llm_pipeline_assets.shards import ShardWriter
-from llm_pipeline_assets.sources.synthetic import generate_documents
 from llm_pipeline_assets.work_units import WorkUnits
-
-
-def _shards(directory, source: str, n: int, seed: int) -> list:
-    writer = ShardWriter(directory, "part", max_docs=15)
-    writer.write_many({"id": d.id, "text": d.text, "source": source}
-                      for d in generate_documents(source, n, seed=seed, corpus_seed=7))
-    return writer.close()
-
-
-def _tree(directory) -> dict[str, bytes]:
-    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+from llm_pipeline_tests.reliability.conftest import synthetic_shards, tree_bytes
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
-    return [("web", _shards(root / "web", "web", 70, 1)), ("news", _shards(root / "news", "news", 50, 2))]
+    return [("web", synthetic_shards(root / "web", "web", 70, 1)),
+            ("news", synthetic_shards(root / "news", "news", 50, 2))]
 
 
 @pytest.mark.parametrize("verify", ["signature", "jaccard"])
@@ -38,7 +27,7 @@ def test_cpu_workers_give_the_in_process_index_and_resume(inputs, tmp_path, veri
     assert fresh.exact_removed + fresh.fuzzy_removed > 0 and fresh.cross_source_removed > 0
     logs = []
     par = build_dedup_index(inputs, tmp_path / "par", one.model_copy(update={"workers": 2}), log=logs.append)
-    assert _tree(tmp_path / "par") == _tree(tmp_path / "fresh") != {}
+    assert tree_bytes(tmp_path / "par") == tree_bytes(tmp_path / "fresh") != {}
     assert any("hashing 9 of 9 shards in 2 CPU worker processes" in m for m in logs)
     # a work folder where two shards are done: the pool hashes only the seven others, the index is the same
     units = WorkUnits(tmp_path / "work")
@@ -50,7 +39,7 @@ def test_cpu_workers_give_the_in_process_index_and_resume(inputs, tmp_path, veri
     resumed = build_dedup_index(inputs, tmp_path / "resumed", one.model_copy(update={"workers": 2}), log=logs.append,
                                 work_dir=units.root)
     assert resumed.resumed_units == 2 and any("hashing 7 of 9 shards" in m for m in logs)
-    assert _tree(tmp_path / "resumed") == _tree(tmp_path / "fresh")
+    assert tree_bytes(tmp_path / "resumed") == tree_bytes(tmp_path / "fresh")
 
 
 def test_device_workers_give_the_in_process_index(inputs, tmp_path):
@@ -60,7 +49,7 @@ def test_device_workers_give_the_in_process_index(inputs, tmp_path):
     logs = []
     backend = TorchDedupBackend("cpu", text_on_device=True)
     got = build_dedup_index(inputs, tmp_path / "dev", cfg, log=logs.append, backend=backend)
-    assert _tree(tmp_path / "dev") == _tree(tmp_path / "fresh") and got.kept == fresh.kept
+    assert tree_bytes(tmp_path / "dev") == tree_bytes(tmp_path / "fresh") and got.kept == fresh.kept
     assert any("2 device worker processes" in m for m in logs)
 
 

@@ -157,6 +157,22 @@ def done_units(root: Path, asset: str) -> dict[str, dict]:
     return out
 
 
+def synthetic_shards(directory: Path, source: str, n: int, seed: int) -> list:
+    """``n`` synthetic documents of ``source`` as cleaned-shard Parquet files of 15 documents each."""
+    from llm_pipeline_assets.shards import ShardWriter
+    from llm_pipeline_assets.sources.synthetic import generate_documents
+
+    writer = ShardWriter(directory, "part", max_docs=15)
+    writer.write_many({"id": d.id, "text": d.text, "source": source}
+                      for d in generate_documents(source, n, seed=seed, corpus_seed=7))
+    return writer.close()
+
+
+def tree_bytes(directory: Path) -> dict[str, bytes]:
+    """Relative path -> bytes of every file under ``directory``."""
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 def published_bytes(root: Path, asset: str, partition: str | None = None) -> dict[str, bytes]:
     """Every file of the current published version (as the manifest lists it) with its bytes."""
     directory, manifest = ArtifactStore(root=str(root)).local_dir(asset, partition)

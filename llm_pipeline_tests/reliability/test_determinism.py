@@ -23,11 +23,10 @@ import pytest
 
 from llm_pipeline_assets.config import CleaningConfig, DedupConfig
 from llm_pipeline_assets.resources.store import ArtifactStore
-from llm_pipeline_assets.shards import ShardWriter
-from llm_pipeline_assets.sources.synthetic import generate_documents
 from llm_pipeline_assets.work_units import WorkUnits, discard_work, work_key
 from llm_pipeline_tests.reliability.conftest import DATA_ASSETS, DATA_SELECTION, write_config
 from llm_pipeline_tests.reliability.conftest import materialize_to_end, pipeline_env, published_bytes
+from llm_pipeline_tests.reliability.conftest import synthetic_shards, tree_bytes
 
 PARTITIONED = {"raw_corpus", "cleaned_shards", "deduped_shards"}
 
@@ -68,17 +67,6 @@ def test_two_runs_in_two_roots_give_byte_identical_data_and_tokens(data_referenc
     print(f"{len(first)} files, {sum(map(len, first.values()))} bytes identical (sha256 {digest})")
 
 
-def _shards(directory, source: str, n: int, seed: int) -> list:
-    writer = ShardWriter(directory, "part", max_docs=15)
-    writer.write_many({"id": d.id, "text": d.text, "source": source}
-                      for d in generate_documents(source, n, seed=seed, corpus_seed=7))
-    return writer.close()
-
-
-def _tree(directory) -> dict[str, bytes]:
-    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
 def _crash_debris(units: WorkUnits, half_done: str, cut_short: str, file_name: str) -> None:
     """What a kill leaves: a temp folder, a unit renamed into place without its marker, a truncated file."""
     (units.root / f".tmp-{half_done}-99999").mkdir()
@@ -91,7 +79,7 @@ def _crash_debris(units: WorkUnits, half_done: str, cut_short: str, file_name: s
 def test_cleaning_resumed_from_a_crashed_work_folder_equals_a_fresh_run(tmp_path):
     from llm_pipeline_assets.curation.stage import clean_shards, clean_unit
 
-    files, cfg = _shards(tmp_path / "raw", "web", 90, 1), CleaningConfig(workers=1)
+    files, cfg = synthetic_shards(tmp_path / "raw", "web", 90, 1), CleaningConfig(workers=1)
     fresh = clean_shards(files, tmp_path / "fresh", cfg, 10, 1 << 20, log=lambda m: None)
     units = WorkUnits(tmp_path / "work")
     markers = {i: clean_unit(files[i], units.root, f"{i:05d}", cfg, 10, 1 << 20) for i in (0, 2, 3, 5)}
@@ -101,7 +89,7 @@ def test_cleaning_resumed_from_a_crashed_work_folder_equals_a_fresh_run(tmp_path
     assert len(files) == 6 and resumed.resumed_shards == 2 and fresh.resumed_shards == 0  # only 0 and 5 intact
     assert "resuming: 2/6 shards were already cleaned" in logs[0]
     assert resumed.to_dict() | {"seconds": 0, "resumed_shards": 0} == fresh.to_dict() | {"seconds": 0}
-    assert _tree(tmp_path / "resumed") == _tree(tmp_path / "fresh") != {}
+    assert tree_bytes(tmp_path / "resumed") == tree_bytes(tmp_path / "fresh") != {}
     assert not list(units.root.glob(".tmp-*"))
 
 
@@ -109,7 +97,8 @@ def test_dedup_index_resumed_from_a_crashed_work_folder_equals_a_fresh_build(tmp
     from llm_pipeline_assets.dedup.index import DedupIndexBuilder
     from llm_pipeline_assets.dedup.stage import build_dedup_index, hash_unit, params_from_config
 
-    inputs = [("web", _shards(tmp_path / "web", "web", 70, 1)), ("news", _shards(tmp_path / "news", "news", 50, 2))]
+    inputs = [("web", synthetic_shards(tmp_path / "web", "web", 70, 1)),
+              ("news", synthetic_shards(tmp_path / "news", "news", 50, 2))]
     cfg = DedupConfig(verify="jaccard", batch_docs=7)  # jaccard: the shingle sets are units' files too
     fresh = build_dedup_index(inputs, tmp_path / "fresh", cfg, log=lambda m: None)
     units = WorkUnits(tmp_path / "work")
@@ -122,7 +111,7 @@ def test_dedup_index_resumed_from_a_crashed_work_folder_equals_a_fresh_build(tmp
     resumed = build_dedup_index(inputs, tmp_path / "resumed", cfg, log=lambda m: None, work_dir=units.root)
     assert (resumed.units, resumed.resumed_units, fresh.resumed_units) == (9, 2, 0)
     assert fresh.exact_removed + fresh.fuzzy_removed > 0 and fresh.cross_source_removed > 0
-    assert _tree(tmp_path / "resumed") == _tree(tmp_path / "fresh") != {}
+    assert tree_bytes(tmp_path / "resumed") == tree_bytes(tmp_path / "fresh") != {}
 
 
 def test_publishing_discards_only_the_work_folders_of_its_own_partition(tmp_path):
