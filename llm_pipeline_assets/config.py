@@ -132,9 +132,9 @@ class DedupConfig(_Strict):
     # GPU signatures: torch (bit-identical to the CPU path) or cudf (cuDF's MinHash: a different hash family,
     # so a different index; opt-in, needs cudf installed)
     gpu_minhash: Literal["torch", "cudf"] = "torch"
-    # processes that hash the shards (dedup/parallel.py), in order; 0 = this process. CPU backend: numpy hashing
-    # workers (also with verify: jaccard); GPU backend: device processes, each with its own CUDA context (not with
-    # verify: jaccard or gpu_minhash: cudf). Same index either way
+    # processes that hash the shards (dedup/parallel.py), in order; 0 = this process. CPU backend (and the GPU one
+    # with verify: jaccard): numpy hashing workers; GPU backend: device processes, each with its own CUDA context
+    # (not with gpu_minhash: cudf). Same index either way
     workers: int = Field(default=0, ge=0, le=256)
 
     @model_validator(mode="after")
@@ -143,9 +143,9 @@ class DedupConfig(_Strict):
             raise ValueError("set both dedup.bands and dedup.rows, or neither (then they follow dedup.threshold)")
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"dedup.bands * dedup.rows = {self.bands * self.rows} exceeds dedup.num_perm = {self.num_perm}")
-        if self.workers and self.backend == "gpu" and (self.verify == "jaccard" or self.gpu_minhash == "cudf"):
-            raise ValueError("dedup.workers > 0 with dedup.backend 'gpu' signs in device processes: it needs "
-                             "dedup.verify 'signature' or 'none' and dedup.gpu_minhash 'torch' (or dedup.workers: 0)")
+        if self.workers and self.backend == "gpu" and self.gpu_minhash == "cudf":
+            raise ValueError("dedup.workers > 0 needs dedup.gpu_minhash 'torch' with dedup.backend 'gpu': cuDF's "
+                             "MinHash hashes in the asset's own process (or set dedup.workers: 0)")
         return self
 
 

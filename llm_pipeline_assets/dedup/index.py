@@ -29,7 +29,8 @@ from .minhash import MinHasher, minhash_signatures, split_shingle_sets
 from .normalize import EXACT_KEY_DTYPE, exact_key_from_normalized, exact_keys_from_digests, normalized_words
 from .params import DedupParams
 
-__all__ = ["DedupIndexBuilder", "HashedDocs", "arrow_texts", "prepare_words", "refuse_null_texts"]
+__all__ = ["DedupIndexBuilder", "HashedDocs", "arrow_texts", "hashed_docs", "hash_on_host", "prepare_words",
+           "refuse_null_texts"]
 
 
 def prepare_words(texts: Sequence[str], hasher: MinHasher):
@@ -49,6 +50,26 @@ class HashedDocs:
     signatures: np.ndarray
     set_sizes: Optional[np.ndarray] = None
     shingles: Optional[np.ndarray] = None
+
+
+def hashed_docs(keys: np.ndarray, raw_signatures: np.ndarray, shingles: np.ndarray, counts: np.ndarray,
+                jaccard: bool) -> HashedDocs:
+    """``HashedDocs`` of a batch: little-endian uint32 signatures, and the distinct shingle sets for Jaccard."""
+    sig = np.ascontiguousarray(raw_signatures, dtype="<u4")
+    if not jaccard:
+        return HashedDocs(keys, sig, None, None)
+    parts = split_shingle_sets(shingles, counts)
+    sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    sets = np.concatenate(parts).astype("<u8") if parts else np.zeros(0, "<u8")
+    return HashedDocs(keys, sig, sizes, sets)
+
+
+def hash_on_host(texts, hasher: MinHasher, jaccard: bool) -> HashedDocs:
+    """The CPU path's hashing of ``texts`` (``str``s or an Arrow string column): ``prepare_words`` + numpy MinHash."""
+    texts = arrow_texts(texts) if hasattr(texts, "to_pylist") else texts
+    keys, shingles, counts, _ = prepare_words(texts, hasher)
+    raw = minhash_signatures(shingles, counts, hasher.a, hasher.b, hasher.chunk_shingles)
+    return hashed_docs(keys, raw, shingles, counts, jaccard)
 
 
 def refuse_null_texts(column) -> None:
@@ -128,25 +149,20 @@ class DedupIndexBuilder:
         (e.g. per input shard, kept across a crash) can be added later with :meth:`add_hashed`.
         """
         h = self.hasher
-        words = None
         on_device = getattr(self.backend, "prepares_text", False)
-        if on_device and self.params.verify != "jaccard":  # text and MinHash on the device, shingles stay there
+        jaccard = self.params.verify == "jaccard"
+        if on_device and not jaccard:  # text and MinHash on the device, shingles stay there
             keys, raw = self.backend.sign_texts(texts, h)
             return HashedDocs(keys, np.ascontiguousarray(raw, dtype="<u4"), None, None)
+        if self.backend is None:
+            return hash_on_host(texts, h, jaccard)
+        words = None
         if on_device:  # normalize + word hashes on the device
             keys, shingles, counts = self.backend.prepare(texts, h)
         else:
             texts = arrow_texts(texts) if hasattr(texts, "to_pylist") else texts
             keys, shingles, counts, words = prepare_words(texts, h)
-        raw = (minhash_signatures(shingles, counts, h.a, h.b, h.chunk_shingles) if self.backend is None
-               else self.backend.signatures(shingles, counts, h, words))
-        sig = np.ascontiguousarray(raw, dtype="<u4")
-        sizes = sets = None
-        if self.params.verify == "jaccard":
-            parts = split_shingle_sets(shingles, counts)
-            sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-            sets = np.concatenate(parts).astype("<u8") if parts else np.zeros(0, "<u8")
-        return HashedDocs(keys, sig, sizes, sets)
+        return hashed_docs(keys, self.backend.signatures(shingles, counts, h, words), shingles, counts, jaccard)
 
     def add_hashed(self, docs: HashedDocs) -> None:
         """Append documents hashed by :meth:`hash_texts` (of a builder with the same parameters)."""

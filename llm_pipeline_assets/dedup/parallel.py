@@ -4,10 +4,13 @@ The expensive part of dedup is hashing (normalize, exact keys, shingles, MinHash
 shards can be hashed anywhere and added in order. ``ShardHashPool`` sends each pending shard's row groups
 (``gpu.dedup_run.ParquetBatch``: a worker reads its own, no text crosses a process boundary) to:
 
-* CPU path (no backend, or ``CpuDedupBackend``): ``workers`` spawned processes running ``dedup_run.prepare_batch``
-  (``prepare_words`` + numpy MinHash: what ``DedupIndexBuilder.hash_texts`` runs in-process);
-* GPU path (a backend that prepares text on its device, ``verify`` not ``jaccard``): ``gpu.sign_pool`` device
-  processes, each with its own CUDA context, running what ``hash_texts`` runs on the device.
+* CPU path (no backend, or ``CpuDedupBackend``), and the GPU backend with ``verify: jaccard`` (its shingle sets
+  must reach the host anyway): ``workers`` spawned processes hashing with ``index.hash_on_host`` (what
+  ``DedupIndexBuilder.hash_texts`` runs in-process; the device text preparation is bit-identical to it), at most
+  ``builder.hash_batch_docs`` documents at a time, as in-process hashing is bounded;
+* GPU path (torch MinHash, ``verify`` not ``jaccard``): ``gpu.sign_pool`` device processes, each with its own CUDA
+  context, running what ``hash_texts`` runs on the device;
+* cuDF's MinHash (a different hash family, only on the device): no pool (``ShardHashPool.refusal`` says why).
 
 Results come back in shard order, a window of ``2 x workers`` shards ahead (memory stays bounded on corpora of
 thousands of shards), as ``HashedDocs`` equal to in-process hashing (tests compare the index both ways).
@@ -21,10 +24,27 @@ from typing import Iterable, Iterator, List, Tuple
 
 import numpy as np
 
-from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs
-from llm_pipeline_assets.dedup.minhash import split_shingle_sets
+from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs, hash_on_host
+from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE
 
 __all__ = ["ShardHashPool"]
+
+
+def hash_rows(batch, hasher_args: Tuple[int, int, int], chunk: int, jaccard: bool) -> HashedDocs:
+    """In a CPU worker: ``hash_on_host`` of a ``ParquetBatch`` read here, ``chunk`` documents at a time."""
+    from llm_pipeline_assets.gpu.dedup_run import _hasher
+
+    column, hasher = batch.column(), _hasher(*hasher_args)
+    parts = [hash_on_host(column.slice(s, chunk), hasher, jaccard) for s in range(0, len(column), chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([p.keys for p in parts]) if parts else np.zeros(0, EXACT_KEY_DTYPE)
+    sig = (np.concatenate([p.signatures for p in parts]) if parts
+           else np.zeros((0, hasher.num_perm), dtype="<u4"))
+    if not jaccard:
+        return HashedDocs(keys, sig, None, None)
+    return HashedDocs(keys, sig, np.concatenate([p.set_sizes for p in parts]) if parts else np.zeros(0, np.int64),
+                      np.concatenate([p.shingles for p in parts]) if parts else np.zeros(0, "<u8"))
 
 
 class ShardHashPool:
@@ -35,16 +55,13 @@ class ShardHashPool:
 
         if workers < 1:
             raise ValueError(f"dedup.workers must be >= 1 for a hashing pool, got {workers}")
+        why = self.refusal(builder)
+        if why:
+            raise ValueError(why)
         backend, params = builder.backend, builder.params
-        self.on_device = bool(getattr(backend, "prepares_text", False))
-        if self.on_device and not builder.signs_on_device:
-            raise ValueError("dedup.workers with the GPU backend signs on the device and returns no shingle sets: "
-                             "it needs dedup.verify 'signature' or 'none' (got 'jaccard'); set dedup.workers: 0")
-        if not self.on_device and getattr(backend, "name", "cpu") != "cpu":
-            raise ValueError(f"dedup.workers: the {getattr(backend, 'name', '?')} backend with "
-                             f"dedup.gpu_minhash {getattr(backend, 'signature_engine', '?')!r} hashes in this "
-                             "process only; set dedup.workers: 0")
+        self.on_device = builder.signs_on_device  # torch MinHash on the device, no shingle sets needed
         self.workers, self.batch_docs = int(workers), int(batch_docs)
+        self.chunk = max(1, min(self.batch_docs, params.batch_size))  # CPU workers: the in-process memory bound
         self.hasher_args = (params.num_perm, params.ngram, params.seed)
         self.jaccard = params.verify == "jaccard"
         if self.on_device:
@@ -55,24 +72,29 @@ class ShardHashPool:
             self.pool = worker_pool(self.workers)
         self.engine = f"{self.workers} {'device' if self.on_device else 'CPU'} worker processes"
 
+    @staticmethod
+    def refusal(builder: DedupIndexBuilder) -> str:
+        """Why ``builder``'s backend cannot hash in worker processes ("" when it can)."""
+        backend = builder.backend
+        if backend is None or getattr(backend, "prepares_text", False) or getattr(backend, "name", "") == "cpu":
+            return ""
+        return (f"dedup.workers: the {getattr(backend, 'name', '?')} backend with dedup.gpu_minhash "
+                f"{getattr(backend, 'signature_engine', '?')!r} hashes in this process only")
+
     def _submit(self, path: Path) -> list:
-        from llm_pipeline_assets.gpu.dedup_run import parquet_batches, prepare_batch
+        from llm_pipeline_assets.gpu.dedup_run import parquet_batches
 
         batches = parquet_batches([str(path)], self.batch_docs)
         if self.on_device:
             from llm_pipeline_assets.gpu.sign_pool import sign_batch
 
             return [self.pool.submit(sign_batch, b, self.hasher_args) for b in batches]
-        return [self.pool.submit(prepare_batch, b, self.hasher_args, True) for b in batches]
+        return [self.pool.submit(hash_rows, b, self.hasher_args, self.chunk, self.jaccard) for b in batches]
 
-    def _hashed(self, prepared) -> HashedDocs:
-        sig = np.ascontiguousarray(prepared.signatures, dtype="<u4")
-        if not self.jaccard:
-            return HashedDocs(prepared.keys, sig, None, None)
-        parts = split_shingle_sets(prepared.shingles, prepared.counts)
-        sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        sets = np.concatenate(parts).astype("<u8") if parts else np.zeros(0, "<u8")
-        return HashedDocs(prepared.keys, sig, sizes, sets)
+    def _hashed(self, result) -> HashedDocs:
+        if isinstance(result, HashedDocs):  # a CPU worker's
+            return result
+        return HashedDocs(result.keys, np.ascontiguousarray(result.signatures, dtype="<u4"), None, None)
 
     def hash_shards(self, shards: Iterable[Tuple[str, Path]]) -> Iterator[Tuple[str, List[HashedDocs]]]:
         """``(tag, parts)`` for each ``(tag, path)`` in order; up to ``2 x workers`` shards are in flight."""

@@ -127,31 +127,39 @@ def _hash_pool(builder: DedupIndexBuilder, cfg, pending: int, shards: int, log: 
         return None
     from llm_pipeline_assets.dedup.parallel import ShardHashPool
 
+    why = ShardHashPool.refusal(builder)
+    if why:  # e.g. dedup.backend auto on a GPU machine with cuDF's MinHash
+        log(f"{why}: dedup.workers {workers} is not used")
+        return None
     pool = ShardHashPool(builder, workers, cfg.batch_docs)
     log(f"dedup_index: hashing {pending} of {shards} shards in {pool.engine}")
     return pool
 
 
 def _next_parts(hashed, tag: str) -> list[HashedDocs]:
-    got, parts = next(hashed)
+    got, parts = next(hashed, (None, None))
     if got != tag:  # the pool yields the pending shards in the order this loop visits them
         raise RuntimeError(f"dedup hashing pool returned shard {got} where {tag} was expected")
     return parts
 
 
-def _add_shards(inputs, units: WorkUnits, builder: DedupIndexBuilder, cfg, log: Logger, hashed):
+def _add_shards(inputs, units: WorkUnits, builder: DedupIndexBuilder, cfg, log: Logger, hashed, todo: set):
     """Hash (or load) each shard's work unit and add it to ``builder``, in order: ``(sources, ids, positions,
-    resumed)``. ``hashed``: the pool's ``(tag, parts)`` of the shards not done yet, or None."""
+    resumed)``. ``todo``: the tags not done when the run began; ``hashed``: the pool's ``(tag, parts)`` of those,
+    or None (hash here)."""
     params = builder.params
     sources, ids, positions, resumed = [], [], [], 0
     for name, files in inputs:
         pos = 0
         for j, path in enumerate(files):
             tag = f"{name}-{j:05d}"
-            marker = units.done(tag)
-            resumed += marker is not None
-            parts = _next_parts(hashed, tag) if marker is None and hashed is not None else None
-            marker = marker or hash_unit(units, tag, path, builder, cfg.batch_docs, parts)
+            if tag in todo:
+                parts = _next_parts(hashed, tag) if hashed is not None else None
+                marker = hash_unit(units, tag, path, builder, cfg.batch_docs, parts)
+            else:  # done when the run began (hashed again here should it have gone since)
+                marker = units.done(tag)
+                resumed += marker is not None
+                marker = marker or hash_unit(units, tag, path, builder, cfg.batch_docs)
             builder.add_hashed(load_unit(units, marker, params))
             for batch in iter_batches([path], cfg.batch_docs, columns=("id",)):
                 ids.extend(r["id"] for r in batch)
@@ -185,7 +193,8 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
         pool = _hash_pool(builder, cfg, len(todo), len(files_of(inputs)), log)
         try:
             hashed = pool.hash_shards(todo) if pool is not None else None
-            sources, ids, positions, resumed = _add_shards(inputs, units, builder, cfg, log, hashed)
+            sources, ids, positions, resumed = _add_shards(inputs, units, builder, cfg, log, hashed,
+                                                           {tag for tag, _ in todo})
             if resumed:
                 log(f"dedup_index: {resumed} shards were already hashed in {units.root} (resumed)")
             result = builder.finish()

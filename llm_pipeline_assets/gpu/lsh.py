@@ -16,8 +16,9 @@ rounds), and finally keeps the distinct verified pairs. This module runs the sam
 Edges come back as the CPU's ``(E, 2)`` int64 array sorted by ``lo * m + hi``; with the device's connected
 components (``gpu/components.py``) the clusters are bit-identical (tests compare ``dedup_arrays`` with and
 without it). Only ``verify="signature"`` and ``"none"``; Jaccard verification needs the shingle sets and
-stays on the host. ``lsh_edges_on`` returns None when the survivors' signatures exceed half of
-``memory_budget`` or the device runs out of memory (the host path, with its band keys spilled to disk, takes over).
+stays on the host. ``lsh_edges_on`` returns None when the survivors' signatures and the all-bands banding's
+int64 tensors (~48 bytes per survivor and band) exceed half of ``memory_budget``, or the device runs out of memory
+(the host path, with its band keys spilled to disk, takes over).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def lsh_edges_on(signatures: np.ndarray, surv: np.ndarray, params: DedupParams, 
     import torch
 
     m = int(surv.size)
-    if params.verify not in ("signature", "none") or m * params.num_perm * 4 > memory_budget // 2:
+    # the survivors' int32 signatures, plus ~6 int64 (bands, m) tensors of the all-bands banding (keys, sort, stars)
+    if params.verify not in ("signature", "none") or m * (params.num_perm * 4 + params.bands * 48) > memory_budget // 2:
         return None
     try:
         return _edges(signatures, surv, params, device)

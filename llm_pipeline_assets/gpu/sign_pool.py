@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
+from threading import BrokenBarrierError
 from multiprocessing import get_context
 from typing import Optional, Tuple
 
@@ -42,12 +43,22 @@ def _warm_up(backend) -> None:
     backend.sign_texts(texts, _hasher(params.num_perm, params.ngram, params.seed))
 
 
-def _start_worker(device: str, memory_budget: Optional[int]) -> None:
+def _start_worker(device: str, memory_budget: Optional[int], ready, errors) -> None:
+    """Initializer of every worker: the backend and its warm-up, then wait at ``ready`` (a barrier of all the workers
+    and the parent) so that ``sign_pool`` returns only once every worker is warm. A failure goes to ``errors`` and
+    breaks the barrier, so the parent reports it at once."""
     global _BACKEND
-    from llm_pipeline_assets.gpu.dedup_backend import TorchDedupBackend
+    try:
+        from llm_pipeline_assets.gpu.dedup_backend import TorchDedupBackend
 
-    _BACKEND = TorchDedupBackend(device, memory_budget=memory_budget, text_on_device=True)
-    _warm_up(_BACKEND)
+        backend = TorchDedupBackend(device, memory_budget=memory_budget, text_on_device=True)
+        _warm_up(backend)
+    except BaseException as exc:
+        errors.put(f"{type(exc).__name__}: {exc}"[:2000])
+        ready.abort()
+        raise
+    _BACKEND = backend
+    ready.wait()
 
 
 def _started(_: int) -> Optional[int]:
@@ -72,15 +83,27 @@ def sign_batch(batch, hasher_args: Tuple[int, int, int]):
                          host_seconds=host_seconds)
 
 
-def sign_pool(workers: int, device: str = "cuda", memory_budget: Optional[int] = None) -> ProcessPoolExecutor:
-    """``workers`` spawned processes that sign batches on ``device`` (``run_dedup(..., sign_pool=pool)``), started
-    and warmed up (every one of them) before this returns. Shut it down with ``pool.shutdown()``."""
+def sign_pool(workers: int, device: str = "cuda", memory_budget: Optional[int] = None,
+              start_timeout: float = 900.0) -> ProcessPoolExecutor:
+    """``workers`` spawned processes that sign batches on ``device`` (``run_dedup(..., sign_pool=pool)``), every one
+    started and warmed up before this returns (or a RuntimeError with the first worker's error, the pool shut
+    down). Shut it down with ``pool.shutdown()``."""
     if workers < 1:
         raise ValueError(f"a sign pool needs at least one worker process, got {workers}")
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(str(device), memory_budget))
-    # submitted together, before any worker is idle: one process per task, each runs the initializer first
-    if None in set(pool.map(_started, range(workers))):
+    ctx = get_context("spawn")
+    ready, errors = ctx.Barrier(workers + 1, timeout=start_timeout), ctx.SimpleQueue()
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                               initargs=(str(device), memory_budget, ready, errors))
+    # submitted together, before any worker is idle: each submit starts a process (spawned on demand), and every
+    # process runs the initializer, which waits for all the others at the barrier
+    futures = [pool.submit(_started, i) for i in range(workers)]
+    try:
+        ready.wait()
+    except BrokenBarrierError:
+        pool.shutdown(wait=False, cancel_futures=True)
+        why = errors.get() if not errors.empty() else f"not every worker was ready within {start_timeout:.0f} s"
+        raise RuntimeError(f"a sign_pool worker on {device} did not start its dedup backend: {why}") from None
+    if None in {f.result() for f in futures}:
         pool.shutdown()
         raise RuntimeError("a sign_pool worker did not start its dedup backend")
     return pool

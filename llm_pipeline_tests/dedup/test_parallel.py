@@ -79,32 +79,49 @@ def test_the_kept_duplicates_check_in_worker_processes(inputs):
         pool.shutdown()
 
 
-def test_what_dedup_workers_refuse(tmp_path):
-    with pytest.raises(ValueError, match="dedup.workers > 0 with dedup.backend 'gpu'"):
-        DedupConfig(workers=2, backend="gpu", verify="jaccard")
-    with pytest.raises(ValueError, match="dedup.workers > 0 with dedup.backend 'gpu'"):
+def test_what_dedup_workers_refuse_or_route(inputs, tmp_path):
+    with pytest.raises(ValueError, match="dedup.workers > 0 needs dedup.gpu_minhash 'torch'"):
         DedupConfig(workers=2, backend="gpu", gpu_minhash="cudf")
-    jaccard = DedupIndexBuilder(tmp_path / "a", params_from_config(DedupConfig(verify="jaccard")),
-                                backend=TorchDedupBackend("cpu", text_on_device=True))
-    with pytest.raises(ValueError, match="verify 'signature' or 'none'"):  # backend auto on a GPU machine
-        ShardHashPool(jaccard, 2, 100)
     with pytest.raises(ValueError, match="must be >= 1"):
-        ShardHashPool(jaccard, 0, 100)
+        ShardHashPool(DedupIndexBuilder(tmp_path / "a"), 0, 100)
+    # cuDF's MinHash (backend auto on a GPU machine): the pool is not used, and the log says so
+    cudf = TorchDedupBackend("cpu", signature_engine="cudf")
+    assert "hashes in this process only" in ShardHashPool.refusal(DedupIndexBuilder(tmp_path / "b", backend=cudf))
+    # the GPU backend with verify jaccard: CPU hashing workers (its shingle sets go to the host anyway), same index
+    cfg = DedupConfig(verify="jaccard", batch_docs=20)
+    fresh = build_dedup_index(inputs, tmp_path / "fresh", cfg, log=lambda m: None)
+    logs = []
+    build_dedup_index(inputs, tmp_path / "jac", cfg.model_copy(update={"workers": 2}), log=logs.append,
+                      backend=TorchDedupBackend("cpu", text_on_device=True))
+    assert tree_bytes(tmp_path / "jac") == tree_bytes(tmp_path / "fresh") and fresh.kept > 0
+    assert any("2 CPU worker processes" in m for m in logs)
 
 
-def test_the_workers_bench_compares_against_one_process(tmp_path):
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
+def test_cpu_workers_hash_a_large_shard_in_bounded_chunks(tmp_path, monkeypatch):
+    """A shard written as one row group: a CPU worker hashes it params.batch_size documents at a time, as the
+    in-process path does (not the whole shard at once), with the same hashes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    root = Path(__file__).resolve().parents[2]
-    out = tmp_path / "dedup_workers.json"
-    proc = subprocess.run([sys.executable, "bench/dedup_workers.py", "--docs", "600", "--workers", "2",
-                           "--shard-docs", "100", "--json", str(out)], cwd=root, capture_output=True, text=True,
-                          timeout=300, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(out.read_text())
-    assert report["identical_index"] and report["shards"] == 6 and report["workers"]["workers"] == 2
-    assert report["ratio"] == report["workers"]["docs_per_s"] / report["baseline_one_process"]["docs_per_s"]
-    assert "workers / one process" in proc.stdout
+    from llm_pipeline_assets.dedup.index import hash_on_host
+    from llm_pipeline_assets.dedup.minhash import MinHasher
+    from llm_pipeline_assets.dedup.parallel import hash_rows
+    from llm_pipeline_assets.gpu.dedup_run import ParquetBatch
+
+    texts = [f"document {i} " + "word " * (i % 37) for i in range(1300)]
+    path = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=len(texts))
+    import llm_pipeline_assets.dedup.parallel as parallel
+
+    seen = []
+
+    def counted(column, hasher, jaccard):
+        seen.append(len(column))
+        return hash_on_host(column, hasher, jaccard)
+
+    monkeypatch.setattr(parallel, "hash_on_host", counted)
+    got = hash_rows(ParquetBatch(str(path), (0,)), (112, 3, 42), 512, True)
+    assert seen == [512, 512, 276]
+    want = hash_on_host(texts, MinHasher(112, 3, 42), True)
+    for name in ("keys", "signatures", "set_sizes", "shingles"):
+        assert (getattr(got, name) == getattr(want, name)).all(), name

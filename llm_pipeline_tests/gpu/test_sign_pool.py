@@ -63,6 +63,16 @@ def test_what_a_sign_pool_refuses(corpus, pool):
         sign_pool(0)
 
 
+def test_a_worker_that_cannot_start_fails_the_pool_with_its_reason():
+    """Every worker must be warm before sign_pool returns; one that fails its start-up stops it with its error."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="did not start its dedup backend: .*meta"):
+        sign_pool(2, device="meta")  # torch's meta device has no data: the warm-up fails in the worker
+    assert time.perf_counter() - start < 120
+
+
 @cuda_only
 def test_cuda_sign_pool_equals_cpu():
     corpus = shared_corpus() + unicode_mess(40)
