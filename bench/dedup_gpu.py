@@ -121,23 +121,24 @@ def main(argv=None) -> int:
     # preparation processes (--prep-workers), the design measured first
     # "gpu_host_workers": device text with --prep-workers processes doing its host half (lower/NFKC/encode)
     sizes = [int(b) for b in str(args.gpu_batch).split(",")]
-    variants = [("gpu", True, 0, sizes[0])] + [(f"gpu_b{b}", True, 0, b) for b in sizes[1:]]
-    variants += ([("gpu_host_workers", True, args.prep_workers, sizes[0]),
-                  ("gpu_cpu_text", False, args.prep_workers, sizes[0])] if args.prep_workers else [])
+    # (name, text on the device, prep worker processes, sign-pool device processes, batch)
+    variants = [("gpu", True, 0, 0, sizes[0])] + [(f"gpu_b{b}", True, 0, 0, b) for b in sizes[1:]]
+    variants += ([("gpu_host_workers", True, args.prep_workers, 0, sizes[0]),
+                  ("gpu_cpu_text", False, args.prep_workers, 0, sizes[0])] if args.prep_workers else [])
     signers = [int(w) for w in args.sign_workers.split(",") if w]
-    variants += [(f"gpu_sign{w}_b{b}", True, -w, b) for w in signers for b in sizes]  # workers < 0: a sign pool
-    pools = {}
-    for name, on_device, workers, batch in variants:
+    variants += [(f"gpu_sign{w}_b{b}", True, 0, w, b) for w in signers for b in sizes]
+    signer, signer_size = None, 0
+    for name, on_device, workers, signing, batch in variants:
         backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=on_device)
-        if workers < 0 and workers not in pools:  # one warm pool per size, started outside the timings
-            for old in pools.values():
-                old.shutdown()
-            pools = {workers: sign_pool(-workers, args.device, args.memory_budget_mb << 20)}
-        pool = worker_pool(workers) if workers > 0 else None
-        signer = pools.get(workers)
+        if signing and signing != signer_size:  # one warm pool per size, started outside the timings
+            if signer is not None:
+                signer.shutdown()
+            signer, signer_size = sign_pool(signing, args.device, args.memory_budget_mb << 20), signing
+        pool = worker_pool(workers) if workers else None
         try:
             def gpu_run():
-                result, t = run_dedup(texts, params, backend, batch_size=batch, pool=pool, sign_pool=signer)
+                result, t = run_dedup(texts, params, backend, batch_size=batch, pool=pool,
+                                      sign_pool=signer if signing else None)
                 return t["total"], result, t
 
             gpu_run()  # warm-up: CUDA context, kernels, the self-check
@@ -145,16 +146,16 @@ def main(argv=None) -> int:
         finally:
             if pool is not None:
                 pool.shutdown()
-        report[name] = {"device": args.device, "prep_workers": max(workers, 0), "sign_workers": max(-workers, 0),
+        report[name] = {"device": args.device, "prep_workers": workers, "sign_workers": signing,
                         "batch": batch, "seconds": s, "docs_per_s": n / s,
                         "timings": t, "backend": backend.describe(), "identical": identical(result, want)}
-        if signer is None:
+        if not signing:
             report[name]["identical"]["signatures"] = _signatures_equal(texts, params, backend, want_sig)
         report[f"ratio_{name}_vs_cpu"] = report[name]["docs_per_s"] / report["cpu"]["docs_per_s"]
         if "cpu_workers" in report:
             report[f"ratio_{name}_vs_cpu_workers"] = report[name]["docs_per_s"] / report["cpu_workers"]["docs_per_s"]
-    for old in pools.values():
-        old.shutdown()
+    if signer is not None:
+        signer.shutdown()
     checked = [v[0] for v in variants]
     if args.source == "parquet":
         checked += parquet_variants(texts, params, args, want, report, max(sizes))

@@ -25,26 +25,16 @@ from typing import Iterable, Iterator, List, Tuple
 import numpy as np
 
 from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs, hash_on_host
-from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE
 
 __all__ = ["ShardHashPool"]
 
 
-def hash_rows(batch, hasher_args: Tuple[int, int, int], chunk: int, jaccard: bool) -> HashedDocs:
+def hash_rows(batch, hasher_args: Tuple[int, int, int], chunk: int, jaccard: bool) -> List[HashedDocs]:
     """In a CPU worker: ``hash_on_host`` of a ``ParquetBatch`` read here, ``chunk`` documents at a time."""
     from llm_pipeline_assets.gpu.dedup_run import _hasher
 
     column, hasher = batch.column(), _hasher(*hasher_args)
-    parts = [hash_on_host(column.slice(s, chunk), hasher, jaccard) for s in range(0, len(column), chunk)]
-    if len(parts) == 1:
-        return parts[0]
-    keys = np.concatenate([p.keys for p in parts]) if parts else np.zeros(0, EXACT_KEY_DTYPE)
-    sig = (np.concatenate([p.signatures for p in parts]) if parts
-           else np.zeros((0, hasher.num_perm), dtype="<u4"))
-    if not jaccard:
-        return HashedDocs(keys, sig, None, None)
-    return HashedDocs(keys, sig, np.concatenate([p.set_sizes for p in parts]) if parts else np.zeros(0, np.int64),
-                      np.concatenate([p.shingles for p in parts]) if parts else np.zeros(0, "<u8"))
+    return [hash_on_host(column.slice(s, chunk), hasher, jaccard) for s in range(0, len(column), chunk)]
 
 
 class ShardHashPool:
@@ -91,10 +81,10 @@ class ShardHashPool:
             return [self.pool.submit(sign_batch, b, self.hasher_args) for b in batches]
         return [self.pool.submit(hash_rows, b, self.hasher_args, self.chunk, self.jaccard) for b in batches]
 
-    def _hashed(self, result) -> HashedDocs:
-        if isinstance(result, HashedDocs):  # a CPU worker's
+    def _hashed(self, result) -> List[HashedDocs]:
+        if isinstance(result, list):  # a CPU worker's chunks
             return result
-        return HashedDocs(result.keys, np.ascontiguousarray(result.signatures, dtype="<u4"), None, None)
+        return [HashedDocs(result.keys, np.ascontiguousarray(result.signatures, dtype="<u4"), None, None)]
 
     def hash_shards(self, shards: Iterable[Tuple[str, Path]]) -> Iterator[Tuple[str, List[HashedDocs]]]:
         """``(tag, parts)`` for each ``(tag, path)`` in order; up to ``2 x workers`` shards are in flight."""
@@ -105,13 +95,7 @@ class ShardHashPool:
                 tag, path = todo.popleft()
                 flight.append((tag, self._submit(path)))
             tag, futures = flight.popleft()
-            yield tag, [self._hashed(f.result()) for f in futures]
+            yield tag, [part for f in futures for part in self._hashed(f.result())]
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
-
-    def __enter__(self) -> "ShardHashPool":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -96,14 +96,12 @@ def sign_pool(workers: int, device: str = "cuda", memory_budget: Optional[int] =
                                initargs=(str(device), memory_budget, ready, errors))
     # submitted together, before any worker is idle: each submit starts a process (spawned on demand), and every
     # process runs the initializer, which waits for all the others at the barrier
-    futures = [pool.submit(_started, i) for i in range(workers)]
+    for i in range(workers):
+        pool.submit(_started, i)
     try:
         ready.wait()
     except BrokenBarrierError:
         pool.shutdown(wait=False, cancel_futures=True)
         why = errors.get() if not errors.empty() else f"not every worker was ready within {start_timeout:.0f} s"
         raise RuntimeError(f"a sign_pool worker on {device} did not start its dedup backend: {why}") from None
-    if None in {f.result() for f in futures}:
-        pool.shutdown()
-        raise RuntimeError("a sign_pool worker did not start its dedup backend")
     return pool

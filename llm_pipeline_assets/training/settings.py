@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from llm_pipeline_assets.gpu.kernels import COMPILE_MODE_KWARGS
+
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention", "torch_varlen")
 COMPILE_SCOPES = ("regional", "full")
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "tune-pointwise")
+COMPILE_MODES = tuple(COMPILE_MODE_KWARGS)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from llm_pipeline_assets.config import DedupConfig
@@ -56,7 +57,6 @@ def test_device_workers_give_the_in_process_index(inputs, tmp_path):
 def test_the_kept_duplicates_check_in_worker_processes(inputs):
     """The blocking check's independent pass (exact keys re-derived from the kept texts) gives the same count in
     the pool as in this process: every duplicate when all are kept, none when only the index's survivors are."""
-    import numpy as np
     import pyarrow.parquet as pq
 
     from llm_pipeline_assets.dedup.stage import _exact_dups_among_kept, count_exact_duplicates
@@ -120,8 +120,8 @@ def test_cpu_workers_hash_a_large_shard_in_bounded_chunks(tmp_path, monkeypatch)
         return hash_on_host(column, hasher, jaccard)
 
     monkeypatch.setattr(parallel, "hash_on_host", counted)
-    got = hash_rows(ParquetBatch(str(path), (0,)), (112, 3, 42), 512, True)
-    assert seen == [512, 512, 276]
+    parts = hash_rows(ParquetBatch(str(path), (0,)), (112, 3, 42), 512, True)
+    assert seen == [512, 512, 276] and [len(p.keys) for p in parts] == seen
     want = hash_on_host(texts, MinHasher(112, 3, 42), True)
     for name in ("keys", "signatures", "set_sizes", "shingles"):
-        assert (getattr(got, name) == getattr(want, name)).all(), name
+        assert (np.concatenate([getattr(p, name) for p in parts]) == getattr(want, name)).all(), name
