@@ -120,9 +120,14 @@ def files_of(inputs) -> list[Path]:
     return [path for _, group in inputs for path in group]
 
 
+def unit_tag(source: str, shard: int) -> str:
+    """The work unit of ``source``'s ``shard``-th file (its name in the work folder)."""
+    return f"{source}-{shard:05d}"
+
+
 def _hash_pool(builder: DedupIndexBuilder, cfg, pending: int, shards: int, log: Logger):
     """A ``dedup.parallel.ShardHashPool`` of ``cfg.workers`` processes, or None (work in this process)."""
-    workers = int(getattr(cfg, "workers", 0) or 0)
+    workers = int(cfg.workers)
     if workers < 1 or shards == 0:
         return None
     from llm_pipeline_assets.dedup.parallel import ShardHashPool
@@ -152,7 +157,7 @@ def _add_shards(inputs, units: WorkUnits, builder: DedupIndexBuilder, cfg, log: 
     for name, files in inputs:
         pos = 0
         for j, path in enumerate(files):
-            tag = f"{name}-{j:05d}"
+            tag = unit_tag(name, j)
             if tag in todo:
                 parts = _next_parts(hashed, tag) if hashed is not None else None
                 marker = hash_unit(units, tag, path, builder, cfg.batch_docs, parts)
@@ -188,8 +193,8 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
         units = WorkUnits(Path(work) / "units" if work_dir is None else work_dir)
         units.remove_temps()
         builder = DedupIndexBuilder(work, params, backend=backend)
-        todo = [(f"{name}-{j:05d}", path) for name, files in inputs for j, path in enumerate(files)
-                if units.done(f"{name}-{j:05d}") is None]
+        todo = [(unit_tag(name, j), path) for name, files in inputs for j, path in enumerate(files)
+                if units.done(unit_tag(name, j)) is None]
         pool = _hash_pool(builder, cfg, len(todo), len(files_of(inputs)), log)
         try:
             hashed = pool.hash_shards(todo) if pool is not None else None
