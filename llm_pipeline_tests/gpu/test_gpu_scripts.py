@@ -73,6 +73,7 @@ def test_dedup_bench_runs_on_cpu_and_proves_identity(tmp_path):
     for batch in (150, 400):  # one device worker process signing whole batches (gpu.sign_pool)
         run = report[f"gpu_sign1_b{batch}"]
         assert run["sign_workers"] == 1 and run["batch"] == batch and all(run["identical"].values())
+        assert run["source"] == "parquet" and report["gpu"]["source"] == "memory"  # the worker reads its batch
     # every path again from a Parquet file of the corpus: the same result; the GPU one at the largest batch
     for name in ("cpu_parquet", "cpu_workers_parquet", "gpu_parquet", "gpu_builder_parquet"):
         assert all(report[name]["identical"].values()) and report[name]["docs_per_s"] > 0, name
