@@ -216,6 +216,21 @@ class PipelineConfig(_Strict):
                              f"pretraining reads ({max(trained)}: pretrain.curriculum, else packing.seq_lens)")
         return self
 
+    @model_validator(mode="after")
+    def _finetuning_fits_the_context(self) -> "PipelineConfig":
+        # base_model's positions: fine-tuning past them trains position ids pretraining never saw (no error from
+        # transformers: RoPE extrapolates silently), so the config says so before any asset runs
+        context = self.model.max_position_embeddings or max(self.packing.seq_lens)
+        over = [f"{k}.max_length ({getattr(self, k).max_length})" for k in ("sft", "dpo", "lora")
+                if getattr(self, k).max_length > context]
+        if over:
+            where = ("model.max_position_embeddings" if self.model.max_position_embeddings
+                     else "the longest packing.seq_lens, as model.max_position_embeddings is not set")
+            verb = "is" if len(over) == 1 else "are"
+            raise ValueError(f"{', '.join(over)} {verb} longer than the model's context of {context} tokens "
+                             f"({where}): lower it, or set model.max_position_embeddings")
+        return self
+
     @property
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]

@@ -81,6 +81,12 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
     ({"model": {"max_position_embeddings": 64}, "packing": {"seq_lens": [128, 256]},
       "pretrain": {"curriculum": [{"seq_len": 128, "until_step": 10}], "max_steps": 10}},
      r"model.max_position_embeddings \(64\) is shorter than the longest sequence pretraining reads \(128"),
+    # fine-tuning past base_model's positions (the 124m preset did: 2048 on a 1024-position model)
+    ({"packing": {"seq_lens": [128, 256]}, "lora": {"max_length": 512}},
+     r"lora.max_length \(512\) is longer than the model's context of 256 tokens \(the longest packing.seq_lens"),
+    ({"model": {"max_position_embeddings": 300}, "sft": {"max_length": 512}, "dpo": {"max_length": 400}},
+     r"sft.max_length \(512\), dpo.max_length \(400\) are longer than the model's context of 300 tokens "
+     r"\(model.max_position_embeddings\)"),
 ])
 def test_settings_that_would_fail_a_later_asset_fail_when_the_config_loads(patch, message):
     with pytest.raises(ConfigError, match=message):
