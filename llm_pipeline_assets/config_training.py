@@ -178,7 +178,9 @@ class LoraTrainConfig(TrainerKnobs):
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    mix: dict[str, float] = {"tool": 0.6, "math": 0.2, "choice": 0.1, "safety": 0.1}  # sft_dataset task -> share
+    # sft_dataset task -> share. Tasks: math, choice, tool, safety (the synthetic source's and the real sources' of
+    # that kind), reasoning, general (alpaca, dolly, openorca, oasst, messages): formatters.sft.SFT_TASKS
+    mix: dict[str, float] = {"tool": 0.6, "math": 0.2, "choice": 0.1, "safety": 0.1}
     examples: int = Field(default=400, ge=1)  # training examples drawn by the mix
     val_examples: int = Field(default=40, ge=1)  # validation examples, drawn by the same mix from the val split
 

@@ -3,6 +3,7 @@
 import json
 import random
 import shutil
+from collections import Counter
 
 import dagster as dg
 
@@ -16,8 +17,10 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 
 
 def _dataset_asset(kind: str, cfg_section, seed: int):
-    # 2: synthetic rows drawn per task stream, math held out by problem
-    version = code_version(f"{kind}-data-3", data=cfg_section.sources, val_fraction=cfg_section.val_fraction, seed=seed)
+    # 2: synthetic rows drawn per task stream, math held out by problem; sft 4: real sources' rows carry the task
+    # they teach (formatters.sft.SFT_TASKS: what lora.mix draws by), not their format's name
+    version = code_version({"sft": "sft-data-4", "dpo": "dpo-data-3"}[kind], data=cfg_section.sources,
+                           val_fraction=cfg_section.val_fraction, seed=seed)
 
     @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=version, kinds={"json"},
               check_specs=[dg.AssetCheckSpec("both_splits_non_empty", asset=f"{kind}_dataset", blocking=True)])
@@ -142,6 +145,10 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         mixed.mkdir(exist_ok=True)
         for split, total in (("train", lo.examples), ("val", lo.val_examples)):
             rows = [json.loads(line) for line in (src / f"{split}.jsonl").read_text().splitlines() if line.strip()]
+            left_out = Counter(r.get("task", "") for r in rows if lo.mix.get(r.get("task", ""), 0) <= 0)
+            if left_out and split == "train":
+                context.log.warning(f"lora_adapter: lora.mix {lo.mix} draws none of sft_dataset's {dict(left_out)} "
+                                    f"(task: {split} rows); give those tasks a share in lora.mix to train on them")
             with open(mixed / f"{split}.jsonl", "w", encoding="utf-8") as fh:
                 fh.writelines(json.dumps(r) + "\n" for r in mix_by_task(rows, lo.mix, total, cfg.seed))
         settings = {"r": lo.r, "alpha": lo.alpha, "dropout": lo.dropout, "target_modules": list(lo.target_modules),

@@ -80,7 +80,7 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
     from llm_pipeline_assets.formatters import dpo as dpo_fmt
     from llm_pipeline_assets.formatters import sft as sft_fmt
     from llm_pipeline_assets.formatters import synthetic_sft
-    from llm_pipeline_assets.formatters.common import partition, validate_messages
+    from llm_pipeline_assets.formatters.common import partition
 
     if src.kind == "synthetic":
         if kind == "sft":
@@ -92,11 +92,13 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
         return
     rows = list(iter_source_rows(src, rejects))
     if kind == "sft":
-        if src.format == "messages":  # rows already hold chat messages: validate them only
-            good, bad = partition(rows, lambda r: validate_messages(r.get("messages") if isinstance(r, dict) else r))
+        task = sft_fmt.SFT_TASKS[src.format]
+        if src.format == "messages":  # rows already hold chat messages: validate them only (a row may name its task)
+            good, bad = partition(rows, lambda r: _messages_row(r, task))
+            examples = ({"messages": m, "task": t} for m, t in good)
         else:
             good, bad = sft_fmt.format_rows(src.format, rows)
-        examples = ({"messages": m, "task": src.format} for m in good)
+            examples = ({"messages": m, "task": task} for m in good)
     else:
         pairs, bad = dpo_fmt.format_dpo_rows(src.format, rows)
         # Conversion can still fail (an hh-style prompt that opens with an Assistant turn): a rejected row too.
@@ -105,6 +107,16 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
         examples = ({**p, "task": src.format} for p in good)
     rejects.extend({"source": src.name, **r} for r in bad)
     yield from examples
+
+
+def _messages_row(row, task: str) -> tuple:
+    """A ``messages``-format row: ``(validated messages, task)``; a dict row may carry its own ``task`` string."""
+    from llm_pipeline_assets.formatters.common import validate_messages
+
+    if not isinstance(row, dict):
+        return validate_messages(row), task
+    own = row.get("task")
+    return validate_messages(row.get("messages")), own if isinstance(own, str) and own.strip() else task
 
 
 def prompt_key(example: dict) -> str:

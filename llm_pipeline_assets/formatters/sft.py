@@ -21,7 +21,7 @@ from .sft_instruct import alpaca, dolly, oasst, oasst_threads, openorca
 from .sft_reasoning import arc, cot_collection, gsm8k, logiqa, mathinstruct, metamath, orca_math
 from .sft_tools import glaive, gorilla, hermes, toolbench
 
-__all__ = ["SFT_FORMATTERS", "FormatError", "format_row", "format_rows", "oasst_threads", "validate_messages"]
+__all__ = ["SFT_FORMATTERS", "SFT_TASKS", "FormatError", "format_row", "format_rows", "oasst_threads", "validate_messages"]
 
 SFT_FORMATTERS: dict[str, Callable[[Any], list[dict]]] = {
     "gsm8k": gsm8k,
@@ -39,6 +39,16 @@ SFT_FORMATTERS: dict[str, Callable[[Any], list[dict]]] = {
     "dolly": dolly,
     "openorca": openorca,
     "oasst": oasst,
+}
+
+#: the task each source format teaches, as the synthetic source names its rows (math, choice, tool, safety) plus
+#: reasoning and general: what ``lora.mix`` draws by, so a preset's real sources are in the LoRA mix with the
+#: synthetic rows of the same task (``messages`` rows: general, unless a row names its own ``task``)
+SFT_TASKS: dict[str, str] = {
+    "gsm8k": "math", "orca-math": "math", "metamath": "math", "mathinstruct": "math",
+    "cot-collection": "reasoning", "logiqa": "choice", "arc": "choice",
+    "glaive": "tool", "hermes": "tool", "gorilla": "tool", "toolbench": "tool",
+    "alpaca": "general", "dolly": "general", "openorca": "general", "oasst": "general", "messages": "general",
 }
 
 

@@ -24,8 +24,9 @@ def test_local_gsm8k_and_synthetic_sources(tmp_path):
     assert len(train) + len(val) == 70 and len(rejected) == 3
     assert stats.kept["gsm"] == 30 and stats.rejected["gsm"] == 3 and stats.rows_in["gsm"] == 33
     assert {r["source"] for r in rejected} == {"gsm"} and all(r["reason"] for r in rejected)
-    assert {"gsm8k", "math", "choice", "tool", "safety"} == set(stats.tasks)
+    assert {"math", "choice", "tool", "safety"} == set(stats.tasks)  # gsm8k rows teach math, as synthetic math does
     gsm = [r for r in train + val if r["source"] == "gsm"]
+    assert {r["task"] for r in gsm} == {"math"}
     assert gsm[0]["messages"][-1]["role"] == "assistant" and "####" in gsm[0]["messages"][-1]["content"]
     again = build_chat_dataset("sft", sources, tmp_path / "again", 0.2, seed=1, log=lambda m: None)
     assert again.split == stats.split  # deterministic split
@@ -119,3 +120,30 @@ def test_lora_mix_draws_exactly_the_requested_number_of_rows(total):
     counts = {task: sum(r["task"] == task for r in mixed) for task in mix}
     assert len(mixed) == total
     assert all(abs(counts[t] - share * total) < 1 for t, share in mix.items()), counts  # each share within a row
+
+
+def test_the_lora_mix_draws_the_real_sources_of_each_task_not_only_the_synthetic_rows(tmp_path):
+    """The GPU presets name real SFT sources (gsm8k, alpaca, glaive, ...) and keep the default lora.mix (tool, math,
+    choice, safety): each real row carries the task it teaches, so the mix draws them with the synthetic ones."""
+    from llm_pipeline_assets.assets.finetune import mix_by_task
+    from llm_pipeline_assets.config_training import LoraTrainConfig
+
+    gsm = [{"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"} for i in range(40)]
+    alpaca = [{"instruction": f"Say {i}.", "input": "", "output": f"{i}"} for i in range(40)]
+    own = [{"messages": [{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}"}],
+            **({"task": "choice"} if i % 2 else {})} for i in range(20)]
+    for name, rows in (("gsm", gsm), ("alpaca", alpaca), ("own", own)):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    sources = [ChatDataSource(name="gsm", kind="local", format="gsm8k", path=str(tmp_path / "gsm.jsonl")),
+               ChatDataSource(name="alpaca", kind="local", format="alpaca", path=str(tmp_path / "alpaca.jsonl")),
+               ChatDataSource(name="own", kind="local", format="messages", path=str(tmp_path / "own.jsonl")),
+               ChatDataSource(name="synthetic", num=40, seed=3)]
+    stats = build_chat_dataset("sft", sources, tmp_path / "out", 0.1, seed=1, log=lambda m: None)
+    assert stats.tasks["general"] == 50 and stats.tasks["math"] == 50  # alpaca + own rows without a task; gsm + 10
+    rows = _read(tmp_path / "out" / "train.jsonl") + _read(tmp_path / "out" / "val.jsonl")
+    assert {r["task"] for r in rows if r["source"] == "own"} == {"general", "choice"}  # a row's own task is kept
+    mixed = mix_by_task(rows, LoraTrainConfig().mix, 200, seed=0)
+    drawn = {r["source"] for r in mixed}
+    assert {"gsm", "synthetic", "own"} <= drawn and "alpaca" not in drawn  # general has no share in the default mix
+    assert sum(r["source"] == "gsm" for r in mixed) > sum(r["source"] == "synthetic" and r["task"] == "math"
+                                                         for r in mixed)  # 40 gsm rows vs 10 synthetic math rows
