@@ -110,13 +110,33 @@ def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
 
 
 def _messages_row(row, task: str) -> tuple:
-    """A ``messages``-format row: ``(validated messages, task)``; a dict row may carry its own ``task`` string."""
+    """A ``messages``-format row: ``(validated messages, task)``; a dict row may carry its own ``task`` string.
+    Tool-call arguments given as a JSON string (OpenAI's format) are parsed into the object the chat template
+    renders (one that does not parse is rejected with the reason)."""
     from llm_pipeline_assets.formatters.common import validate_messages
 
-    if not isinstance(row, dict):
-        return validate_messages(row), task
-    own = row.get("task")
-    return validate_messages(row.get("messages")), own if isinstance(own, str) and own.strip() else task
+    own = row.get("task") if isinstance(row, dict) else None
+    messages = row.get("messages") if isinstance(row, dict) else row
+    return validate_messages(_parsed_arguments(messages)), own if isinstance(own, str) and own.strip() else task
+
+
+def _parsed_arguments(messages):
+    """``messages`` with every ``tool_calls[].function.arguments`` string parsed (``parse_arguments``)."""
+    from llm_pipeline_assets.formatters.tool_parsing import parse_arguments
+
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for m in messages:
+        calls = m.get("tool_calls") if isinstance(m, dict) else None
+        if isinstance(calls, list):
+            calls = [{**c, "function": {**c["function"], "arguments": parse_arguments(
+                c["function"].get("arguments"), str(c["function"].get("name")))}}
+                if isinstance(c, dict) and isinstance(c.get("function"), dict)
+                and isinstance(c["function"].get("arguments"), str) else c for c in calls]
+            m = {**m, "tool_calls": calls}
+        out.append(m)
+    return out
 
 
 def prompt_key(example: dict) -> str:

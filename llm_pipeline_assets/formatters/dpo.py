@@ -28,7 +28,8 @@ def split_hh_dialogue(text: Any) -> tuple[str, str]:
     """Split ``"\\n\\nHuman: ...\\n\\nAssistant: ..."`` at its LAST ``Assistant:`` turn.
 
     The prompt keeps everything up to and including that ``Assistant:`` (earlier turns included); the
-    completion is the stripped rest.
+    completion is the stripped rest. A dialogue that ends on a ``Human:`` turn is refused: that turn would be
+    trained as part of the assistant's reply (the policy would learn to write user turns).
     """
     if not isinstance(text, str) or not text.strip():
         raise FormatError("dialogue is empty or not a string")
@@ -38,6 +39,8 @@ def split_hh_dialogue(text: Any) -> tuple[str, str]:
         raise FormatError("dialogue has no 'Assistant:' turn")
     if not any(t.group(1) == "Human" and t.start() < last.start() for t in turns):
         raise FormatError("dialogue has no 'Human:' turn before its last 'Assistant:' turn")
+    if turns[-1] is not last:
+        raise FormatError("dialogue ends with a 'Human:' turn after its last 'Assistant:' reply (no reply to compare)")
     return text[: last.end()], text[last.end():].strip()
 
 

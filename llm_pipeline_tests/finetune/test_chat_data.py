@@ -147,3 +147,24 @@ def test_the_lora_mix_draws_the_real_sources_of_each_task_not_only_the_synthetic
     assert {"gsm", "synthetic", "own"} <= drawn and "alpaca" not in drawn  # general has no share in the default mix
     assert sum(r["source"] == "gsm" for r in mixed) > sum(r["source"] == "synthetic" and r["task"] == "math"
                                                          for r in mixed)  # 40 gsm rows vs 10 synthetic math rows
+
+
+def test_messages_rows_with_openai_style_string_arguments_are_kept_as_objects(tmp_path):
+    """OpenAI-format tool calls carry ``arguments`` as a JSON string: parsed into the object the template renders
+    (kept, not rejected); arguments that are not an object are rejected with the reason."""
+    def row(arguments):
+        return {"messages": [{"role": "user", "content": "Weather in Paris?"},
+                             {"role": "assistant", "content": "", "tool_calls": [
+                                 {"type": "function", "function": {"name": "get_weather", "arguments": arguments}}]},
+                             {"role": "tool", "content": "18 C"}, {"role": "assistant", "content": "18 C in Paris."}]}
+
+    rows = [row('{"city": "Paris", "unit": "C"}'), row({"city": "Paris"}), row("[1, 2]"), row("{not json")]
+    (tmp_path / "chat.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    src = ChatDataSource(name="chat", kind="local", format="messages", path=str(tmp_path / "chat.jsonl"))
+    stats = build_chat_dataset("sft", [src], tmp_path / "out", 0.5, seed=1, log=lambda m: None)
+    kept = _read(tmp_path / "out" / "train.jsonl") + _read(tmp_path / "out" / "val.jsonl")
+    rejected = _read(tmp_path / "out" / "rejected.jsonl")
+    assert stats.kept["chat"] == 2 and len(rejected) == 2
+    args = sorted(json.dumps(r["messages"][1]["tool_calls"][0]["function"]["arguments"]) for r in kept)
+    assert args == ['{"city": "Paris", "unit": "C"}', '{"city": "Paris"}']  # objects, as from a dict
+    assert all("get_weather" in r["reason"] for r in rejected)

@@ -28,6 +28,8 @@ def test_split_at_the_last_assistant_turn():
 @pytest.mark.parametrize("text,reason", [
     ("\n\nHuman: Hi there", "no 'Assistant:' turn"),
     ("\n\nAssistant: I speak first", "no 'Human:' turn before"),
+    # the trailing Human turn would be trained as part of the assistant's reply
+    ("\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a joke", "ends with a 'Human:' turn"),
     ("", "empty"),
     (None, "not a string"),
 ])
