@@ -105,7 +105,8 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
                       "removed_as_duplicate_of_other_source": stats["cross_source_removed"],
                       "uri": dg.MetadataValue.path(store.partition_dir("deduped_shards", name))},
             data_version=dg.DataVersion(manifest.content_version("part-")),
-            check_results=[schema_check("deduped_schema_valid", files, stats["docs_out"]),
+            check_results=[schema_check("deduped_schema_valid", files, stats["docs_out"],
+                                        empty_ok=stats["docs_in"] > 0),
                            exact_dup_check("no_exact_duplicates", remaining, stats["docs_out"])],
         )
 

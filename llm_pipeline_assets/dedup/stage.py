@@ -274,6 +274,7 @@ def filter_source(source: str, in_files: Sequence[Path], index_dir: Path, out_di
     index = pq.read_table(Path(index_dir) / INDEX_FILE, filters=[("source", "=", source)])
     index = index.sort_by("position")
     keep = index.column("keep").to_numpy(zero_copy_only=False)
+    ids = index.column("id").to_pylist()
     reasons = index.column("reason")
     writer = ShardWriter(Path(out_dir), "part", max_docs=max_docs, max_bytes=max_bytes)
     seen = 0
@@ -281,6 +282,13 @@ def filter_source(source: str, in_files: Sequence[Path], index_dir: Path, out_di
         if seen + len(batch) > len(keep):
             raise RuntimeError(f"cleaned_shards[{source}] has more documents than dedup_index knows: "
                                "re-materialize dedup_index")
+        # the index decides by position: the same documents must sit there (a source re-cleaned since the index
+        # was built, with as many documents, would otherwise lose the wrong ones)
+        stale = next((i for i, r in enumerate(batch) if r["id"] != ids[seen + i]), None)
+        if stale is not None:
+            raise RuntimeError(f"cleaned_shards[{source}] document {seen + stale} is {batch[stale]['id']!r}, "
+                               f"dedup_index has {ids[seen + stale]!r} there: cleaned_shards changed after "
+                               "dedup_index was built; re-materialize dedup_index")
         writer.write_many(r for r, k in zip(batch, keep[seen:seen + len(batch)]) if k)
         seen += len(batch)
     if seen != len(keep):

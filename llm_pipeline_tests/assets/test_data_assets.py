@@ -136,3 +136,47 @@ def test_failed_blocking_check_stops_the_graph(tmp_path):
     with pytest.raises(SystemExit, match=stop):
         run(build_definitions(cfg, root=str(tmp_path)), "*packed_tokens", instance=instance, echo=lambda m: None)
     assert instance.get_latest_materialization_event(dg.AssetKey("dedup_index")) is None
+
+
+def test_a_source_that_only_mirrors_another_dedups_to_nothing_and_the_graph_goes_on(tmp_path):
+    """A second source holding copies of the first's documents (a mirror, a re-download) ends with no documents:
+    a right result (its blocking schema check passes), the tokens downstream still build."""
+    docs = [{"id": d.id, "text": d.text} for d in generate_documents("web", 150, seed=3, corpus_seed=7)
+            if d.label == "clean"]
+    for name, rows in (("main", docs), ("mirror", [{"id": "m" + d["id"], "text": d["text"]} for d in docs[:20]])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    cfg = small_config(sources=[{"name": n, "kind": "local", "path": str(tmp_path / n)} for n in ("main", "mirror")])
+    results = run(build_definitions(cfg, root=str(tmp_path / "a")), "*packed_tokens",
+                  instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    md = _metadata(results, "deduped_shards", "mirror")
+    assert md["docs_in"] == 20 and md["docs_out"] == 0 and md["removed_as_duplicate_of_other_source"] == 20
+    assert _metadata(results, "deduped_shards", "main")["docs_out"] > 0
+    assert _metadata(results, "packed_tokens", None)["train_tokens"] > 0
+
+
+def test_deduped_shards_refuses_an_index_built_on_other_documents(tmp_path):
+    """The index decides by position: a source re-cleaned since (same number of documents, other ones) must not
+    lose the documents the index marked at those places."""
+    from llm_pipeline_assets.dedup.stage import filter_source
+    from llm_pipeline_assets.shards import ShardWriter
+
+    def shard(folder, ids):
+        writer = ShardWriter(tmp_path / folder, "part", max_docs=100, max_bytes=1 << 20)
+        writer.write_many({"id": i, "text": f"text of {i}", "source": "x"} for i in ids)
+        writer.close()
+        return shard_files(tmp_path / folder)
+
+    index = tmp_path / "index"
+    index.mkdir()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"source": ["x"] * 3, "id": ["a", "b", "c"], "position": [0, 1, 2],
+                             "keep": [True, False, True], "reason": ["", "exact", ""],
+                             "survivor_source": ["x"] * 3}), index / "index.parquet")
+    out = filter_source("x", shard("same", ["a", "b", "c"]), index, tmp_path / "out1", 100, 1 << 20)
+    assert out["docs_out"] == 2
+    with pytest.raises(RuntimeError, match=r"cleaned_shards\[x\] document 1 is 'z', dedup_index has 'b' there: "
+                                           r".*re-materialize dedup_index"):
+        filter_source("x", shard("changed", ["a", "z", "c"]), index, tmp_path / "out2", 100, 1 << 20)
