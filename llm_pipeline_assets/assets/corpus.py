@@ -12,8 +12,10 @@ from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
-RAW_VERSION = "raw-2"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed
-CLEAN_VERSION = "clean-2"  # 2: mojibake repaired before control chars go; PII and toxicity rules revised
+RAW_VERSION = "raw-3"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed; 3: a .json
+# holding one object is a record, ids under a glob are relative to its fixed folder, string_view Parquet text read
+CLEAN_VERSION = "clean-3"  # 2: mojibake repaired before control chars go; PII and toxicity rules revised; 3: C4 keeps
+# paragraph breaks, ftfy repairs encoding only (no HTML unescaping, quote uncurling or width folding)
 
 
 def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:

@@ -15,6 +15,15 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def _encoding_fixes(form: str):
+    """ftfy's repairs of broken encoding only: its defaults also unescape HTML entities ("&lt;" in a document
+    about HTML), straighten curly quotes and fold full-width CJK punctuation, which change what the text says."""
+    from ftfy import TextFixerConfig
+
+    return TextFixerConfig(unescape_html=False, uncurl_quotes=False, fix_character_width=False,
+                           fix_latin_ligatures=False, normalization=form, explain=False)
+
+
 def normalize_text(text: str, form: str = "NFC", fix_encoding: bool = True) -> str:
     """Canonical text: ftfy-repaired encoding, LF newlines, no control chars, Unicode ``form``."""
     text = _NEWLINES.sub("\n", text)
@@ -23,7 +32,7 @@ def normalize_text(text: str, form: str = "NFC", fix_encoding: bool = True) -> s
 
         # before the control characters go: UTF-8 read as Latin-1 carries C1 bytes ("â\x80\x99" for "'"),
         # which ftfy needs to repair the text; stripped first, they would leave "â" behind for good
-        text = ftfy.fix_text(text, normalization=form)
+        text = ftfy.fix_text(text, _encoding_fixes(form))
     text = _CONTROL.sub("", text)
     text = unicodedata.normalize(form, text)
     text = _TRAILING_SPACE.sub("\n", text)

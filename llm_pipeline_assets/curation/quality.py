@@ -97,13 +97,46 @@ def run_quality_filters(filters: list[tuple[str, object]], doc_id: str, text: st
 
     doc = Document(text=text, id=doc_id)
     for name, flt in filters:
+        before = doc.text
         try:
             verdict = flt.filter(doc)
         except Exception as exc:  # a filter crash rejects the document, with the error as its reason
             return name, f"{name}_error: {type(exc).__name__}: {exc}", doc.text
         if verdict is True:
+            if name == "c4_quality" and doc.text != before:
+                doc.text = with_paragraphs(before, doc.text, flt.remove_citations)
             continue
         reason = verdict[1] if isinstance(verdict, tuple) else name
         return name, reason, doc.text
     return None, None, doc.text
 
+
+def with_paragraphs(original: str, kept: str, remove_citations: bool) -> str:
+    """C4's kept lines with the original's paragraph breaks back between them.
+
+    datatrove's C4 filter keeps the lines that pass its rules (each stripped, citations removed) and joins them
+    with single newlines, so every blank line, and with it the paragraph structure, was gone from the kept
+    documents. The kept lines come in the original's order: each is matched to its original line, and a blank
+    line goes back where the original had one (or more) between two kept lines. Should a kept line not be found
+    (not expected), C4's own text stays.
+    """
+    from datatrove.pipeline.filters.c4_filters import CITATION_REGEX
+
+    wanted = kept.split("\n")
+    out: list[str] = []
+    j, gap = 0, False
+    for line in original.splitlines():
+        if j == len(wanted):
+            break
+        plain = line.strip()
+        if not plain:
+            gap = bool(out)
+            continue
+        if remove_citations:
+            plain = CITATION_REGEX.sub("", plain)
+        if plain.strip() == wanted[j].strip():
+            if gap:
+                out.append("")
+            out.append(wanted[j])
+            j, gap = j + 1, False
+    return "\n".join(out) if j == len(wanted) else kept

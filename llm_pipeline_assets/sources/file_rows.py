@@ -92,6 +92,22 @@ def _iter_json_array(fh, rel: str, reject: Reject, max_bytes: int) -> Iterator[t
         yield f"{rel}:[{i}]", item, json.dumps(item, ensure_ascii=False)[:2000].encode("utf-8")
 
 
+def _one_object(path: Path, rel: str, max_bytes: int) -> tuple[str, object, bytes] | None:
+    """A ``.json`` file holding one (pretty-printed) JSON object: ``(rel, object, raw)``; None when it is not one
+    (JSON lines in a .json file, an object over ``max_bytes``, a broken file: the JSON-lines reader says why)."""
+    with open_compressed(path) as fh:
+        if not fh.peek(256)[:256].removeprefix(_BOM).lstrip().startswith(b"{"):
+            return None
+        data = fh.read(max_bytes + 1).removeprefix(_BOM)
+    if len(data) > max_bytes:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return (rel, value, data[:2000]) if isinstance(value, dict) else None
+
+
 def iter_json_lines(path: Path, rel: str, reject: Reject,
                     max_line_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[str, object, bytes]]:
     """``(origin "rel:lineno", parsed value, raw line)`` for each good line of a JSON-lines file (.gz, .zst).
@@ -99,7 +115,8 @@ def iter_json_lines(path: Path, rel: str, reject: Reject,
     Blank lines are skipped; a file with no non-blank line is rejected as ``empty_file``; a truncated or
     corrupt file is rejected once (``truncated_or_corrupt_file``) after the lines read before the damage.
     A UTF-8 byte-order mark before the first line is dropped. A ``.json`` file that holds one JSON array
-    (rather than one object per line) yields its elements, origins ``rel:[i]``.
+    (rather than one object per line) yields its elements, origins ``rel:[i]``; one that holds a single
+    (pretty-printed) object yields it, origin ``rel``.
     """
     lineno = records = 0
     try:
@@ -113,6 +130,11 @@ def iter_json_lines(path: Path, rel: str, reject: Reject,
             if whole_json and _holds_array(fh):
                 yield from _iter_json_array(fh, rel, reject, max_line_bytes * 64)
                 return
+            if whole_json:
+                one = _one_object(path, rel, max_line_bytes)
+                if one is not None:
+                    yield one
+                    return
             while True:
                 line, size = _read_line(fh, max_line_bytes)
                 if size < 0:

@@ -32,6 +32,21 @@ def _hidden(path: Path, base: Path) -> bool:
     return any(part.startswith(".") for part in parts)
 
 
+def glob_root(pattern: str) -> Path:
+    """The folder a pattern's files are named relative to (their ids and origins): the folder itself, a file's
+    folder, or a glob's leading part without wildcards (``data/**/*.txt``: ``data``, so ``a/x.txt`` and
+    ``b/x.txt`` stay apart)."""
+    path = Path(pattern).expanduser()
+    if path.is_dir():
+        return path
+    fixed = []
+    for part in path.parts:
+        if any(c in part for c in "*?["):
+            return Path(*fixed) if fixed else Path(".")
+        fixed.append(part)
+    return path.parent
+
+
 def resolve_files(pattern: str, key: str, unsupported: list[Path] | None = None) -> list[Path]:
     """A directory (searched recursively), a file, or a glob; sorted so the order is deterministic.
 
@@ -62,7 +77,7 @@ def make_record(obj: object, origin: str, text_field: str, id_field: str | None,
         q.add("not_an_object", origin, raw)
         return None
     if text_field not in obj or obj[text_field] is None:
-        q.add(f"missing_text: no field {text_field!r}", origin, raw)
+        q.add(f"missing_text: {'no field' if text_field not in obj else 'null value of'} {text_field!r}", origin, raw)
         return None
     text = obj[text_field]
     if not isinstance(text, str):
@@ -102,7 +117,7 @@ def _is_text_type(t) -> bool:
 
     if pa.types.is_dictionary(t):  # pandas categoricals arrive dictionary-encoded
         t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _iter_parquet(path: Path, rel: str, text_field: str, id_field: str | None, q: Quarantine,
@@ -161,8 +176,7 @@ def iter_local_records(pattern: str, text_field: str, id_field: str | None, q: Q
     """Records ``{"id", "text"}`` from every supported file matching ``pattern``, in sorted file order."""
     unsupported: list[Path] = []
     files = resolve_files(pattern, key, unsupported)
-    base = Path(pattern).expanduser()
-    base = base if base.is_dir() else base.parent
+    base = glob_root(pattern)
 
     def relative(path: Path) -> str:
         try:

@@ -27,8 +27,14 @@ def test_normalize_repairs_and_strips_controls():
     assert normalize_text("a\n\n\n\n\nb  \n") == "a\n\nb"
     assert normalize_text("\x01\x02  \x7f") == ""
     # UTF-8 read as Latin-1: the C1 bytes in "â\x80\x99" are what ftfy repairs, so they go after the repair
-    mojibake = "It\u2019s a caf\u00e9 \u2014 \u201cquoted\u201d".encode("utf-8").decode("latin-1")
-    assert "\x80" in mojibake and normalize_text(mojibake) == "It's a caf\u00e9 \u2014 \"quoted\""
+    meant = "It\u2019s a caf\u00e9 \u2014 \u201cquoted\u201d"
+    mojibake = meant.encode("utf-8").decode("latin-1")
+    assert "\x80" in mojibake and normalize_text(mojibake) == meant  # the text as written, curly quotes included
+    # encoding repairs only: HTML entities, curly quotes, full-width punctuation and ligatures are what a
+    # document says (ftfy's other defaults changed them, and only in documents with a non-ASCII character)
+    for kept in ("Type &lt;b&gt; \u2014 or &amp;.", "\u201cQuoted\u201d", "\u4e2d\u6587\uff0c\uff01\uff11\uff12",
+                 "The \ufb01nal \u00e9"):
+        assert normalize_text(kept) == kept
 
 
 def test_language_filter_keeps_configured_languages():

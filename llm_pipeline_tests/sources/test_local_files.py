@@ -122,3 +122,25 @@ def test_parquet_without_the_text_column_counts_its_rows_as_lost(tmp_path):
     (entry,) = [json.loads(line) for line in (out / QUARANTINE_FILE).read_text().splitlines()]
     assert entry["reason"].startswith("wrong_schema: no column 'text'") and "content" in entry["reason"]
     assert entry["rows_lost"] == 40
+
+
+def test_pretty_printed_json_objects_string_view_parquet_and_files_of_one_name_in_two_folders(tmp_path):
+    """A .json file holding one indented object is a record (it was quarantined line by line); a Parquet text column
+    stored as string_view is read; under a ``**`` glob, ``a/x.txt`` and ``b/x.txt`` keep different ids; a null text
+    says it is null."""
+    src = tmp_path / "in"
+    for sub in ("a", "b"):
+        (src / sub).mkdir(parents=True)
+        (src / sub / "x.txt").write_text(f"text in folder {sub}")
+    (src / "a" / "one.json").write_text(json.dumps({"id": "one", "text": "an indented object"}, indent=2))
+    (src / "a" / "lines.json").write_text(json.dumps({"id": "l1", "text": "first"}) + "\n"
+                                          + json.dumps({"id": "l2", "text": "second"}))  # JSON lines named .json
+    table = pa.table({"id": ["v1", "v2"], "text": pa.array(["viewed text", None], pa.string_view())})
+    pq.write_table(table, src / "b" / "view.parquet")
+    out = tmp_path / "out"
+    ingest_source(_local_spec(f"{src}/**/*"), out, max_docs=100, max_bytes=1 << 20)
+    docs = {r["id"]: r["text"] for b in iter_batches(shard_files(out)) for r in b}
+    assert docs == {"a/x.txt": "text in folder a", "b/x.txt": "text in folder b", "one": "an indented object",
+                    "l1": "first", "l2": "second", "v1": "viewed text"}
+    (entry,) = [json.loads(line) for line in (out / QUARANTINE_FILE).read_text().splitlines()]
+    assert entry["reason"] == "missing_text: null value of 'text'" and entry["origin"] == "b/view.parquet:2"
