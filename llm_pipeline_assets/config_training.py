@@ -122,6 +122,9 @@ class TrainerKnobs(_Strict):
     grad_accum: int = Field(default=1, ge=1)
     max_length: int = Field(default=256, ge=16)
     eval_every: int = Field(default=20, ge=1)
+    # steps between checkpoints in the run's work folder: a retry resumes from the latest, an out-of-memory error
+    # continues from it with the micro-batch divided and accumulation multiplied (the same samples per step)
+    save_every: int = Field(default=200, ge=1)
     gradient_checkpointing: bool = False  # trades ~1.8x step time for activation memory (measured on CPU)
 
 

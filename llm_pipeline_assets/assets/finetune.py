@@ -85,7 +85,8 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
     gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
     sft_dataset, dpo_dataset = _dataset_asset("sft", cfg.sft, cfg.seed), _dataset_asset("dpo", cfg.dpo, cfg.seed)
     # logic version + the trainer settings (the data they read carries its own DataVersion)
-    versions = {k: code_version(f"{k}-2", settings=getattr(cfg, k).model_dump(exclude={"sources", "val_fraction"}))
+    versions = {k: code_version(f"{k}-2", settings=getattr(cfg, k).model_dump(exclude={"sources", "val_fraction",
+                                                                                  "save_every"}))
                 for k in ("sft", "dpo", "lora")}
 
     def launch(context, store, compute, asset, stage, model_asset, data_dir, settings,
@@ -107,6 +108,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
     def sft_settings(section) -> dict:
         return {"max_steps": section.max_steps, "lr": section.lr, "micro_batch": section.micro_batch,
                 "grad_accum": section.grad_accum, "max_length": section.max_length, "eval_every": section.eval_every,
+                "save_every": section.save_every,
                 "extra": {"gradient_checkpointing": section.gradient_checkpointing}}
 
     @dg.asset(deps=["pretrained_checkpoint", sft_dataset, "eval_sets"], code_version=versions["sft"],

@@ -10,12 +10,13 @@ LoRA trains an adapter with SFTTrainer + ``peft_config`` on a domain mix, saves 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 from llm_pipeline_assets.finetune.sft import SftSettings, arrow_safe, build_sft_trainer, save_checkpoint, train_and_measure
 from llm_pipeline_assets.finetune.sft import trainer_precision
+from llm_pipeline_assets.finetune.resume import PickleFreeCheckpoints, checkpoint_args, train_resuming
 
 Logger = Callable[[str], None]
 
@@ -33,6 +34,7 @@ class DpoSettings:
     label_smoothing: float = 0.0  # robust DPO: the assumed probability that a preference label is flipped
     sft_loss_weight: float = 0.0  # > 0: plus this weight times the NLL of the chosen replies (RPO)
     eval_every: int = 20
+    save_every: int = 200  # steps between checkpoints (finetune.resume)
     seed: int = 42
     device: str = "cpu"
     dtype: str = "float32"
@@ -71,7 +73,7 @@ def _losses(settings: DpoSettings) -> dict:
 
 
 def build_dpo_trainer(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict],
-                      out_dir: Path):
+                      out_dir: Path, callbacks: list | None = None):
     """The DPOTrainer run_dpo uses, with its tokenizer: the policy and an explicit frozen reference (or
     precomputed reference log-probs) loaded from ``model_dir``."""
     import torch
@@ -90,20 +92,26 @@ def build_dpo_trainer(settings: DpoSettings, model_dir: Path, train: Sequence[di
         per_device_eval_batch_size=settings.micro_batch, gradient_accumulation_steps=settings.grad_accum,
         max_length=settings.max_length, precompute_ref_log_probs=settings.precompute_ref_log_probs,
         eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
-        save_strategy="no", report_to="none", seed=settings.seed, disable_tqdm=True,
+        report_to="none", seed=settings.seed, disable_tqdm=True, **checkpoint_args(settings.save_every),
         **trainer_precision(settings.device, settings.dtype), **settings.extra,
     )
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_pairs(train),
-                         eval_dataset=_pairs(val), processing_class=tok)
+                         eval_dataset=_pairs(val), processing_class=tok,
+                         callbacks=[PickleFreeCheckpoints(), *(callbacks or [])])
     return trainer, tok
 
 
 def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict], out_dir: Path,
-            log: Logger = print) -> dict:
-    trainer, tok = build_dpo_trainer(settings, model_dir, train, val, out_dir)
+            log: Logger = print, callbacks: list | None = None) -> dict:
+    """DPO from ``model_dir``; resumes from the latest checkpoint in ``out_dir``, backs off on OOM."""
+    def build(micro_batch: int, grad_accum: int):
+        return build_dpo_trainer(replace(settings, micro_batch=micro_batch, grad_accum=grad_accum), model_dir,
+                                 train, val, out_dir, callbacks)[0]
+
+    trainer, tok = build_dpo_trainer(settings, model_dir, train, val, out_dir, callbacks)
     before = _dpo_eval(trainer)
     started = time.perf_counter()
-    trainer.train()
+    trainer, resumed = train_resuming(trainer, build, settings.micro_batch, settings.grad_accum, "dpo", log)
     seconds = time.perf_counter() - started
     after = _dpo_eval(trainer)
     log(f"dpo: eval loss {before['loss']:.4f} -> {after['loss']:.4f}, reward accuracy "
@@ -117,19 +125,24 @@ def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: 
             "reward_margin": after["reward_margin"], "loss_history": history, "beta": settings.beta,
             "loss_type": settings.loss_type, "label_smoothing": settings.label_smoothing,
             "sft_loss_weight": settings.sft_loss_weight, "train_pairs": len(train),
-            "val_pairs": len(val)}
+            "val_pairs": len(val), **resumed}
 
 
 def run_lora(settings: LoraSettings, model_dir: Path, train: Sequence[list[dict]], val: Sequence[list[dict]],
-             out_dir: Path, log: Logger = print) -> dict:
+             out_dir: Path, log: Logger = print, callbacks: list | None = None) -> dict:
     from peft import LoraConfig
 
     peft_config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                              target_modules=list(settings.target_modules), bias="none", task_type="CAUSAL_LM")
-    trainer, tok = build_sft_trainer(settings.sft, model_dir, train, val, out_dir, peft_config=peft_config)
+
+    def build(micro_batch: int, grad_accum: int):
+        return build_sft_trainer(replace(settings.sft, micro_batch=micro_batch, grad_accum=grad_accum), model_dir,
+                                 train, val, out_dir, callbacks, peft_config=peft_config)[0]
+
+    trainer, tok = build_sft_trainer(settings.sft, model_dir, train, val, out_dir, callbacks, peft_config=peft_config)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
-    summary = train_and_measure(trainer, "lora", log)
+    trainer, summary = train_and_measure(trainer, "lora", log, build, settings.sft)
     adapter, merged = save_lora(trainer, tok, Path(out_dir) / "final")
     return {"adapter_dir": str(adapter), "merged_dir": str(merged), "trainable_parameters": trainable,
             "total_parameters": total, "r": settings.r, "alpha": settings.alpha, **summary,

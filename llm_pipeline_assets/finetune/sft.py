@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
+
+from llm_pipeline_assets.finetune.resume import PickleFreeCheckpoints, checkpoint_args, train_resuming
 
 Logger = Callable[[str], None]
 
@@ -29,6 +31,7 @@ class SftSettings:
     warmup_steps: int = 3
     weight_decay: float = 0.0
     eval_every: int = 20
+    save_every: int = 200  # steps between checkpoints (finetune.resume: a retry resumes, an OOM backs off)
     seed: int = 42
     device: str = "cpu"
     dtype: str = "float32"
@@ -84,40 +87,47 @@ def build_sft_trainer(settings: SftSettings, model_dir: Path, train: Sequence[li
         packing=settings.packing, packing_strategy="bfd", assistant_only_loss=True,
         lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps, weight_decay=settings.weight_decay,
         eval_strategy="steps", eval_steps=settings.eval_every, logging_steps=max(1, settings.eval_every // 4),
-        save_strategy="no", report_to="none", seed=settings.seed, dataloader_num_workers=0, disable_tqdm=True,
-        **trainer_precision(settings.device, settings.dtype), **settings.extra,
+        report_to="none", seed=settings.seed, dataloader_num_workers=0, disable_tqdm=True,
+        **checkpoint_args(settings.save_every), **trainer_precision(settings.device, settings.dtype), **settings.extra,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=_conversational(train),
-                         eval_dataset=_conversational(val), processing_class=tok, callbacks=callbacks or [],
-                         peft_config=peft_config)
+                         eval_dataset=_conversational(val), processing_class=tok,
+                         callbacks=[PickleFreeCheckpoints(), *(callbacks or [])], peft_config=peft_config)
     return trainer, tok
 
 
 def run_sft(settings: SftSettings, model_dir: Path, train: Sequence[list[dict]], val: Sequence[list[dict]],
             out_dir: Path, log: Logger = print, callbacks: list | None = None) -> dict:
-    """Fine-tune ``model_dir`` on ``train`` conversations; save an HF checkpoint to ``out_dir/final``."""
+    """Fine-tune ``model_dir`` on ``train`` conversations; save an HF checkpoint to ``out_dir/final``. Resumes
+    from the latest checkpoint in ``out_dir`` and backs off on OOM (``finetune.resume``)."""
+    def build(micro_batch: int, grad_accum: int):
+        return build_sft_trainer(replace(settings, micro_batch=micro_batch, grad_accum=grad_accum), model_dir,
+                                 train, val, out_dir, callbacks)[0]
+
     trainer, tok = build_sft_trainer(settings, model_dir, train, val, out_dir, callbacks)
-    summary = train_and_measure(trainer, "sft", log)
+    trainer, summary = train_and_measure(trainer, "sft", log, build, settings)
     final = Path(out_dir) / "final"
     save_checkpoint(trainer, tok, final)
     return {"final_dir": str(final), **summary, "train_examples": len(train), "val_examples": len(val)}
 
 
-def train_and_measure(trainer, stage: str, log: Logger) -> dict:
-    """Validation loss before and after ``trainer.train()``, the training-loss history and the time."""
+def train_and_measure(trainer, stage: str, log: Logger, rebuild, settings: SftSettings) -> tuple[object, dict]:
+    """Validation loss before and after training (``resume.train_resuming``: from the latest checkpoint, backing
+    off on OOM through ``rebuild(micro_batch, grad_accum)``), the training-loss history and the time; returns
+    the trainer that finished and the summary."""
     start_loss = evaluate_loss(trainer)
     log(f"{stage}: validation loss before training {start_loss:.4f}")
     started = time.perf_counter()
-    trainer.train()
+    trainer, resumed = train_resuming(trainer, rebuild, settings.micro_batch, settings.grad_accum, stage, log)
     seconds = time.perf_counter() - started
     val_loss = evaluate_loss(trainer)
     history = [h for h in trainer.state.log_history if "loss" in h]
     log(f"{stage}: validation loss {start_loss:.4f} -> {val_loss:.4f} in {seconds:.1f}s")
-    return {"steps": trainer.state.global_step, "val_loss_start": start_loss, "val_loss": val_loss,
+    return trainer, {"steps": trainer.state.global_step, "val_loss_start": start_loss, "val_loss": val_loss,
             "val_perplexity": math.exp(min(val_loss, 50)), "seconds": seconds,
             "train_loss_first": history[0]["loss"] if history else None,
             "train_loss_last": history[-1]["loss"] if history else None,
-            "loss_history": [(h["step"], h["loss"]) for h in history]}
+            "loss_history": [(h["step"], h["loss"]) for h in history], **resumed}
 
 
 def save_checkpoint(trainer, tok, final: Path) -> None:
