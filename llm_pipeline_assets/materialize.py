@@ -16,6 +16,7 @@ import sys
 import time
 
 import dagster as dg
+from dagster_shared.error import DagsterError
 
 
 def plan(defs: dg.Definitions, selection: str = "*") -> list[tuple[dg.AssetKey, list[str | None]]]:
@@ -37,7 +38,11 @@ def checked_plan(defs: dg.Definitions, selection: str, partitions: list[str] | N
     that no selected asset has: a typo would otherwise materialize nothing and exit 0."""
     import difflib
 
-    steps = plan(defs, selection)
+    try:
+        steps = plan(defs, selection)
+    except DagsterError as exc:  # e.g. "raw_corpus,cleaned_shards": Dagster's selection syntax joins with "or"
+        raise SystemExit(f"--select {selection!r} is not a selection Dagster can read ({exc}); join keys with "
+                         "' or ', e.g. 'key:raw_corpus or key:cleaned_shards'") from None
     assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
     if not steps:
         near = difflib.get_close_matches(selection.removeprefix("key:"), assets, n=1)

@@ -102,6 +102,8 @@ def test_materialize_refuses_a_selection_or_partition_that_matches_nothing(tmp_p
             run(defs, "key:raw_corpus", ["webb"], instance=instance)
         with pytest.raises(SystemExit, match="--select 'key:dedup_idx' matches no asset; did you mean 'dedup_index'"):
             run(defs, "key:dedup_idx", instance=instance)
+        with pytest.raises(SystemExit, match="--select 'raw_corpus,cleaned_shards' is not a selection .* ' or '"):
+            run(defs, "raw_corpus,cleaned_shards", instance=instance)  # a traceback before
         assert not instance.get_runs()  # refused before anything ran
     assert not (tmp_path / "artifacts").exists()
 

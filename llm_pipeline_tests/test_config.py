@@ -74,6 +74,9 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
      "eval.gate_overrides.sft_to_dp0: unknown gate .* did you mean 'sft_to_dpo'"),
     ({"eval": {"gate_overrides": {"sft_to_dpo": {"repetiton_rate": {"op": "<=", "value": 0.3}}}}},
      "eval.gate_overrides.sft_to_dpo.repetiton_rate: not a metric .* did you mean 'repetition_rate'"),
+    # a metric no evaluation produces (not a near-miss of one): the gate would fail for certain after training
+    ({"eval": {"gate_overrides": {"sft_to_dpo": {"humaneval_pass@1": {"op": ">=", "value": 0.5}}}}},
+     r"eval.gate_overrides.sft_to_dpo.humaneval_pass@1: not a metric this gate's evaluation produces \(known: "),
     ({"eval": {"gate_overrides": {"sft_to_dpo": {"repetition_rate": {"op": "=<", "value": 0.3}}}}},
      "eval.gate_overrides.sft_to_dpo: .*unknown op '=<'"),
     ({"eval": {"gate_overrides": {"dpo_to_production": {"mc_accuracy": {"op": ">=", "value": "high"}}}}},

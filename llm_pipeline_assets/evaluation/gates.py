@@ -172,8 +172,8 @@ def gate_metrics(gate: str) -> tuple[str, ...]:
 def check_gate_settings(preset: str | None, overrides: Mapping[str, Any] | None,
                         path: str | Path | None = None) -> None:
     """Raise ``GateConfigError`` (message starting with the config key) for an unknown preset, an override of an
-    unknown gate, a metric name close to a known one (a typo would add a threshold no evaluation meets), or a
-    malformed threshold."""
+    unknown gate, a metric the gate's evaluation does not produce (a threshold no evaluation meets: the gate would
+    fail after hours of training), or a malformed threshold."""
     import difflib
 
     if preset is not None and preset not in available_presets(path):
@@ -186,10 +186,12 @@ def check_gate_settings(preset: str | None, overrides: Mapping[str, Any] | None,
                                   + (f"; did you mean {near[0]!r}?" if near else ""))
         known = gate_metrics(gate)
         for metric in specs if isinstance(specs, Mapping) else ():
-            near = [] if metric in known else difflib.get_close_matches(str(metric), known, n=1)
-            if near:  # a typo; any other name is a metric the evaluation lacks, which fails the gate when it runs
-                raise GateConfigError(f"{where}.{metric}: not a metric this gate's evaluation produces; did you "
-                                      f"mean {near[0]!r}? (known: {list(known)})")
+            if metric in known:
+                continue
+            # a typo, or a metric the evaluation does not produce: either fails the gate for certain, after training
+            near = difflib.get_close_matches(str(metric), known, n=1)
+            raise GateConfigError(f"{where}.{metric}: not a metric this gate's evaluation produces"
+                                  + (f"; did you mean {near[0]!r}?" if near else "") + f" (known: {list(known)})")
         try:
             _parse_gates({gate: specs}, origin=where)
         except GateConfigError as exc:
