@@ -14,7 +14,8 @@ from llm_pipeline_assets.config_base import _Strict
 
 class ModelConfig(_Strict):
     shape: Literal["tiny", "mini", "124m", "350m", "1b", "3b", "7b"] = "tiny"
-    max_position_embeddings: int | None = Field(default=None, ge=16)  # None = the longest curriculum length
+    # None = the longest sequence any stage trains on (packing.seq_lens, sft/dpo/lora.max_length); set, it bounds them
+    max_position_embeddings: int | None = Field(default=None, ge=16)
 
 
 class ComputeConfig(_Strict):

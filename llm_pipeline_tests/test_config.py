@@ -84,12 +84,9 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
     ({"model": {"max_position_embeddings": 64}, "packing": {"seq_lens": [128, 256]},
       "pretrain": {"curriculum": [{"seq_len": 128, "until_step": 10}], "max_steps": 10}},
      r"model.max_position_embeddings \(64\) is shorter than the longest sequence pretraining reads \(128"),
-    # fine-tuning past base_model's positions (the 124m preset did: 2048 on a 1024-position model)
-    ({"packing": {"seq_lens": [128, 256]}, "lora": {"max_length": 512}},
-     r"lora.max_length \(512\) is longer than the model's context of 256 tokens \(the longest packing.seq_lens"),
+    # fine-tuning past a declared context (the 124m preset did: 2048 on a 1024-position model)
     ({"model": {"max_position_embeddings": 300}, "sft": {"max_length": 512}, "dpo": {"max_length": 400}},
-     r"sft.max_length \(512\), dpo.max_length \(400\) are longer than the model's context of 300 tokens "
-     r"\(model.max_position_embeddings\)"),
+     r"sft.max_length \(512\), dpo.max_length \(400\) are longer than model.max_position_embeddings \(300\)"),
 ])
 def test_settings_that_would_fail_a_later_asset_fail_when_the_config_loads(patch, message):
     with pytest.raises(ConfigError, match=message):
@@ -119,3 +116,10 @@ def test_config_reference_lists_every_key_as_the_code_has_it():
     for key in ("`dpo.sft_loss_weight`", "`model.max_position_embeddings`", "`compute.fuse_projections`",
                 "`eval.contamination_ngram`", "`dedup.gpu_minhash`", "`max_record_bytes`", "`backoff_seconds`"):
         assert key in doc.read_text(encoding="utf-8")
+
+
+def test_base_model_has_the_positions_of_every_stage_unless_the_context_is_declared():
+    cfg = parse_config({**BASE, "packing": {"seq_lens": [64, 128]}, "sft": {"max_length": 512}})
+    assert cfg.model_context == 512  # SFT at 512 on a model pretrained at 128: a context extension, declared
+    assert parse_config({**BASE, "packing": {"seq_lens": [64, 128]}}).model_context == 256  # finetune default 256
+    assert parse_config({**BASE, "model": {"max_position_embeddings": 1024}}).model_context == 1024

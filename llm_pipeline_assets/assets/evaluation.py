@@ -79,7 +79,8 @@ def build_evaluation_assets(cfg: PipelineConfig) -> list:
                       "contaminated_items": int(report.get("flagged", 0)),
                       "max_ngram_overlap": float(report.get("max_overlap", 0.0)),
                       "contamination": dg.MetadataValue.json(report)},
-            data_version=dg.DataVersion(manifest.data_version))
+            # the items only: the contamination summary changes with the SFT data, the items (the gates' input) not
+            data_version=dg.DataVersion(manifest.content_version("tasks")))
 
     @dg.asset(deps=[eval_sets, *STAGES.values(), "dedup_index",
                     dg.AssetDep("cleaned_shards", partition_mapping=dg.AllPartitionMapping())],

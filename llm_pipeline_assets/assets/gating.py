@@ -40,11 +40,16 @@ def gate_thresholds(cfg: PipelineConfig) -> dict[str, list[dict]]:
 
 def eval_params(cfg: PipelineConfig, store: ArtifactStore) -> dict:
     """What an evaluation child needs: the held-out task files, the packed val split and the eval settings."""
-    eval_dir, _ = store.local_dir("eval_sets")
-    packed_dir, _ = store.local_dir("packed_tokens")
+    from llm_pipeline_assets.assets.policies import code_version
+
+    eval_dir, sets = store.local_dir("eval_sets")
+    packed_dir, packed = store.local_dir("packed_tokens")
     e = cfg.eval
-    return {"eval_dir": str(eval_dir / "tasks"), "packed_dir": str(packed_dir), "window": e.window,
-            "stride": e.stride, "max_val_tokens": e.max_val_tokens, "max_new_tokens": e.max_new_tokens}
+    settings = {"window": e.window, "stride": e.stride, "max_val_tokens": e.max_val_tokens,
+                "max_new_tokens": e.max_new_tokens}
+    # what a stored evaluation was measured on: eval_report reuses a checkpoint's metrics only when this matches
+    inputs = code_version("eval-inputs", tasks=sets.content_version("tasks"), val=packed.data_version, **settings)
+    return {"eval_dir": str(eval_dir / "tasks"), "packed_dir": str(packed_dir), "inputs": inputs, **settings}
 
 
 def gate_spec(asset: str) -> dg.AssetCheckSpec:

@@ -79,14 +79,15 @@ def _published(value, src: str, published: str, scratch: list[str]):
 def build_training_assets(cfg: PipelineConfig) -> list:
     gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
 
-    @dg.asset(deps=["tokenizer", "packed_tokens"], code_version=code_version("base-1", model=cfg.model, seed=cfg.seed),
+    @dg.asset(deps=["tokenizer", "packed_tokens"],
+              code_version=code_version("base-1", model=cfg.model, seed=cfg.seed, context=cfg.model_context),
               **gpu)
     def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    compute: ComputeResource) -> dg.MaterializeResult:
         """A Llama model initialised from the preset's shape; vocab from the tokenizer, padded to a multiple of 64."""
         tok_dir, tok_manifest = store.local_dir("tokenizer")
         extras = {"stage": "init", "shape": cfg.model.shape, "tokenizer_dir": str(tok_dir), "seed": cfg.seed,
-                  "max_position_embeddings": cfg.model.max_position_embeddings or max(cfg.packing.seq_lens)}
+                  "max_position_embeddings": cfg.model_context}
         work = store.work_dir("base_model", run_key(extras, tok_manifest.data_version)) / "model"
         shutil.rmtree(work, ignore_errors=True)
         result = compute.run(context, PRETRAIN_MODULE, {**extras, "out_dir": str(work)}, compute.runtime(cfg.compute))

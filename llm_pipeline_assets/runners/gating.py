@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 EVAL_METRICS_FILE = "eval_metrics.json"
+EVAL_INPUTS_FILE = "eval_inputs.txt"  # assets.gating.eval_params' "inputs": what those metrics were measured on
 
 
 def load_val_tokens(packed_dir: str, limit: int):
@@ -40,6 +41,15 @@ def saved_metrics(model_dir: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def metrics_measured_on(model_dir: str | Path, inputs: str) -> dict | None:
+    """The stored metrics of ``model_dir`` if they were measured on ``inputs`` (the same eval items, validation
+    tokens and settings), else None."""
+    path = Path(model_dir) / EVAL_INPUTS_FILE
+    if not inputs or not path.exists() or path.read_text().strip() != inputs:
+        return None
+    return saved_metrics(model_dir)
+
+
 def general_score(metrics: dict | None) -> float | None:
     """Mean of the general task suite (math, choice, tool success, refusals); None if any part is missing."""
     if not metrics:
@@ -62,6 +72,7 @@ def run_gate(pipes, gate: dict, model_dir: str | Path, derive=None) -> dict:
     metrics = evaluate_model(str(model_dir), gate, pipes.log.info)
     metrics.update(derive(metrics) if derive else {})
     (Path(model_dir) / EVAL_METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True, default=str))
+    (Path(model_dir) / EVAL_INPUTS_FILE).write_text(str(gate.get("inputs", "")))
     thresholds = [Threshold(**t) for t in gate["thresholds"]]
     result = evaluate_gate(gate["name"], metrics, thresholds)
     for failure in result.failures:

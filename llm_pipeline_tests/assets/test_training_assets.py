@@ -92,7 +92,8 @@ def test_simulated_oom_recovers_through_the_asset(tmp_path):
 def test_eval_report_compares_stages_and_reports_gates(trained):
     store, results, _, _ = trained
     md = _md(results, "eval_report")
-    assert md["stages_evaluated"] == 5 and md["gates"] == 5
+    assert md["stages_evaluated"] == 5 and md["gates"] == 4  # the four promotion gates (base: a reference)
+    assert md["stages_evaluated_again"] == "base"  # the others' gate metrics were measured on these same inputs
     assert md["base_fails_pretrain_gate"] is True  # the untrained model fails the perplexity gate
     assert "base/perplexity" in md and md["base/perplexity"] > md["pretrained/perplexity"]
     report = md["report"]
@@ -105,3 +106,52 @@ def test_eval_report_compares_stages_and_reports_gates(trained):
     assert {p.stem for p in (sets / "tasks").glob("*.jsonl")} >= {"math", "choice", "tool", "safety"}
     sets_md = _md(results, "eval_sets")
     assert sets_md["items"] == 4 * 12 and sets_md["contamination"]["checked"] == sets_md["items"]
+
+
+def test_eval_report_evaluates_again_what_was_measured_on_other_inputs(trained, tmp_path):
+    """Stored gate metrics are reused only when measured on the current eval inputs: after an eval setting changes,
+    every stage is evaluated again (one table mixed item sets and settings before), DPO's reward accuracy carries
+    over, and LoRA's change against its base is recomputed on the new numbers."""
+    import shutil
+
+    from llm_pipeline_assets.resources.store import ArtifactStore
+
+    store, _, _, _ = trained
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    cfg = tiny_training_config()
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"max_val_tokens": 640})})
+    results = run(build_definitions(cfg, root=str(root)), "key:eval_report", instance=dg.DagsterInstance.ephemeral(),
+                  echo=lambda m: None)
+    md = _md(results, "eval_report")
+    assert md["stages_evaluated_again"] == "base, pretrained, sft, dpo, lora_merged"
+    report, _ = ArtifactStore(root=str(root)).local_dir("eval_report")
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert {m["n_val_tokens"] for m in metrics.values()} == {640}  # every stage on the same tokens
+    old_dpo, _ = store.local_dir("dpo_checkpoint")
+    assert metrics["dpo"]["reward_accuracy"] == json.loads((old_dpo / "eval_metrics.json").read_text())["reward_accuracy"]
+    lora = metrics["lora_merged"]
+    assert lora["general_delta"] == pytest.approx(lora["general_score"] - lora["general_score_base"])
+
+
+def test_new_sft_data_leaves_the_eval_items_and_so_the_gates_fresh(trained, tmp_path):
+    """eval_sets' data version is its items': new SFT data changes the contamination summary, not the items the
+    gates measure, so the checkpoints downstream do not turn stale (pretraining showed stale after an SFT edit)."""
+    import shutil
+
+    store, results, _, _ = trained
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    cfg = tiny_training_config()
+    more = [s.model_copy(update={"num": s.num * 2}) for s in cfg.sft.sources]
+    cfg = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"sources": tuple(more)})})
+    again = run(build_definitions(cfg, root=str(root)), "key:sft_dataset or key:eval_sets",
+                instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+
+    def version(res):
+        (event,) = [e for r in res for e in r.get_asset_materialization_events()
+                    if e.materialization.asset_key.to_user_string() == "eval_sets"]
+        return event.materialization.tags["dagster/data_version"]
+
+    assert _md(again, "sft_dataset")["train"] > _md(results, "sft_dataset")["train"]
+    assert version(again) == version(results)
