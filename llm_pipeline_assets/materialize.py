@@ -75,9 +75,20 @@ def run(defs: dg.Definitions, selection: str = "*", partitions: list[str] | None
             results.append(result)
             if status != "ok":
                 detail = ("failed checks:\n" + "\n".join(_check_line(e) for e in failed) if failed
-                          else "step failed (see the run's logs)")
+                          else f"step failed: {_failure_reason(result)}")
                 raise SystemExit(f"stopped at {label}: {detail}")
     return results
+
+
+def _failure_reason(result) -> str:
+    """The failed step's own words: a ``dg.Failure``'s description, else its error's message (first 600 chars)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            said = data.user_failure_data.description if data.user_failure_data else None
+            text = said or (data.error.message if data.error else "")
+            return " ".join(str(text).split())[:600] or "see the run's logs"
+    return "see the run's logs"
 
 
 def _check_line(evaluation) -> str:

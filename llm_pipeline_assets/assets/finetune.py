@@ -7,7 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
-from llm_pipeline_assets.assets.gating import gate_extras, gate_spec
+from llm_pipeline_assets.assets.gating import gate_extras, gate_spec, refuse_a_failed_upstream
 from llm_pipeline_assets.assets.metadata import count_table
 from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.assets.training import FINETUNE_MODULE, RETRY, publish_dir, run_key
@@ -98,6 +98,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         else:
             settings = {**settings, **placement}
         model_dir, model_m = store.local_dir(model_asset)
+        refuse_a_failed_upstream(cfg, asset, model_asset, model_dir)
         out = store.work_dir(asset, run_key(settings, model_m.data_version, str(data_dir)))
         shutil.rmtree(out / "final", ignore_errors=True)
         result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),

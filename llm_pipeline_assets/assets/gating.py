@@ -5,7 +5,9 @@ Each checkpoint asset declares one blocking check named after its gate (``pretra
 ``dpo_checkpoint``, ``lora_promotion`` on ``lora_adapter``). The training child evaluates the checkpoint it
 just wrote on the held-out ``eval_sets`` and reports the check (ERROR severity): a failing gate fails the
 step, so downstream training in the same run is skipped, and automation waits through
-``all_deps_blocking_checks_passed``. A metric the evaluation did not produce fails its gate.
+``all_deps_blocking_checks_passed``. A metric the evaluation did not produce fails its gate. A stage run on
+its own refuses an upstream checkpoint whose gate fails (``refuse_a_failed_upstream``), and a checkpoint that
+fails its gate keeps the version it replaced on disk (``publish_dir``).
 """
 
 import dagster as dg
@@ -62,3 +64,23 @@ def gate_extras(cfg: PipelineConfig, store: ArtifactStore, asset: str) -> dict:
     gate = gate_for_asset[asset]
     return {"gate": {"name": gate, "asset": asset, "preset": gates_preset(cfg),
                      "thresholds": gate_thresholds(cfg)[gate], **eval_params(cfg, store)}}
+
+
+def refuse_a_failed_upstream(cfg: PipelineConfig, asset: str, upstream: str, model_dir) -> None:
+    """Raise ``dg.Failure`` (no retry) when ``upstream``'s current version fails its promotion gate, measured by its
+    stored metrics against the current thresholds: a stage run on its own (its job, ``--select key:...``) no longer
+    trains from a checkpoint its gate stopped (the gate held only inside one run). Loosened thresholds let it go."""
+    from llm_pipeline_assets.evaluation.gates import Threshold, evaluate_gate
+    from llm_pipeline_assets.runners.gating import EVAL_METRICS_FILE, saved_metrics
+
+    gate = gate_for_asset.get(upstream)
+    if gate is None:
+        return
+    metrics = saved_metrics(model_dir)
+    failures = ([f"no {EVAL_METRICS_FILE} beside it"] if metrics is None else
+                evaluate_gate(gate, metrics, [Threshold(**t) for t in gate_thresholds(cfg)[gate]]).failures)
+    if failures:
+        raise dg.Failure(
+            description=f"{asset} trains from {upstream}, whose current version fails its promotion gate {gate}: "
+                        f"{'; '.join(failures)}. Retrain {upstream}, or change eval.gate_overrides.{gate} if its "
+                        "thresholds are wrong", allow_retries=False)

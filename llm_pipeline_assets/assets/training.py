@@ -44,7 +44,9 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     copy. When every check the child reported passed, the step's scratch folders ``work`` (checkpoints with
     optimizer state, kept so that a retry resumes) are removed: nothing retries a passed step, and for a large
     model they are several times its size. After a failed check they stay (a retry resumes from them)."""
-    with store.publish(asset) as staging:
+    passed = all(check.passed for check in result.check_results or [])
+    previous = store.read_manifest(asset).version if not passed and store.has(asset) else None
+    with store.publish(asset, keep_previous=not passed) as staging:  # a failed gate keeps the version it replaces
         shutil.copytree(src, staging, dirs_exist_ok=True)
     _, manifest = store.local_dir(asset)
     published = f"{store.partition_dir(asset)}/{manifest.version}"  # this version's files
@@ -52,7 +54,9 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     metadata = {key: _published(value, str(src), published, folders)
                 for key, value in (result.metadata or {}).items()}
     metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))  # its manifest names the version
-    if all(check.passed for check in result.check_results or []):
+    if previous:  # the checks failed: the version this one replaced (which passed them, or was current) stays
+        metadata["previous_version_kept"] = dg.MetadataValue.path(f"{store.partition_dir(asset)}/{previous}")
+    if passed:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(manifest.data_version),

@@ -215,8 +215,11 @@ class ArtifactStore(dg.ConfigurableResource):
 
     # ---- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def publish(self, asset: str, partition: str | None = None, extra: dict | None = None) -> Iterator[Path]:
+    def publish(self, asset: str, partition: str | None = None, extra: dict | None = None,
+                keep_previous: bool = False) -> Iterator[Path]:
         """Yield a local staging folder; on normal exit its files become the partition's new version.
+        ``keep_previous``: the version that was current stays on disk beside it (a checkpoint that failed its gate
+        must not delete the one that passed); older ones go as usual.
 
         An ``OSError`` or S3 transport error on the way (the caller's writes, the upload, the commit) is re-raised as
         :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.
@@ -224,6 +227,8 @@ class ArtifactStore(dg.ConfigurableResource):
         dest = self.partition_dir(asset, partition)
         what = _label(asset, partition)
         version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        keep = (version, self.read_manifest(asset, partition).version) if keep_previous and self.has(
+            asset, partition) else (version,)
         staging = None
         try:
             if self.is_remote:
@@ -240,7 +245,7 @@ class ArtifactStore(dg.ConfigurableResource):
             }
             manifest = Manifest(asset, partition or UNPARTITIONED, version, files, content_hash(files), time.time(),
                                 dict(extra or {}))
-            self._commit(staging, dest, manifest)
+            self._commit(staging, dest, manifest, keep)
         except (ArtifactMissing, ArtifactUnavailable):
             raise  # an input that is missing or unreadable: its own message says what happened
         except S3_TRANSPORT_ERRORS as exc:
@@ -251,7 +256,7 @@ class ArtifactStore(dg.ConfigurableResource):
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def _commit(self, staging: Path, dest: str, manifest: Manifest) -> None:
+    def _commit(self, staging: Path, dest: str, manifest: Manifest, keep: tuple = ()) -> None:
         body = json.dumps(manifest.__dict__, indent=1, sort_keys=True)
         version_dir = f"{dest}/{manifest.version}"
         if self.is_remote:
@@ -275,12 +280,12 @@ class ArtifactStore(dg.ConfigurableResource):
             except BaseException:
                 shutil.rmtree(version_dir, ignore_errors=True)
                 raise
-        self._remove_old_versions(dest, keep=manifest.version)
+        self._remove_old_versions(dest, keep=keep or (manifest.version,))
 
-    def _remove_old_versions(self, dest: str, keep: str) -> None:
+    def _remove_old_versions(self, dest: str, keep: tuple) -> None:
         """Best effort: the new version is already current, so a failure here only leaves garbage behind."""
         def stale(name: str) -> bool:
-            return name.startswith(("v-", ".staging-", f".{MANIFEST}.")) and name != keep
+            return name.startswith(("v-", ".staging-", f".{MANIFEST}.")) and name not in keep
 
         if self.is_remote:
             with contextlib.suppress(*S3_TRANSPORT_ERRORS):

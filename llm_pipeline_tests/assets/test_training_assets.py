@@ -155,3 +155,31 @@ def test_new_sft_data_leaves_the_eval_items_and_so_the_gates_fresh(trained, tmp_
 
     assert _md(again, "sft_dataset")["train"] > _md(results, "sft_dataset")["train"]
     assert version(again) == version(results)
+
+
+def test_a_stage_run_alone_refuses_a_checkpoint_its_gate_failed_and_a_failed_one_keeps_the_passed(trained, tmp_path):
+    """The gate held only inside one run: SFT run on its own (its job, --select key:sft_checkpoint) trained from a
+    pretrained checkpoint whose gate had failed, and publishing the failed checkpoint deleted the passing one."""
+    import shutil
+
+    from llm_pipeline_assets.resources.store import ArtifactStore
+
+    store, _, _, _ = trained
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    copy = ArtifactStore(root=str(root))
+    sft_before = copy.read_manifest("sft_checkpoint").version
+    strict = tiny_training_config(eval={**tiny_training_config().eval.model_dump(),
+                                        "gate_overrides": {"pretrain_to_sft": {"perplexity": {"op": "<=",
+                                                                                              "value": 1.0}}}})
+    defs = build_definitions(strict, root=str(root))
+    with pytest.raises(SystemExit, match=r"stopped at sft_checkpoint: step failed: sft_checkpoint trains from "
+                                         r"pretrained_checkpoint, whose current version fails its promotion gate "
+                                         r"pretrain_to_sft: .*perplexity"):
+        run(defs, "key:sft_checkpoint", instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    assert copy.read_manifest("sft_checkpoint").version == sft_before  # nothing trained, nothing published
+    passed = copy.read_manifest("pretrained_checkpoint").version
+    with pytest.raises(SystemExit, match="stopped at pretrained_checkpoint: failed checks:\n  pretrain_to_sft"):
+        run(defs, "key:pretrained_checkpoint", instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    failed = copy.read_manifest("pretrained_checkpoint").version
+    assert failed != passed and (root / "pretrained_checkpoint" / "all" / passed / "model.safetensors").exists()
