@@ -132,7 +132,8 @@ def main(argv=None) -> int:
     variants += [(f"gpu_sign{w}_b{b}", True, 0, w, b) for w in signers for b in sizes]
     signer, signer_size = None, 0
     sign_folder = tempfile.TemporaryDirectory(prefix="bench-dedup-sign-") if signers else None
-    sign_path = write_parquet(texts, sign_folder.name) if signers else None
+    # row groups of the smallest batch: parquet_batches groups whole row groups, so each batch is the size named
+    sign_path = write_parquet(texts, sign_folder.name, min(sizes)) if signers else None
     for name, on_device, workers, signing, batch in variants:
         backend = TorchDedupBackend(args.device, memory_budget=args.memory_budget_mb << 20, text_on_device=on_device)
         if signing and signing != signer_size:  # one warm pool per size, started outside the timings

@@ -38,12 +38,13 @@ def run_builder_parquet(path: str, params: DedupParams, backend=None, batch: int
         return time.perf_counter() - start, result
 
 
-def write_parquet(texts: list, folder: str) -> str:
+def write_parquet(texts: list, folder: str, row_group: int = BATCH) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = os.path.join(folder, "corpus.parquet")
-    pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), path, row_group_size=BATCH, compression="zstd")
+    pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), path, row_group_size=row_group,
+                   compression="zstd")
     return path
 
 

@@ -218,21 +218,18 @@ class PipelineConfig(_Strict):
 
     @model_validator(mode="after")
     def _finetuning_fits_the_context(self) -> "PipelineConfig":
-        # a declared context: fine-tuning past it would train positions the model does not have (no error from
-        # transformers: RoPE extrapolates silently), so the config says so before any asset runs
+        # a declared context: fine-tuning past it trains positions the model does not have (RoPE extrapolates)
         context = self.model.max_position_embeddings
         over = [f"{k}.max_length ({getattr(self, k).max_length})" for k in ("sft", "dpo", "lora")
                 if context is not None and getattr(self, k).max_length > context]
         if over:
-            verb = "is" if len(over) == 1 else "are"
-            raise ValueError(f"{', '.join(over)} {verb} longer than model.max_position_embeddings ({context}): "
-                             "lower it, or raise model.max_position_embeddings")
+            raise ValueError(f"{', '.join(over)} {'is' if len(over) == 1 else 'are'} longer than model."
+                             f"max_position_embeddings ({context}): lower it, or raise model.max_position_embeddings")
         return self
 
     @property
     def model_context(self) -> int:
-        """base_model's positions: ``model.max_position_embeddings``, else the longest sequence any stage trains on
-        (packing.seq_lens, sft/dpo/lora.max_length): fine-tuning longer than pretraining extends the context."""
+        """base_model's positions: model.max_position_embeddings, else the longest sequence any stage trains on."""
         return self.model.max_position_embeddings or max(*self.packing.seq_lens, self.sft.max_length,
                                                          self.dpo.max_length, self.lora.max_length)
 

@@ -38,6 +38,7 @@ def checked_plan(defs: dg.Definitions, selection: str, partitions: list[str] | N
     that no selected asset has: a typo would otherwise materialize nothing and exit 0."""
     import difflib
 
+    defs.resolve_asset_graph()  # a definitions error is its own, not the selection's
     try:
         steps = plan(defs, selection)
     except DagsterError as exc:  # e.g. "raw_corpus,cleaned_shards": Dagster's selection syntax joins with "or"

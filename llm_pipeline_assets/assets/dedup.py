@@ -88,7 +88,7 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
                            dg.AssetCheckSpec("no_exact_duplicates", asset="deduped_shards", blocking=True)])
     def deduped_shards(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """This source's cleaned documents minus every exact and near duplicate found by dedup_index."""
-        from llm_pipeline_assets.dedup.stage import count_exact_duplicates, filter_source
+        from llm_pipeline_assets.dedup.filtering import count_exact_duplicates, filter_source
 
         name = context.partition_key
         in_dir, _ = store.local_dir("cleaned_shards", name)

@@ -77,8 +77,11 @@ def refuse_a_failed_upstream(cfg: PipelineConfig, asset: str, upstream: str, mod
     if gate is None:
         return
     metrics = saved_metrics(model_dir)
-    failures = ([f"no {EVAL_METRICS_FILE} beside it"] if metrics is None else
-                evaluate_gate(gate, metrics, [Threshold(**t) for t in gate_thresholds(cfg)[gate]]).failures)
+    if metrics is None:  # published before gate metrics were stored with checkpoints: nothing to judge it by
+        raise dg.Failure(description=f"{asset} trains from {upstream}, whose current version has no stored gate "
+                                     f"metrics ({EVAL_METRICS_FILE}: it predates them): re-materialize {upstream}",
+                         allow_retries=False)
+    failures = evaluate_gate(gate, metrics, [Threshold(**t) for t in gate_thresholds(cfg)[gate]]).failures
     if failures:
         raise dg.Failure(
             description=f"{asset} trains from {upstream}, whose current version fails its promotion gate {gate}: "

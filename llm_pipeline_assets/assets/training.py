@@ -37,6 +37,15 @@ def curriculum(cfg: PipelineConfig) -> list[tuple[int, int]]:
     return [(L, steps if i == len(lens) - 1 else max(1, steps * (i + 1) // len(lens))) for i, L in enumerate(lens)]
 
 
+def _last_passed(store: ArtifactStore, asset: str) -> str | None:
+    """The newest version of ``asset`` whose checks passed: the current one if it did (or predates the record),
+    else the one it kept."""
+    if not store.has(asset):
+        return None
+    current = store.read_manifest(asset)
+    return current.version if current.extra.get("checks_passed", True) else current.extra.get("last_passed")
+
+
 def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeResult, work=()) -> dg.MaterializeResult:
     """Copy the child's output folder into the store; return its metadata with the published URI.
 
@@ -45,8 +54,10 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     optimizer state, kept so that a retry resumes) are removed: nothing retries a passed step, and for a large
     model they are several times its size. After a failed check they stay (a retry resumes from them)."""
     passed = all(check.passed for check in result.check_results or [])
-    previous = store.read_manifest(asset).version if not passed and store.has(asset) else None
-    with store.publish(asset, keep_previous=not passed) as staging:  # a failed gate keeps the version it replaces
+    previous = _last_passed(store, asset) if not passed else None
+    # checks failed: the last version that passed them stays on disk (after two failures in a row too)
+    extra = {"checks_passed": passed, "last_passed": previous}
+    with store.publish(asset, extra=extra, also_keep=previous) as staging:
         shutil.copytree(src, staging, dirs_exist_ok=True)
     _, manifest = store.local_dir(asset)
     published = f"{store.partition_dir(asset)}/{manifest.version}"  # this version's files
@@ -54,8 +65,8 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     metadata = {key: _published(value, str(src), published, folders)
                 for key, value in (result.metadata or {}).items()}
     metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))  # its manifest names the version
-    if previous:  # the checks failed: the version this one replaced (which passed them, or was current) stays
-        metadata["previous_version_kept"] = dg.MetadataValue.path(f"{store.partition_dir(asset)}/{previous}")
+    if previous:  # the checks failed: the last version that passed them stays beside this one
+        metadata["last_passed_version"] = dg.MetadataValue.path(f"{store.partition_dir(asset)}/{previous}")
     if passed:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
@@ -84,7 +95,10 @@ def build_training_assets(cfg: PipelineConfig) -> list:
     gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
 
     @dg.asset(deps=["tokenizer", "packed_tokens"],
-              code_version=code_version("base-1", model=cfg.model, seed=cfg.seed, context=cfg.model_context),
+              # the context only where fine-tuning lengths raised it (others keep their version: nothing changed)
+              code_version=code_version("base-1", model=cfg.model, seed=cfg.seed, **(
+                  {"context": cfg.model_context} if cfg.model_context != (
+                      cfg.model.max_position_embeddings or max(cfg.packing.seq_lens)) else {})),
               **gpu)
     def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    compute: ComputeResource) -> dg.MaterializeResult:

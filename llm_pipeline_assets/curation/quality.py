@@ -100,11 +100,11 @@ def run_quality_filters(filters: list[tuple[str, object]], doc_id: str, text: st
         before = doc.text
         try:
             verdict = flt.filter(doc)
+            if verdict is True and name == "c4_quality" and doc.text != before:
+                doc.text = with_paragraphs(before, doc.text, flt.remove_citations)
         except Exception as exc:  # a filter crash rejects the document, with the error as its reason
             return name, f"{name}_error: {type(exc).__name__}: {exc}", doc.text
         if verdict is True:
-            if name == "c4_quality" and doc.text != before:
-                doc.text = with_paragraphs(before, doc.text, flt.remove_citations)
             continue
         reason = verdict[1] if isinstance(verdict, tuple) else name
         return name, reason, doc.text

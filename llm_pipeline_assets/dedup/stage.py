@@ -1,11 +1,11 @@
-"""Library functions behind dedup_index and deduped_shards.
+"""Library function behind dedup_index (deduped_shards': ``dedup.filtering``).
 
 ``build_dedup_index`` streams every source's cleaned shards (sources in config order, rows in shard
 order: that global order makes the survivor of each cluster deterministic — the first occurrence)
 through ``DedupIndexBuilder`` and writes ``index.parquet``: one row per document with its source, id,
 position in its source, ``keep``, why it was dropped and which document survived in its place.
-``filter_source`` then keeps one source's survivors; ``count_exact_duplicates`` re-derives exact keys
-from the output so the blocking checks do not trust the index's own bookkeeping.
+``dedup.filtering.filter_source`` then keeps one source's survivors; ``count_exact_duplicates`` there re-derives
+exact keys from the output so the blocking checks do not trust the index's own bookkeeping.
 
 Hashing (exact keys + MinHash signatures) is the expensive part and is done per input shard as a resumable
 work unit (``llm_pipeline_assets.work_units``): a rerun after a crash hashes only the shards not yet done.
@@ -22,7 +22,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llm_pipeline_assets.dedup.components import cluster_size_histogram
@@ -30,7 +29,7 @@ from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs
 from llm_pipeline_assets.dedup.lsh import s_curve
 from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_keys
 from llm_pipeline_assets.dedup.params import DedupParams
-from llm_pipeline_assets.shards import ShardWriter, iter_batches, prefetch
+from llm_pipeline_assets.shards import iter_batches, prefetch
 from llm_pipeline_assets.work_units import WorkUnits
 
 INDEX_FILE = "index.parquet"
@@ -267,42 +266,3 @@ def _exact_dups_among_kept(inputs, keep: np.ndarray, batch_docs: int, pool=None)
             dups += raw in seen
             seen.add(raw)
     return dups
-
-
-def filter_source(source: str, in_files: Sequence[Path], index_dir: Path, out_dir: Path, max_docs: int,
-                  max_bytes: int, batch_docs: int = 1000) -> dict:
-    index = pq.read_table(Path(index_dir) / INDEX_FILE, filters=[("source", "=", source)])
-    index = index.sort_by("position")
-    keep = index.column("keep").to_numpy(zero_copy_only=False)
-    ids = index.column("id").to_pylist()
-    reasons = index.column("reason")
-    writer = ShardWriter(Path(out_dir), "part", max_docs=max_docs, max_bytes=max_bytes)
-    seen = 0
-    for batch in iter_batches(in_files, batch_docs):
-        if seen + len(batch) > len(keep):
-            raise RuntimeError(f"cleaned_shards[{source}] has more documents than dedup_index knows: "
-                               "re-materialize dedup_index")
-        # the index decides by position: the same documents must sit there (a source re-cleaned since the index
-        # was built, with as many documents, would otherwise lose the wrong ones)
-        stale = next((i for i, r in enumerate(batch) if r["id"] != ids[seen + i]), None)
-        if stale is not None:
-            raise RuntimeError(f"cleaned_shards[{source}] document {seen + stale} is {batch[stale]['id']!r}, "
-                               f"dedup_index has {ids[seen + stale]!r} there: cleaned_shards changed after "
-                               "dedup_index was built; re-materialize dedup_index")
-        writer.write_many(r for r, k in zip(batch, keep[seen:seen + len(batch)]) if k)
-        seen += len(batch)
-    if seen != len(keep):
-        raise RuntimeError(f"cleaned_shards[{source}] has {seen} documents, dedup_index expects {len(keep)}: "
-                           "re-materialize dedup_index")
-    writer.close()
-    cross = pc.sum(pc.and_(pc.invert(index.column("keep")),
-                           pc.not_equal(index.column("survivor_source"), source))).as_py() or 0
-    return {"docs_in": seen, "docs_out": writer.docs,
-            "exact_removed": pc.sum(pc.equal(reasons, "exact")).as_py() or 0,
-            "fuzzy_removed": pc.sum(pc.equal(reasons, "fuzzy")).as_py() or 0, "cross_source_removed": cross}
-
-
-def count_exact_duplicates(files: Sequence[Path], batch_docs: int = 2000) -> int:
-    keys = [k.tobytes() for batch in iter_batches(files, batch_docs, columns=("text",))
-            for k in exact_keys([r["text"] for r in batch])]
-    return len(keys) - len(set(keys))

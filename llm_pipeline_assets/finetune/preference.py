@@ -9,7 +9,6 @@ LoRA trains an adapter with SFTTrainer + ``peft_config`` on a domain mix, saves 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -104,20 +103,21 @@ def build_dpo_trainer(settings: DpoSettings, model_dir: Path, train: Sequence[di
 def run_dpo(settings: DpoSettings, model_dir: Path, train: Sequence[dict], val: Sequence[dict], out_dir: Path,
             log: Logger = print, callbacks: list | None = None) -> dict:
     """DPO from ``model_dir``; resumes from the latest checkpoint in ``out_dir``, backs off on OOM."""
-    def build(micro_batch: int, grad_accum: int):
-        return build_dpo_trainer(replace(settings, micro_batch=micro_batch, grad_accum=grad_accum), model_dir,
-                                 train, val, out_dir, callbacks)[0]
+    made: dict = {}
 
-    trainer, tok = build_dpo_trainer(settings, model_dir, train, val, out_dir, callbacks)
-    before = _dpo_eval(trainer)
-    started = time.perf_counter()
-    trainer, resumed = train_resuming(trainer, build, settings.micro_batch, settings.grad_accum, "dpo", log)
-    seconds = time.perf_counter() - started
+    def build(micro_batch: int, grad_accum: int):
+        trainer, made["tok"] = build_dpo_trainer(replace(settings, micro_batch=micro_batch, grad_accum=grad_accum),
+                                                 model_dir, train, val, out_dir, callbacks)
+        return trainer
+
+    trainer, resumed, before = train_resuming(build, settings.micro_batch, settings.grad_accum, "dpo", log,
+                                              before=_dpo_eval)
+    seconds = resumed.pop("seconds")
     after = _dpo_eval(trainer)
     log(f"dpo: eval loss {before['loss']:.4f} -> {after['loss']:.4f}, reward accuracy "
         f"{before['reward_accuracy']:.3f} -> {after['reward_accuracy']:.3f}, margin {after['reward_margin']:.4f}")
     final = Path(out_dir) / "final"
-    save_checkpoint(trainer, tok, final)
+    save_checkpoint(trainer, made["tok"], final)
     history = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     return {"final_dir": str(final), "steps": trainer.state.global_step, "seconds": seconds,
             "val_loss_start": before["loss"], "val_loss": after["loss"],
@@ -135,15 +135,17 @@ def run_lora(settings: LoraSettings, model_dir: Path, train: Sequence[list[dict]
     peft_config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                              target_modules=list(settings.target_modules), bias="none", task_type="CAUSAL_LM")
 
-    def build(micro_batch: int, grad_accum: int):
-        return build_sft_trainer(replace(settings.sft, micro_batch=micro_batch, grad_accum=grad_accum), model_dir,
-                                 train, val, out_dir, callbacks, peft_config=peft_config)[0]
+    made: dict = {}
 
-    trainer, tok = build_sft_trainer(settings.sft, model_dir, train, val, out_dir, callbacks, peft_config=peft_config)
+    def build(micro_batch: int, grad_accum: int):
+        trainer, made["tok"] = build_sft_trainer(replace(settings.sft, micro_batch=micro_batch, grad_accum=grad_accum),
+                                                 model_dir, train, val, out_dir, callbacks, peft_config=peft_config)
+        return trainer
+
+    trainer, summary = train_and_measure(build, settings.sft, "lora", log)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
-    trainer, summary = train_and_measure(trainer, "lora", log, build, settings.sft)
-    adapter, merged = save_lora(trainer, tok, Path(out_dir) / "final")
+    adapter, merged = save_lora(trainer, made["tok"], Path(out_dir) / "final")
     return {"adapter_dir": str(adapter), "merged_dir": str(merged), "trainable_parameters": trainable,
             "total_parameters": total, "r": settings.r, "alpha": settings.alpha, **summary,
             "train_examples": len(train), "val_examples": len(val)}

@@ -7,12 +7,14 @@ latest complete one. An out-of-memory error (``training.oom.is_oom``) is recover
 trainer is rebuilt with the micro-batch divided by its smallest factor and accumulation multiplied by it (the
 same samples per optimizer step, exactly), and training continues from the latest checkpoint. Checkpoints hold
 no pickles: the Trainer's ``training_args.bin`` is removed as each one is written (resuming does not read it).
-Under torchrun the back-off is per process; an OOM on one rank only stops the run (its peers wait on it).
+Under torchrun an OOM is raised, not backed off (the other ranks wait in a collective of the old step); the
+step's retry then resumes from the latest checkpoint.
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -60,18 +62,31 @@ def smaller_batch(micro_batch: int, grad_accum: int) -> tuple[int, int]:
     return micro_batch // k, grad_accum * k
 
 
-def train_resuming(trainer, rebuild: Callable[[int, int], object], micro_batch: int, grad_accum: int,
-                   stage: str, log: Logger) -> tuple[object, dict]:
-    """``trainer.train()`` from the latest checkpoint in its output folder, backing off on OOM.
+def _distributed() -> bool:
+    import torch.distributed as dist
 
-    ``rebuild(micro_batch, grad_accum)`` makes a fresh trainer of the same run at a smaller batch. Returns the
-    trainer that finished and ``{"resumed_from", "oom_backoffs", "micro_batch", "grad_accum"}``.
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def train_resuming(build: Callable[[int, int], object], micro_batch: int, grad_accum: int, stage: str, log: Logger,
+                   before: Callable[[object], object] | None = None) -> tuple[object, dict, object]:
+    """``trainer.train()`` from the latest checkpoint in the trainer's output folder, backing off on OOM.
+
+    ``build(micro_batch, grad_accum)`` makes a trainer of the run (again, at a smaller batch, after an OOM): this
+    function holds the only reference to it, so an OOM frees the old model, optimizer and activations before the
+    new ones load. ``before(trainer)`` runs once before any training (the starting validation loss). Returns
+    ``(the trainer that finished, {"resumed_from", "oom_backoffs", "micro_batch", "grad_accum", "seconds"},
+    before's result)``. Under torchrun an OOM is raised, not backed off (its peers wait in a collective of the
+    old step): the step's retry resumes from the latest checkpoint.
     """
     import torch
 
     from llm_pipeline_assets.training.oom import is_oom
 
+    trainer = build(micro_batch, grad_accum)
+    measured = before(trainer) if before else None
     info = {"resumed_from": None, "oom_backoffs": 0, "micro_batch": micro_batch, "grad_accum": grad_accum}
+    started = time.perf_counter()
     while True:
         resume = latest_checkpoint(trainer.args.output_dir)
         if resume:
@@ -79,9 +94,9 @@ def train_resuming(trainer, rebuild: Callable[[int, int], object], micro_batch: 
             log(f"{stage}: resuming from {resume}")
         try:
             trainer.train(resume_from_checkpoint=resume)
-            return trainer, info
+            return trainer, {**info, "seconds": time.perf_counter() - started}, measured
         except Exception as exc:  # noqa: BLE001 - only an OOM is recovered, anything else goes on up
-            if not is_oom(exc):
+            if not is_oom(exc) or _distributed():
                 raise
             why = str(exc)
         step = trainer.state.global_step
@@ -90,8 +105,8 @@ def train_resuming(trainer, rebuild: Callable[[int, int], object], micro_batch: 
         log(f"{stage}: out of memory at step {step} ({why}); continuing from the latest checkpoint with "
             f"micro_batch {micro_batch} x grad_accum {grad_accum} (the same samples per step)")
         trainer.model.zero_grad(set_to_none=True)
-        trainer = None  # the old model, optimizer and activations go before the new trainer loads its own
+        trainer = None  # the only reference: the old model, optimizer and activations go before the new ones load
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        trainer = rebuild(micro_batch, grad_accum)
+        trainer = build(micro_batch, grad_accum)

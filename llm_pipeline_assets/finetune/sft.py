@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -100,34 +99,39 @@ def run_sft(settings: SftSettings, model_dir: Path, train: Sequence[list[dict]],
             out_dir: Path, log: Logger = print, callbacks: list | None = None) -> dict:
     """Fine-tune ``model_dir`` on ``train`` conversations; save an HF checkpoint to ``out_dir/final``. Resumes
     from the latest checkpoint in ``out_dir`` and backs off on OOM (``finetune.resume``)."""
-    def build(micro_batch: int, grad_accum: int):
-        return build_sft_trainer(replace(settings, micro_batch=micro_batch, grad_accum=grad_accum), model_dir,
-                                 train, val, out_dir, callbacks)[0]
+    made: dict = {}
 
-    trainer, tok = build_sft_trainer(settings, model_dir, train, val, out_dir, callbacks)
-    trainer, summary = train_and_measure(trainer, "sft", log, build, settings)
+    def build(micro_batch: int, grad_accum: int):
+        trainer, made["tok"] = build_sft_trainer(replace(settings, micro_batch=micro_batch, grad_accum=grad_accum),
+                                                 model_dir, train, val, out_dir, callbacks)
+        return trainer
+
+    trainer, summary = train_and_measure(build, settings, "sft", log)
     final = Path(out_dir) / "final"
-    save_checkpoint(trainer, tok, final)
+    save_checkpoint(trainer, made["tok"], final)
     return {"final_dir": str(final), **summary, "train_examples": len(train), "val_examples": len(val)}
 
 
-def train_and_measure(trainer, stage: str, log: Logger, rebuild, settings: SftSettings) -> tuple[object, dict]:
+def train_and_measure(build, settings: SftSettings, stage: str, log: Logger) -> tuple[object, dict]:
     """Validation loss before and after training (``resume.train_resuming``: from the latest checkpoint, backing
-    off on OOM through ``rebuild(micro_batch, grad_accum)``), the training-loss history and the time; returns
-    the trainer that finished and the summary."""
-    start_loss = evaluate_loss(trainer)
-    log(f"{stage}: validation loss before training {start_loss:.4f}")
-    started = time.perf_counter()
-    trainer, resumed = train_resuming(trainer, rebuild, settings.micro_batch, settings.grad_accum, stage, log)
-    seconds = time.perf_counter() - started
+    off on OOM; ``build(micro_batch, grad_accum)`` makes the trainer), the training-loss history and the time;
+    returns the trainer that finished and the summary."""
+    def starting_loss(trainer) -> float:
+        loss = evaluate_loss(trainer)
+        log(f"{stage}: validation loss before training {loss:.4f}")
+        return loss
+
+    trainer, resumed, start_loss = train_resuming(build, settings.micro_batch, settings.grad_accum, stage, log,
+                                                  before=starting_loss)
+    seconds = resumed.pop("seconds")
     val_loss = evaluate_loss(trainer)
     history = [h for h in trainer.state.log_history if "loss" in h]
     log(f"{stage}: validation loss {start_loss:.4f} -> {val_loss:.4f} in {seconds:.1f}s")
     return trainer, {"steps": trainer.state.global_step, "val_loss_start": start_loss, "val_loss": val_loss,
-            "val_perplexity": math.exp(min(val_loss, 50)), "seconds": seconds,
-            "train_loss_first": history[0]["loss"] if history else None,
-            "train_loss_last": history[-1]["loss"] if history else None,
-            "loss_history": [(h["step"], h["loss"]) for h in history], **resumed}
+                     "val_perplexity": math.exp(min(val_loss, 50)), "seconds": seconds,
+                     "train_loss_first": history[0]["loss"] if history else None,
+                     "train_loss_last": history[-1]["loss"] if history else None,
+                     "loss_history": [(h["step"], h["loss"]) for h in history], **resumed}
 
 
 def save_checkpoint(trainer, tok, final: Path) -> None:

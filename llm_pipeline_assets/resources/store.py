@@ -216,10 +216,10 @@ class ArtifactStore(dg.ConfigurableResource):
     # ---- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def publish(self, asset: str, partition: str | None = None, extra: dict | None = None,
-                keep_previous: bool = False) -> Iterator[Path]:
+                also_keep: str | None = None) -> Iterator[Path]:
         """Yield a local staging folder; on normal exit its files become the partition's new version.
-        ``keep_previous``: the version that was current stays on disk beside it (a checkpoint that failed its gate
-        must not delete the one that passed); older ones go as usual.
+        ``also_keep``: an older version that stays on disk beside it (a checkpoint that failed its gate must not
+        delete the last one that passed); the other old versions go as usual.
 
         An ``OSError`` or S3 transport error on the way (the caller's writes, the upload, the commit) is re-raised as
         :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.
@@ -227,8 +227,7 @@ class ArtifactStore(dg.ConfigurableResource):
         dest = self.partition_dir(asset, partition)
         what = _label(asset, partition)
         version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        keep = (version, self.read_manifest(asset, partition).version) if keep_previous and self.has(
-            asset, partition) else (version,)
+        keep = (version, also_keep) if also_keep else (version,)
         staging = None
         try:
             if self.is_remote:

@@ -94,18 +94,29 @@ def _iter_json_array(fh, rel: str, reject: Reject, max_bytes: int) -> Iterator[t
 
 def _one_object(path: Path, rel: str, max_bytes: int) -> tuple[str, object, bytes] | None:
     """A ``.json`` file holding one (pretty-printed) JSON object: ``(rel, object, raw)``; None when it is not one
-    (JSON lines in a .json file, an object over ``max_bytes``, a broken file: the JSON-lines reader says why)."""
-    with open_compressed(path) as fh:
-        if not fh.peek(256)[:256].removeprefix(_BOM).lstrip().startswith(b"{"):
-            return None
-        data = fh.read(max_bytes + 1).removeprefix(_BOM)
-    if len(data) > max_bytes:
-        return None
+    (JSON lines in a .json file: its first line parses alone; an object over ``max_bytes``; a broken or truncated
+    file: the JSON-lines reader then keeps its good lines and says why)."""
     try:
-        value = json.loads(data)
-    except ValueError:
+        with open_compressed(path) as fh:
+            head = fh.peek(65536)[:65536].removeprefix(_BOM)
+            first = head.split(b"\n", 1)[0]
+            if not head.lstrip().startswith(b"{") or (b"\n" in head and _parses(first)):
+                return None
+            data = fh.read(max_bytes + 1).removeprefix(_BOM)
+    except CORRUPT_ERRORS:
         return None
+    if len(data) > max_bytes or not _parses(data):
+        return None
+    value = json.loads(data)
     return (rel, value, data[:2000]) if isinstance(value, dict) else None
+
+
+def _parses(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 def iter_json_lines(path: Path, rel: str, reject: Reject,

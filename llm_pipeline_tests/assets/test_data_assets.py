@@ -158,7 +158,7 @@ def test_a_source_that_only_mirrors_another_dedups_to_nothing_and_the_graph_goes
 def test_deduped_shards_refuses_an_index_built_on_other_documents(tmp_path):
     """The index decides by position: a source re-cleaned since (same number of documents, other ones) must not
     lose the documents the index marked at those places."""
-    from llm_pipeline_assets.dedup.stage import filter_source
+    from llm_pipeline_assets.dedup.filtering import filter_source
     from llm_pipeline_assets.shards import ShardWriter
 
     def shard(folder, ids):

@@ -183,3 +183,8 @@ def test_a_stage_run_alone_refuses_a_checkpoint_its_gate_failed_and_a_failed_one
         run(defs, "key:pretrained_checkpoint", instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
     failed = copy.read_manifest("pretrained_checkpoint").version
     assert failed != passed and (root / "pretrained_checkpoint" / "all" / passed / "model.safetensors").exists()
+    with pytest.raises(SystemExit, match="stopped at pretrained_checkpoint: failed checks:\n  pretrain_to_sft"):
+        run(defs, "key:pretrained_checkpoint", instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    versions = {p.name for p in (root / "pretrained_checkpoint" / "all").glob("v-*")}
+    assert passed in versions and failed not in versions and len(versions) == 2  # twice failed: the passed stays
+    assert copy.read_manifest("pretrained_checkpoint").extra == {"checks_passed": False, "last_passed": passed}

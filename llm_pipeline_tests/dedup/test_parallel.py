@@ -59,7 +59,8 @@ def test_the_kept_duplicates_check_in_worker_processes(inputs):
     the pool as in this process: every duplicate when all are kept, none when only the index's survivors are."""
     import pyarrow.parquet as pq
 
-    from llm_pipeline_assets.dedup.stage import _exact_dups_among_kept, count_exact_duplicates
+    from llm_pipeline_assets.dedup.filtering import count_exact_duplicates
+    from llm_pipeline_assets.dedup.stage import _exact_dups_among_kept
     from llm_pipeline_assets.gpu.dedup_run import worker_pool
 
     files = [path for _, group in inputs for path in group]

@@ -9,16 +9,7 @@ from llm_pipeline_assets.finetune.sft import SftSettings, build_sft_trainer, eva
 from llm_pipeline_assets.formatters.dpo import synthetic_dpo
 from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
 from llm_pipeline_assets.tokens.specials import ASSISTANT, END_OF_TURN, USER
-from llm_pipeline_tests.conftest import build_tiny_model
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("ft"), num_docs=300, vocab_size=1024, model_name="base").parent
-
-
-def _convs(n, seed):
-    return [r["messages"] for r in synthetic_sft(n, seed)]
+from llm_pipeline_tests.finetune.conftest import conversations as _convs
 
 
 def test_sft_trains_on_assistant_tokens_only(base):

@@ -10,8 +10,7 @@ from llm_pipeline_assets.finetune.preference import DpoSettings, LoraSettings, r
 from llm_pipeline_assets.finetune.resume import latest_checkpoint, smaller_batch
 from llm_pipeline_assets.finetune.sft import SftSettings, run_sft
 from llm_pipeline_assets.formatters.dpo import synthetic_dpo
-from llm_pipeline_assets.formatters.synthetic_sft import synthetic_sft
-from llm_pipeline_tests.conftest import build_tiny_model
+from llm_pipeline_tests.finetune.conftest import conversations as _convs
 
 
 class CrashAt(TrainerCallback):
@@ -35,15 +34,6 @@ class OomAbove(TrainerCallback):
         if state.global_step >= self.step and args.per_device_train_batch_size > self.size:
             self.raised += 1
             raise torch.OutOfMemoryError(f"simulated out of memory at micro-batch {args.per_device_train_batch_size}")
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("ft"), num_docs=300, vocab_size=1024, model_name="base").parent
-
-
-def _convs(n, seed):
-    return [r["messages"] for r in synthetic_sft(n, seed)]
 
 
 def _weights(folder):
@@ -99,3 +89,34 @@ def test_the_back_off_divides_by_the_smallest_factor():
     assert smaller_batch(8, 1) == (4, 2) and smaller_batch(6, 2) == (3, 4) and smaller_batch(3, 1) == (1, 3)
     with pytest.raises(RuntimeError, match="out of memory at micro_batch 1 .*gradient_checkpointing"):
         smaller_batch(1, 16)
+
+
+def test_an_oom_frees_the_old_trainer_before_the_new_one_is_built(tmp_path):
+    """train_resuming holds the only reference to the trainer it built: when it rebuilds after an OOM, the old model
+    and optimizer are gone (the callers kept theirs before, so a GPU held two models at the rebuild)."""
+    import weakref
+    from types import SimpleNamespace
+
+    from llm_pipeline_assets.finetune.resume import train_resuming
+
+    alive_at_rebuild, made = [], []
+
+    class Trainer:
+        def __init__(self, micro_batch):
+            self.args = SimpleNamespace(output_dir=str(tmp_path), per_device_train_batch_size=micro_batch)
+            self.state = SimpleNamespace(global_step=0)
+            self.model = torch.nn.Linear(2, 2)
+
+        def train(self, resume_from_checkpoint=None):
+            if self.args.per_device_train_batch_size > 2:
+                raise torch.OutOfMemoryError("simulated")
+
+    def build(micro_batch, grad_accum):
+        alive_at_rebuild.extend(ref() is not None for ref in made)
+        trainer = Trainer(micro_batch)
+        made.append(weakref.ref(trainer))
+        return trainer
+
+    trainer, info, before = train_resuming(build, 8, 1, "sft", lambda m: None, before=lambda t: "measured")
+    assert (info["micro_batch"], info["grad_accum"], info["oom_backoffs"]) == (2, 4, 2) and before == "measured"
+    assert alive_at_rebuild == [False, False, False]  # every earlier trainer was gone when the next was built
