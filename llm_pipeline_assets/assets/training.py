@@ -94,12 +94,12 @@ def _published(value, src: str, published: str, scratch: list[str]):
 def build_training_assets(cfg: PipelineConfig) -> list:
     gpu = {"group_name": "training", "kinds": {"pytorch"}, "pool": "gpu", "retry_policy": RETRY}
 
-    @dg.asset(deps=["tokenizer", "packed_tokens"],
-              # the context only where fine-tuning lengths raised it (others keep their version: nothing changed)
-              code_version=code_version("base-1", model=cfg.model, seed=cfg.seed, **(
-                  {"context": cfg.model_context} if cfg.model_context != (
-                      cfg.model.max_position_embeddings or max(cfg.packing.seq_lens)) else {})),
-              **gpu)
+    # the context joins the version only where fine-tuning lengths raised it (others keep theirs: nothing changed)
+    raised = cfg.model_context != (cfg.model.max_position_embeddings or max(cfg.packing.seq_lens))
+    base_version = code_version("base-1", model=cfg.model, seed=cfg.seed,
+                                **({"context": cfg.model_context} if raised else {}))
+
+    @dg.asset(deps=["tokenizer", "packed_tokens"], code_version=base_version, **gpu)
     def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    compute: ComputeResource) -> dg.MaterializeResult:
         """A Llama model initialised from the preset's shape; vocab from the tokenizer, padded to a multiple of 64."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llm_pipeline_assets.runners.gating import (evaluate_model, general_score, metric_metadata, metrics_measured_on,
+from llm_pipeline_assets.runners.gating import (evaluate_model, general_delta, metric_metadata, metrics_measured_on,
                                                 saved_metrics)
 from llm_pipeline_assets.runners.session import pipes_session
 
@@ -34,9 +34,7 @@ def main() -> None:
             metrics[stage].update({k: saved[k] for k in TRAINING_METRICS if k in saved})
             evaluated.append(stage)
         if "lora_merged" in metrics and "dpo" in metrics:  # LoRA's regression check, on these same inputs
-            now, base = general_score(metrics["lora_merged"]), general_score(metrics["dpo"])
-            metrics["lora_merged"].update(general_score=now, general_score_base=base,
-                                          general_delta=None if now is None or base is None else now - base)
+            metrics["lora_merged"].update(general_delta(metrics["lora_merged"], metrics["dpo"]))
         Path(x["out_dir"], "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True, default=str))
         flat = {}
         for stage, m in metrics.items():

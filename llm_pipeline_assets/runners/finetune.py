@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from llm_pipeline_assets.runners.gating import general_score, metric_metadata, run_gate, saved_metrics
+from llm_pipeline_assets.runners.gating import general_delta, metric_metadata, run_gate, saved_metrics
 from llm_pipeline_assets.runners.report import loss_curve_markdown
 from llm_pipeline_assets.runners.session import global_rank, pipes_session
 
@@ -30,9 +30,7 @@ def _derived(stage: str, summary: dict, base_dir: Path):
             return {"reward_accuracy": summary.get("reward_accuracy")}
         if stage != "lora":
             return {}
-        base, now = general_score(saved_metrics(base_dir)), general_score(metrics)
-        return {"general_score": now, "general_score_base": base,
-                "general_delta": None if base is None or now is None else now - base}
+        return general_delta(metrics, saved_metrics(base_dir))
     return derive
 
 

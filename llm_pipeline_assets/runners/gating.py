@@ -61,6 +61,14 @@ def general_score(metrics: dict | None) -> float | None:
     return sum(parts) / len(parts)
 
 
+def general_delta(metrics: dict | None, base_metrics: dict | None) -> dict:
+    """LoRA's regression check: the general suite's score of ``metrics`` and of the checkpoint it adapted, and
+    their difference (None when either is missing, which fails the gate)."""
+    now, base = general_score(metrics), general_score(base_metrics)
+    return {"general_score": now, "general_score_base": base,
+            "general_delta": None if now is None or base is None else now - base}
+
+
 def run_gate(pipes, gate: dict, model_dir: str | Path, derive=None) -> dict:
     """Evaluate ``model_dir``, store its metrics beside it, report the gate check; returns the metrics.
 

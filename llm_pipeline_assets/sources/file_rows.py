@@ -100,23 +100,21 @@ def _one_object(path: Path, rel: str, max_bytes: int) -> tuple[str, object, byte
         with open_compressed(path) as fh:
             head = fh.peek(65536)[:65536].removeprefix(_BOM)
             first = head.split(b"\n", 1)[0]
-            if not head.lstrip().startswith(b"{") or (b"\n" in head and _parses(first)):
+            if not head.lstrip().startswith(b"{") or (b"\n" in head and _parsed(first) is not None):
                 return None
             data = fh.read(max_bytes + 1).removeprefix(_BOM)
     except CORRUPT_ERRORS:
         return None
-    if len(data) > max_bytes or not _parses(data):
-        return None
-    value = json.loads(data)
+    value = _parsed(data) if len(data) <= max_bytes else None
     return (rel, value, data[:2000]) if isinstance(value, dict) else None
 
 
-def _parses(data: bytes) -> bool:
+def _parsed(data: bytes):
+    """``data`` as JSON, or None where it is not JSON."""
     try:
-        json.loads(data)
+        return json.loads(data)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def iter_json_lines(path: Path, rel: str, reject: Reject,
