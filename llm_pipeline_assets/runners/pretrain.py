@@ -25,7 +25,7 @@ def run_pretrain(pipes, x: dict) -> None:
     from llm_pipeline_assets.training.pretrain import pretrain
     from llm_pipeline_assets.training.settings import PretrainSettings
 
-    from llm_pipeline_assets.gpu.fp8 import resolve_fp8
+    from llm_pipeline_assets.gpu.fp8_choice import resolve_fp8
 
     settings = PretrainSettings(**x["settings"])
     # FP8 only where it measured faster on this shape (bf16 otherwise); cached in out_dir so a resume keeps it

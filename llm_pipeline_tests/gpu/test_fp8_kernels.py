@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from llm_pipeline_assets.gpu import fp8, kernels
+from llm_pipeline_assets.gpu import fp8, fp8_choice, kernels
 from llm_pipeline_tests.gpu.helpers import cuda_only, one_torch_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -81,28 +81,28 @@ def test_resolve_fp8_applies_and_caches_the_decision(tmp_path, monkeypatch):
     measured = fp8.Fp8Decision("bf16", "torchao", 0.5, 1.0, 2.0, 1.05, {}, "cpu", False, reason="fp8 is 0.50x bf16")
     monkeypatch.setattr(fp8, "fp8_speed_check", lambda *a, **k: measured)
     logs = []
-    out, record = fp8.resolve_fp8(settings, tmp_path / "model", 32, logs.append, cache_dir=tmp_path / "run")
+    out, record = fp8_choice.resolve_fp8(settings, tmp_path / "model", 32, logs.append, cache_dir=tmp_path / "run")
     assert out.fp8 is None and settings.fp8 == "torchao" and record["precision"] == "bf16" and logs
-    assert json.loads((tmp_path / "run" / fp8.CACHE_FILE).read_text())["ratio"] == 0.5
+    assert json.loads((tmp_path / "run" / fp8_choice.CACHE_FILE).read_text())["ratio"] == 0.5
 
     def must_not_measure(*a, **k):
         raise AssertionError("a cached decision for the same shape is reused; ranks > 0 never measure")
 
     monkeypatch.setattr(fp8, "fp8_speed_check", must_not_measure)
-    assert fp8.resolve_fp8(settings, tmp_path / "model", 32, logs.append, cache_dir=tmp_path / "run")[0].fp8 is None
+    assert fp8_choice.resolve_fp8(settings, tmp_path / "model", 32, logs.append, cache_dir=tmp_path / "run")[0].fp8 is None
     # rank 1 of 2 takes rank 0's decision from the shared cache, and times out when there is none
-    same = fp8.resolve_fp8(settings, tmp_path / "model", 32, logs.append, tmp_path / "run", rank=1, world_size=2)
+    same = fp8_choice.resolve_fp8(settings, tmp_path / "model", 32, logs.append, tmp_path / "run", rank=1, world_size=2)
     assert same[0].fp8 is None and same[1]["ratio"] == 0.5
     with pytest.raises(TimeoutError, match="rank 1"):
-        fp8.resolve_fp8(settings, tmp_path / "model", 64, logs.append, tmp_path / "run", rank=1, world_size=2,
+        fp8_choice.resolve_fp8(settings, tmp_path / "model", 64, logs.append, tmp_path / "run", rank=1, world_size=2,
                         wait_seconds=0.0)
     with pytest.raises(ValueError, match="cache_dir"):
-        fp8.resolve_fp8(settings, tmp_path / "model", 64, logs.append, rank=0, world_size=2)
+        fp8_choice.resolve_fp8(settings, tmp_path / "model", 64, logs.append, rank=0, world_size=2)
     faster = fp8.Fp8Decision("fp8", "torchao", 1.3, 1.3, 1.0, 1.05, {}, "cpu", False, reason="fp8 is 1.30x bf16")
     monkeypatch.setattr(fp8, "fp8_speed_check", lambda *a, **k: faster)
-    assert fp8.resolve_fp8(settings, tmp_path / "model", 64, logs.append)[0].fp8 == "torchao"
+    assert fp8_choice.resolve_fp8(settings, tmp_path / "model", 64, logs.append)[0].fp8 == "torchao"
     plain = PretrainSettings()
-    assert fp8.resolve_fp8(plain, tmp_path / "model", 64)[0] is plain
+    assert fp8_choice.resolve_fp8(plain, tmp_path / "model", 64)[0] is plain
 
 
 def test_speed_check_measures_with_the_runs_gradient_checkpointing(tmp_path, monkeypatch):
@@ -127,7 +127,7 @@ def test_speed_check_measures_with_the_runs_gradient_checkpointing(tmp_path, mon
     for checkpointing in (False, True):
         built.clear()
         settings = PretrainSettings(fp8="torchao", micro_batch=1, gradient_checkpointing=checkpointing)
-        record = fp8.resolve_fp8(settings, tmp_path / "model", 16, lambda m: None, cache_dir=tmp_path / "run")[1]
+        record = fp8_choice.resolve_fp8(settings, tmp_path / "model", 16, lambda m: None, cache_dir=tmp_path / "run")[1]
         assert built == [checkpointing, checkpointing]  # measured again: a decision for the other setting is not reused
         assert record["key"]["gradient_checkpointing"] is checkpointing
     assert plain.gradient_checkpointing is False
@@ -150,11 +150,11 @@ def test_a_failing_speed_check_still_leaves_rank_0s_decision(tmp_path, monkeypat
 
         monkeypatch.setattr(fp8, "_fresh_model", failing)  # the bf16 model of the check itself
         run = tmp_path / precision
-        out, record = fp8.resolve_fp8(settings, tmp_path / "model", 32, lambda m: None, cache_dir=run, rank=0,
+        out, record = fp8_choice.resolve_fp8(settings, tmp_path / "model", 32, lambda m: None, cache_dir=run, rank=0,
                                       world_size=2)
         assert record["precision"] == precision and cached in record["reason"] and str(error) in record["error"]
         assert out.fp8 == ("torchao" if precision == "fp8" else None)
-        other = fp8.resolve_fp8(settings, tmp_path / "model", 32, lambda m: None, cache_dir=run, rank=1,
+        other = fp8_choice.resolve_fp8(settings, tmp_path / "model", 32, lambda m: None, cache_dir=run, rank=1,
                                 world_size=2, wait_seconds=0.0)
         assert other[0].fp8 == out.fp8  # rank 1 found the decision at once
 
@@ -162,7 +162,7 @@ def test_a_failing_speed_check_still_leaves_rank_0s_decision(tmp_path, monkeypat
 def test_import_guards_without_optional_packages(monkeypatch):
     for name in ("transformer_engine", "liger_kernel", "cudf", "cugraph", "flash_attn"):
         monkeypatch.setitem(sys.modules, name, None)  # "not installed", whatever this machine has
-    for module in ("llm_pipeline_assets.gpu.fp8", "llm_pipeline_assets.gpu.kernels", "llm_pipeline_assets.gpu.minhash",
+    for module in ("llm_pipeline_assets.gpu.fp8", "llm_pipeline_assets.gpu.fp8_choice", "llm_pipeline_assets.gpu.kernels", "llm_pipeline_assets.gpu.minhash",
                    "llm_pipeline_assets.gpu.components", "llm_pipeline_assets.gpu.dedup_backend"):
         importlib.reload(importlib.import_module(module))
     from llm_pipeline_assets.gpu import components, fp8 as fp8_mod, kernels as kernels_mod
