@@ -95,7 +95,8 @@ _BRANCHES: List[Tuple[str, str, str, Optional[_Validator], Optional[str], bool]]
      r"(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9\-._~+/]{7,}[A-Za-z0-9\-_~+/]=*)",
      lambda v, c: len(v) >= 12 and _looks_random(v, c), "bearer_v", False),
     ("email", "EMAIL",
-     r"(?<![.%+\-])[\w.%+\-]{1,64}+@(?:[A-Za-z0-9\-]++\.)+[A-Za-z]{2,63}(?![\w\-])",
+     # internationalized domains too: "jürgen@münchen.de", "иван@почта.рф", a punycode TLD ("xn--p1ai")
+     r"(?<![.%+\-])[\w.%+\-]{1,64}+@(?:(?:[^\W_]|-)++\.)+(?:[^\W\d_]{2,63}|xn--[A-Za-z0-9\-]{2,59})(?![\w\-])",
      None, None, False),
     ("card_flat", "CREDIT_CARD", r"(?<![.,\-])\d{13,19}(?!\d|\.\d)", _card_ok, None, False),
     ("card_grouped", "CREDIT_CARD",

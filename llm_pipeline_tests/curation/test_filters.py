@@ -23,6 +23,9 @@ PROSE = (
 def test_normalize_repairs_and_strips_controls():
     assert normalize_text("Caf\u00c3\u00a9\x00 ok\r\nnext") == "Café ok\nnext"
     assert normalize_text("e\u0301") == "\u00e9"  # NFC composes
+    # invisible zero-width spaces / word joiners go (they split an address from the PII scrubber); ZWJ stays
+    assert normalize_text("jo\u200bhn@exa\u2060mple.com") == "john@example.com"
+    assert normalize_text("\U0001f469\u200d\U0001f4bb") == "\U0001f469\u200d\U0001f4bb"
     assert normalize_text("\ufb01", form="NFKC") == "fi"
     assert normalize_text("a\n\n\n\n\nb  \n") == "a\n\nb"
     assert normalize_text("\x01\x02  \x7f") == ""

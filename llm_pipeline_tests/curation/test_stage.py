@@ -71,3 +71,22 @@ def test_kept_documents_keep_their_paragraphs_and_what_they_say(tmp_path):
     assert len(paragraphs) == 3 and paragraphs[0].startswith("Baking") and paragraphs[1].startswith("Mix")
     assert "Ingredients" not in text and "[3]" not in text and paragraphs[1].endswith("the touch.")
     assert "&lt;b&gt;" in text and "\u201ccurly\u201d" in text and "caf\u00e9 stay" in text
+
+
+def test_addresses_split_by_invisible_characters_or_in_other_scripts_are_scrubbed(tmp_path):
+    """A zero-width space inside an address hid all but its tail from the scrubber ("jo" stayed, "hn@..." went), and
+    addresses with non-ASCII domains passed whole: both are scrubbed in the kept document."""
+    body = ("Baking bread at home is one of the most rewarding things you can do in the kitchen today. "
+            "It takes time and patience, but the results are worth it, as every baker will tell you. "
+            "Mix the flour and the salt in a large bowl, then add the yeast and the water slowly. "
+            "Knead the dough for about ten minutes until it is smooth and elastic to the touch. "
+            "Leave the dough to rise for an hour in a warm place, and it should double in size.\n\n"
+            "Questions go to jo\u200bhn.doe@example.com or to j\u00fcrgen@b\u00e4ckerei-m\u00fcnchen.de, "
+            "and we will answer all of them within a week.")
+    w = ShardWriter(tmp_path / "raw", "part", max_docs=100)
+    w.write_many([{"id": "contact", "text": body, "source": "web"}])
+    cfg = CleaningConfig(workers=1, toxicity={"enabled": False})
+    stats = clean_shards(w.close(), tmp_path / "out", cfg, 100, 1 << 20, log=lambda m: None)
+    assert stats.docs_out == 1, stats.reasons
+    text = next(iter_batches(shard_files(tmp_path / "out")))[0]["text"]
+    assert "Questions go to [EMAIL] or to [EMAIL], and" in text and stats.pii.get("EMAIL") == 2
