@@ -98,6 +98,9 @@ def evaluate_gate(gate: str, metrics: Mapping[str, float | None], thresholds: li
                 f"{gate}: metric {threshold.metric!r} is missing (value: {shown}); "
                 f"required {threshold.describe()}"
             )
+        elif not math.isfinite(value):  # a diverged model's infinite perplexity, or an inf rate from a bad division
+            failures.append(f"{gate}: metric {threshold.metric!r} = {_fmt(value)} is not finite; "
+                            f"required {threshold.describe()}")
         elif not threshold.passes(value):
             failures.append(
                 f"{gate}: metric {threshold.metric!r} = {_fmt(value)} fails threshold {threshold.describe()}"

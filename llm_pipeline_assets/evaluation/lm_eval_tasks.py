@@ -3,14 +3,16 @@
 ``write_lm_eval_tasks(eval_dir, out_dir)`` writes one task YAML per supported task file, so the same
 items the pipeline scores can be run through lm-evaluation-harness offline::
 
-    python -m llm_pipeline_assets.evaluation.lm_eval_tasks <eval_sets>/tasks /tmp/lm_eval_tasks
+    python -m llm_pipeline_assets.evaluation.lm_eval_tasks <eval_sets>/tasks /tmp/lm_eval_tasks [<checkpoint>]
     lm_eval --model hf --model_args pretrained=<checkpoint> --include_path /tmp/lm_eval_tasks \\
             --tasks llm_pipeline_choice --apply_chat_template
 
 * ``llm_pipeline_choice``: multiple choice by log-likelihood of each reply "The answer is X." after the
   chat prompt (``acc``), the same scoring as the pipeline's ``mc_accuracy``.
 * ``llm_pipeline_math``: greedy generation until the end-of-turn marker, exact match of the ``#### n``
-  answer (``exact_match``), as in lm-evaluation-harness's gsm8k task.
+  answer (``exact_match``), as in lm-evaluation-harness's gsm8k task; scored like the pipeline's strict
+  ``gsm8k_accuracy``, with the same generation budget when the checkpoint is named (its tokenizer counts the
+  reference answers).
 
 The YAML files reference the JSONL files by absolute path (lm-evaluation-harness resolves ``data_files``
 against the working directory, not the YAML).
@@ -48,25 +50,47 @@ def choice_task_yaml(path: Path) -> str:
         "metric_list:", "  - metric: acc", "    aggregation: mean", "    higher_is_better: true", ""])
 
 
-def math_task_yaml(path: Path) -> str:
+def math_task_yaml(path: Path, max_gen_toks: int = 48) -> str:
+    """Greedy generation scored like the pipeline's ``gsm8k_accuracy``: the ``#### n`` answer (after optional bold
+    or "$"), commas, a leading "+", a trailing "." and trailing decimal zeros dropped on both sides."""
     template = math_prompt("{{question}}")
+    ignore = [",", "\\$", "(?s).*#### ", "\\.$", "^\\+", "\\.0+$", "(?<=\\.[0-9])0+$", "(?<=\\.[0-9][0-9])0+$"]
     return "\n".join([
         f"task: {TASK_PREFIX}math", *_data_files(path), "output_type: generate_until",
         f"doc_to_text: {_quote(template)}", 'doc_to_target: "{{answer}}"', 'target_delimiter: ""',
         "generation_kwargs:", '  until: ["<|end|>", "<|endoftext|>"]', "  do_sample: false",
-        "  max_gen_toks: 48",
+        f"  max_gen_toks: {int(max_gen_toks)}",
         "filter_list:", "  - name: strict-match", "    filter:", "      - function: regex",
-        '        regex_pattern: "#### (\\\\-?[0-9\\\\.\\\\,]+)"', "      - function: take_first",
+        "        regex_pattern: " + _quote("####\\s*(?:\\*\\*)?\\s*\\$?\\s*([-+]?[0-9][0-9.,/]*|[-+]?\\.[0-9]+)"),
+        "      - function: take_first",
         "metric_list:", "  - metric: exact_match", "    aggregation: mean", "    higher_is_better: true",
         "    ignore_case: true", "    ignore_punctuation: false",
-        '    regexes_to_ignore: [",", "\\\\$", "(?s).*#### ", "\\\\.$"]', ""])
+        "    regexes_to_ignore: " + json.dumps(ignore), ""])
+
+
+def _math_gen_tokens(eval_dir: Path, tokenizer: str | Path | None, floor: int) -> int:
+    """The pipeline's generation budget for the math items (``suite.math_budget``) with ``tokenizer`` (a checkpoint
+    or tokenizer directory), so that a reference answer fits as it does in the pipeline; ``floor`` without one."""
+    source = eval_dir / "math.jsonl"
+    if tokenizer is None or not source.exists():
+        return floor
+    from transformers import AutoTokenizer
+
+    from .suite import math_budget
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
+    items = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return math_budget(tok, items, floor)
 
 
 WRITERS = {"choice": choice_task_yaml, "math": math_task_yaml}
 
 
-def write_lm_eval_tasks(eval_dir: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    """``{task name: yaml path}`` for each supported ``<task>.jsonl`` in ``eval_dir``."""
+def write_lm_eval_tasks(eval_dir: str | Path, out_dir: str | Path, tokenizer: str | Path | None = None,
+                        max_new_tokens: int = 48) -> dict[str, Path]:
+    """``{task name: yaml path}`` for each supported ``<task>.jsonl`` in ``eval_dir``. With ``tokenizer`` (the
+    checkpoint to evaluate), the math task's ``max_gen_toks`` is the pipeline's budget for the same items
+    (``max_new_tokens``, raised so the longest reference answer fits); without, ``max_new_tokens``."""
     eval_dir, out_dir = Path(eval_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -74,7 +98,9 @@ def write_lm_eval_tasks(eval_dir: str | Path, out_dir: str | Path) -> dict[str, 
         source = eval_dir / f"{task}.jsonl"
         if source.exists():
             target = out_dir / f"{TASK_PREFIX}{task}.yaml"
-            target.write_text(writer(source), encoding="utf-8")
+            text = (writer(source, _math_gen_tokens(eval_dir, tokenizer, max_new_tokens)) if task == "math"
+                    else writer(source))
+            target.write_text(text, encoding="utf-8")
             written[f"{TASK_PREFIX}{task}"] = target
     if not written:
         raise FileNotFoundError(f"no {sorted(WRITERS)} task files (*.jsonl) in {eval_dir}")
@@ -82,7 +108,8 @@ def write_lm_eval_tasks(eval_dir: str | Path, out_dir: str | Path) -> dict[str, 
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m llm_pipeline_assets.evaluation.lm_eval_tasks <eval tasks dir> <out dir>")
-    for name, path in write_lm_eval_tasks(sys.argv[1], sys.argv[2]).items():
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: python -m llm_pipeline_assets.evaluation.lm_eval_tasks <eval tasks dir> <out dir> "
+                 "[<checkpoint dir: the math task's generation budget from its tokenizer>]")
+    for name, path in write_lm_eval_tasks(*sys.argv[1:]).items():
         print(f"{name}: {path}")

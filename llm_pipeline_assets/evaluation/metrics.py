@@ -15,8 +15,13 @@ FUNCTION_CALL = "<|function_call|>"
 END_OF_TURN = "<|end|>"
 EOS = "<|endoftext|>"
 
-_GSM8K = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
-_ANSWER_IS = re.compile(r"(?i)\bthe (?:final )?answer is:?\s*\$?(-?[\d,]*\.?\d+)")
+# A stated answer: optional bold / "$" before a whole number (digits, or groups of three with commas), an optional
+# decimal part or a fraction ("3/4", compared as written), ending there: "#### 1e3" and "#### 1,2,3" state no
+# number this reads as 1 or 123, and "#### 3/4" is not 3.
+_STATED = (r"(?:\*\*)?\s*\$?\s*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-+]?\.\d+)"
+           r"(?![\d/]|,\d|\.\d|[eE][-+]?\d)")
+_GSM8K = re.compile(r"####\s*" + _STATED)
+_ANSWER_IS = re.compile(r"(?i)\bthe (?:final )?answer is:?\s*" + _STATED)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _WORD = re.compile(r"\w+(?:'\w+)?")
 _MARKDOWN_RULE = set("-=|_*#:+ ")
@@ -41,7 +46,7 @@ _COMPLIES = re.compile(r"\s*(?:sure|here(?:'s| is| are)|of course|certainly|abso
 
 
 def _normalise_number(raw: str) -> str:
-    s = raw.replace(",", "").strip().rstrip(".")
+    s = raw.replace(",", "").strip().rstrip(".").removeprefix("+")
     if "." in s:
         s = s.rstrip("0").rstrip(".") if s.split(".", 1)[1] else s
     if s in ("", "-"):
@@ -179,7 +184,7 @@ def check_instruction(text: str, constraint: dict) -> bool:
     if kind == "json":
         body = re.sub(r"^```(?:json)?\s*|\s*```$", "", stripped)
         try:
-            json.loads(body)
+            json.loads(body, parse_constant=_no_constants)  # NaN / Infinity are not JSON
         except (json.JSONDecodeError, ValueError):
             return False
         return True

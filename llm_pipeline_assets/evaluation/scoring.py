@@ -143,4 +143,5 @@ def sliding_window_perplexity(model, token_ids: np.ndarray, window: int, stride:
         prev_end = end
         if end == n:
             break
-    return math.exp(total_nll / count)
+    mean = total_nll / count
+    return math.exp(mean) if mean < 709.0 else math.inf  # a diverged model: inf (fails its gate), not OverflowError

@@ -45,6 +45,16 @@ def _budget(tok, floor: int, references: list[tuple[list[dict], dict]]) -> int:
     return max(floor, longest + max(8, longest // 4))
 
 
+def math_turn(item: dict) -> list[dict]:
+    """The chat turn a math item is asked in (also lm-evaluation-harness's prompt: ``lm_eval_tasks``)."""
+    return [{"role": "user", "content": math_prompt(item["question"])}]
+
+
+def math_budget(tok, items: list[dict], floor: int = 48) -> int:
+    """New tokens a math answer may take: ``_budget`` over the items' reference solutions."""
+    return _budget(tok, floor, [(math_turn(it), {"role": "assistant", "content": it["answer"]}) for it in items])
+
+
 def _reference_call(item: dict) -> dict:
     return assistant("", [tool_call(item["expected_name"], item["expected_arguments"])])
 
@@ -74,11 +84,7 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
         out["perplexity"] = sliding_window_perplexity(model, val_tokens, window, min(stride, window), max_val_tokens)
         out["n_val_tokens"] = int(min(len(val_tokens), max_val_tokens or len(val_tokens)))
 
-    def math_turn(it: dict) -> list[dict]:
-        return [{"role": "user", "content": math_prompt(it["question"])}]
-
-    budget = _budget(tok, max_new_tokens, [(math_turn(it), {"role": "assistant", "content": it["answer"]})
-                                           for it in items.get("math", [])])
+    budget = math_budget(tok, items.get("math", []), max_new_tokens)
     answers = [(gen(math_turn(it), budget), it["answer"]) for it in items.get("math", [])]
     out["gsm8k_accuracy"] = _mean([math_correct(text, ref) for text, ref in answers])  # a stated answer only
     out["gsm8k_accuracy_flexible"] = _mean([math_correct(text, ref, flexible=True) for text, ref in answers])

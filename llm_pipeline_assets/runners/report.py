@@ -38,7 +38,11 @@ def loss_curve_png(history: Sequence[dict], title: str) -> bytes | None:
 
 def loss_curve_markdown(history: Sequence[dict], title: str) -> str:
     png = loss_curve_png(history, title)
-    rows = "\n".join(f"| {h['step']} | {h['loss']:.4f} |" for h in list(history)[:: max(1, len(history) // 10)])
+    history = list(history)
+    shown = history[:: max(1, len(history) // 10)]
+    if history and shown[-1] is not history[-1]:
+        shown.append(history[-1])  # the final loss is the one a reader looks for
+    rows = "\n".join(f"| {h['step']} | {h['loss']:.4f} |" for h in shown)
     table = f"| step | loss |\n|---:|---:|\n{rows}" if history else "(no loss history)"
     if png is None:
         return table

@@ -60,21 +60,23 @@ def test_report_records_every_gate(default_run):
 
 
 def test_lm_evaluation_harness_agrees_with_the_pipeline(default_run, tmp_path):
-    """lm-eval (--model hf) on the SFT checkpoint, offline, over the project's own eval JSONL."""
+    """lm-eval (--model hf) on the SFT checkpoint, offline, over the project's own eval JSONL: multiple choice and
+    math (the same generation budget, from the checkpoint's tokenizer, and the same answer rule)."""
     from llm_pipeline_assets.evaluation.lm_eval_tasks import write_lm_eval_tasks
 
     _, store, _ = default_run
     sft, _ = store.local_dir("sft_checkpoint")
     sets, _ = store.local_dir("eval_sets")
-    write_lm_eval_tasks(sets / "tasks", tmp_path / "tasks")
+    write_lm_eval_tasks(sets / "tasks", tmp_path / "tasks", sft)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={sft},dtype=float32",
-           "--include_path", str(tmp_path / "tasks"), "--tasks", "llm_pipeline_choice", "--apply_chat_template",
-           "--device", "cpu", "--batch_size", "1", "--output_path", str(tmp_path / "out")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+           "--include_path", str(tmp_path / "tasks"), "--tasks", "llm_pipeline_choice,llm_pipeline_math",
+           "--apply_chat_template", "--device", "cpu", "--batch_size", "1", "--output_path", str(tmp_path / "out"),
+           "--log_samples"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results_file = next((tmp_path / "out").rglob("results_*.json"))
-    accuracy = json.loads(results_file.read_text())["results"]["llm_pipeline_choice"]["acc,none"]
+    results = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())["results"]
     ours = json.loads((sft / "eval_metrics.json").read_text())
     assert ours["n_choice"] == sum(1 for _ in (sets / "tasks" / "choice.jsonl").open())
-    assert accuracy == pytest.approx(ours["mc_accuracy"], abs=1e-6)
+    assert results["llm_pipeline_choice"]["acc,none"] == pytest.approx(ours["mc_accuracy"], abs=1e-6)
+    assert results["llm_pipeline_math"]["exact_match,strict-match"] == pytest.approx(ours["gsm8k_accuracy"], abs=1e-6)

@@ -188,3 +188,13 @@ def test_a_stage_run_alone_refuses_a_checkpoint_its_gate_failed_and_a_failed_one
     versions = {p.name for p in (root / "pretrained_checkpoint" / "all").glob("v-*")}
     assert passed in versions and failed not in versions and len(versions) == 2  # twice failed: the passed stays
     assert copy.read_manifest("pretrained_checkpoint").extra == {"checks_passed": False, "last_passed": passed}
+    # thresholds loosened again: the same step re-runs only the evaluation (its work folder stayed after the failed
+    # gate, so training resumes at its last step) and publishes a passing version
+    loose = build_definitions(tiny_training_config(), root=str(root))
+    instance = dg.DagsterInstance.ephemeral()
+    run(loose, "key:pretrained_checkpoint", instance=instance, echo=lambda m: None)
+    event = instance.get_latest_materialization_event(dg.AssetKey("pretrained_checkpoint"))
+    meta = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    assert meta["resumed_from"].endswith(f"step-{meta['steps']}"), meta  # nothing trained again
+    assert meta["oom_recoveries"] == 0 and meta["eval/perplexity"] > 1.0
+    assert copy.read_manifest("pretrained_checkpoint").extra == {"checks_passed": True, "last_passed": None}

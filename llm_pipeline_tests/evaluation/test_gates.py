@@ -94,10 +94,14 @@ def test_missing_and_failing_are_both_reported():
     assert any("ppl" in f and "50" in f for f in result.failures)
 
 
-def test_infinite_values_are_compared_not_missing():
+def test_infinite_values_fail_but_are_not_missing():
+    """A diverged model's perplexity is inf: it fails (and is reported as measured); an inf rate from a bad division
+    does not pass a ">=" gate either."""
     assert not evaluate_gate("g", {"ppl": math.inf}, [LE]).passed
     assert evaluate_gate("g", {"ppl": math.inf}, [LE]).missing == []
-    assert evaluate_gate("g", {"acc": math.inf}, [GE]).passed
+    result = evaluate_gate("g", {"acc": math.inf}, [GE])
+    assert not result.passed and result.missing == [] and "not finite" in result.failures[0]
+    assert not evaluate_gate("g", {"ppl": -math.inf}, [LE]).passed
 
 
 def test_empty_gate_passes_and_result_serialises():

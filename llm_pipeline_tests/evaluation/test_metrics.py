@@ -24,6 +24,19 @@ def test_extract_final_answer(text, expected):
     assert extract_final_answer(text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("#### $18", "18"), ("#### **18**", "18"), ("#### +5", "5"), ("The answer is $1,000.", "1000"),
+    ("#### 1,000.50", "1000.5"), ("####72\nmore", "72"),
+    ("#### 3/4", "3/4"), ("the answer is 12/5.", "12/5"),  # a fraction as written, not its numerator
+    # not the number its first digits spell: an exponent, commas that group no thousands
+    ("#### 1e3", None), ("#### 1,2,3", None),
+])
+def test_a_stated_answer_is_read_whole(text, expected):
+    assert extract_final_answer(text, flexible=False) == expected
+    # a wrong answer is not accepted for its first digits
+    assert not any(math_correct(text, f"#### {n}") for n in ("3", "1", "123", "12"))
+
+
 def test_math_correct():
     reference = "Tom has 3 apples and buys 4 more, so 3 + 4 = 7.\n#### 7"
     assert math_correct("3 + 4 = 7.\n#### 7", reference)
@@ -106,6 +119,7 @@ def test_repetition():
     ({"type": "ends_with", "value": "Done."}, "All tasks. Done.", "Done. All tasks."),
     ({"type": "all_lowercase", "value": None}, "all lower here", "Not lower"),
     ({"type": "json", "value": None}, '```json\n{"a": 1}\n```', "{a: 1}"),
+    ({"type": "json", "value": None}, '[1.5]', '{"a": NaN}'),  # NaN / Infinity are not JSON
 ])
 def test_check_instruction(constraint, good, bad):
     assert check_instruction(good, constraint)

@@ -189,3 +189,14 @@ def test_write_report(tmp_path):
 
     assert strip(md_path.read_text(encoding="utf-8")) == strip(markdown)
     assert strip(html_path.read_text(encoding="utf-8")) == strip(page)
+
+
+def test_the_loss_table_in_the_ui_ends_with_the_final_step():
+    """The materialization's loss table samples every len/10-th step; with 60 steps it stopped at step 55."""
+    from llm_pipeline_assets.runners.report import loss_curve_markdown
+
+    history = [{"step": s, "loss": 10.0 / s} for s in range(1, 61)]
+    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \|$", loss_curve_markdown(history, "pretraining loss"), re.M)
+    assert rows[0] == ("1", "10.0000") and rows[-1] == ("60", f"{10 / 60:.4f}")
+    assert [int(r[0]) for r in rows] == sorted({int(r[0]) for r in rows})  # no step twice
+    assert loss_curve_markdown([], "x") == "(no loss history)"

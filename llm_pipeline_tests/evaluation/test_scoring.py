@@ -1,5 +1,6 @@
 """Model scoring on a tiny random checkpoint: generation, choice log-likelihoods, sliding-window perplexity."""
 
+import copy
 import math
 
 import numpy as np
@@ -85,3 +86,8 @@ def test_sliding_window_perplexity(loaded):
     # (as stride window - 1 does), not skipped, which left the hardest tokens out and read low
     assert sliding_window_perplexity(model, ids, window=32, stride=32) == pytest.approx(
         sliding_window_perplexity(model, ids, window=32, stride=31), rel=1e-6)
+    # a diverged model (mean NLL beyond what exp() holds) reads inf, which fails its gate; it used to raise
+    diverged = copy.deepcopy(model)
+    with torch.no_grad():
+        diverged.get_output_embeddings().weight.mul_(1e5)
+    assert sliding_window_perplexity(diverged, ids, window=32, stride=16) == math.inf
