@@ -109,6 +109,10 @@ class PipelineConfig(_Strict):
         if missing:
             raise ValueError(f"pretrain.curriculum uses sequence lengths {missing} that packing.seq_lens "
                              f"{list(self.packing.seq_lens)} does not produce")
+        lengths = len(self.packing.seq_lens)
+        if not self.pretrain.curriculum and self.pretrain.max_steps < lengths:  # the even split gives one a 0-step stage
+            raise ValueError(f"pretrain.max_steps ({self.pretrain.max_steps}) is below the number of packing.seq_lens "
+                             f"({lengths}): without pretrain.curriculum each length trains max_steps / {lengths} steps")
         return self
 
     @model_validator(mode="after")

@@ -86,8 +86,17 @@ class PretrainConfig(_Strict):
         if self.warmup_steps > self.max_steps:
             raise ValueError(f"pretrain.warmup_steps ({self.warmup_steps}) exceeds max_steps ({self.max_steps})")
         steps = [c.until_step for c in self.curriculum]
-        if steps and (steps != sorted(steps) or steps[-1] < self.max_steps):
-            raise ValueError("pretrain.curriculum: until_step must ascend and the last must reach max_steps")
+        for i, (before, after) in enumerate(zip(steps, steps[1:])):  # a stage with no steps would never train
+            if after <= before:
+                raise ValueError(f"pretrain.curriculum[{i + 1}].until_step ({after}) must be above "
+                                 f"curriculum[{i}].until_step ({before}): its length would get no steps")
+        for i, until in enumerate(steps[:-1]):
+            if until >= self.max_steps:
+                raise ValueError(f"pretrain.curriculum[{i}].until_step ({until}) reaches pretrain.max_steps "
+                                 f"({self.max_steps}): the lengths after it would never train")
+        if steps and steps[-1] < self.max_steps:
+            raise ValueError(f"pretrain.curriculum[{len(steps) - 1}].until_step ({steps[-1]}) must reach "
+                             f"pretrain.max_steps ({self.max_steps})")
         return self
 
 
@@ -197,7 +206,8 @@ class LoraTrainConfig(TrainerKnobs):
 
 
 class EvalConfig(_Strict):
-    items_per_task: int = Field(default=24, ge=1)  # held-out synthetic items per task (math, choice, tool, safety)
+    # held-out synthetic items per task (math, choice, tool, safety); >= 2: safety needs a harmful and a harmless one
+    items_per_task: int = Field(default=24, ge=2)
     seed: int = 7
     window: int = Field(default=128, ge=8)  # sliding-window perplexity on the packed val split
     stride: int = Field(default=64, ge=1)

@@ -84,6 +84,15 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
     ({"model": {"max_position_embeddings": 64}, "packing": {"seq_lens": [128, 256]},
       "pretrain": {"curriculum": [{"seq_len": 128, "until_step": 10}], "max_steps": 10}},
      r"model.max_position_embeddings \(64\) is shorter than the longest sequence pretraining reads \(128"),
+    # a curriculum length with no steps of its own was skipped without a word (256 below never trained)
+    ({"packing": {"seq_lens": [128, 256, 512]}, "pretrain": {"max_steps": 60, "curriculum": [
+        {"seq_len": 128, "until_step": 30}, {"seq_len": 256, "until_step": 30}, {"seq_len": 512, "until_step": 60}]}},
+     r"pretrain.curriculum\[1\].until_step \(30\) must be above curriculum\[0\].until_step \(30\)"),
+    ({"packing": {"seq_lens": [128, 256]}, "pretrain": {"max_steps": 60, "curriculum": [
+        {"seq_len": 128, "until_step": 60}, {"seq_len": 256, "until_step": 80}]}},
+     r"pretrain.curriculum\[0\].until_step \(60\) reaches pretrain.max_steps \(60\)"),
+    ({"packing": {"seq_lens": [128, 256, 512]}, "pretrain": {"max_steps": 2, "warmup_steps": 1}},
+     r"pretrain.max_steps \(2\) is below the number of packing.seq_lens \(3\)"),
     # fine-tuning past a declared context (the 124m preset did: 2048 on a 1024-position model)
     ({"model": {"max_position_embeddings": 300}, "sft": {"max_length": 512}, "dpo": {"max_length": 400}},
      r"sft.max_length \(512\), dpo.max_length \(400\) are longer than model.max_position_embeddings \(300\)"),

@@ -12,6 +12,7 @@ from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
+from llm_pipeline_assets.work_units import json_digest
 
 INDEX_VERSION = "dedup-2"  # 2: cached LSH pair verdicts were read at shifted positions (dedup.lsh._PairCache)
 DEDUPED_VERSION = "deduped-1"
@@ -77,7 +78,10 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
                 "hashing_workers": cfg.dedup.workers,
                 "uri": dg.MetadataValue.path(store.partition_dir("dedup_index")),
             },
-            data_version=dg.DataVersion(manifest.data_version),
+            # the index's bytes AND the cleaned shards it was built from: a document corrected in place (same id,
+            # no new duplicates) leaves index.parquet byte-identical, and deduped_shards, which only the index
+            # triggers, would never carry the correction on
+            data_version=dg.DataVersion(json_digest([manifest.data_version, versions])),
             check_results=[exact_dup_check("no_exact_duplicates_kept", stats.exact_dups_in_kept, stats.kept)],
         )
 

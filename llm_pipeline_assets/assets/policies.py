@@ -49,7 +49,8 @@ def after_index_condition(index: str) -> dg.AutomationCondition:
     plain eager would rerun it as soon as the cleaned shard lands, against the old index, and again once the
     index is rebuilt. Cross-partition requests never join one tick in Dagster 1.13 (``will_be_requested``
     only spans assets with the same partitioning), so it waits for the index instead, which every cleaned
-    update triggers.
+    update triggers and whose DataVersion covers the cleaned shards it read (``assets/dedup.py``): a corrected
+    document that changes no duplicate still reaches the deduplicated shards.
     """
     trigger = _data_changed().allow(dg.AssetSelection.assets(index))
     eager_on_index = dg.AutomationCondition.eager().replace("any_deps_updated", trigger)

@@ -12,7 +12,7 @@ from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 from llm_pipeline_assets.tokens.specials import CHAT_TEMPLATE
 
-TOKENIZER_VERSION = "tokenizer-1"
+TOKENIZER_VERSION = "tokenizer-2"  # 2: a train_docs cap samples every source
 PACKED_VERSION = "packed-2"  # 2: corpus text encoded as plain text (quoted specials)
 
 
@@ -30,7 +30,8 @@ def inputs_hash(cfg: PipelineConfig, store: ArtifactStore) -> str:
     for name in cfg.source_names:
         h.update(f"{name}:{store.read_manifest('deduped_shards', name).content_version('part-')}\n".encode())
     h.update(store.read_manifest("tokenizer").data_version.encode())
-    h.update(json.dumps(cfg.packing.model_dump(), sort_keys=True).encode())
+    # batch_docs only sizes reads (the code version leaves it out too): changing it must not make training stale
+    h.update(json.dumps(cfg.packing.model_dump(exclude={"batch_docs"}), sort_keys=True).encode())
     h.update(str(cfg.seed).encode())
     return h.hexdigest()
 
@@ -59,10 +60,17 @@ def build_token_assets(cfg: PipelineConfig) -> list:
                                     max(cfg.packing.seq_lens), log=context.log.info)
         _, manifest = store.local_dir("tokenizer")
         merges = "\n".join(f"{i + 1}. `{m}`" for i, m in enumerate(stats.top_merges))
+        if stats.trained and stats.vocab_size < 0.9 * cfg.tokenizer.vocab_size:
+            context.log.warning(f"tokenizer: {stats.vocab_size} tokens, not the {cfg.tokenizer.vocab_size} of "
+                                f"tokenizer.vocab_size: the corpus has too few distinct pairs (train_docs "
+                                f"{stats.train_docs}, tokenizer.min_frequency {cfg.tokenizer.min_frequency})")
+        # measured on held-out documents, or (packing.val_fraction 0) on training ones: the key says which
+        measured_on = "held_out" if stats.held_out_docs else "train"
         return dg.MaterializeResult(
             metadata={"vocab_size": stats.vocab_size, "trained": stats.trained, "train_docs": stats.train_docs,
                       "train_bytes": stats.train_bytes, "held_out_docs": stats.held_out_docs,
-                      "bytes_per_token_held_out": round(stats.bytes_per_token, 4),
+                      f"bytes_per_token_{measured_on}": round(stats.bytes_per_token, 4),
+                      "vocab_size_requested": cfg.tokenizer.vocab_size,
                       "top_merges": dg.MetadataValue.md(merges or "(adopted tokenizer)"),
                       "seconds": round(stats.seconds, 2),
                       "uri": dg.MetadataValue.path(store.partition_dir("tokenizer"))},

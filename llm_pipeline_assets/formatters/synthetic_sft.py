@@ -201,8 +201,10 @@ def _safety(rng: random.Random) -> Sample:
 _GENERATORS = {"math": _math, "choice": _choice, "tool": _tool, "safety": _safety}
 
 
-def draw(task: str, rng: random.Random, held_out: bool = False, avoid: set | None = None) -> Sample:
-    """One sample of ``task`` from the training side (or, with ``held_out``, the evaluation side).
+def draw(task: str, rng: random.Random, held_out: bool = False, avoid: set | None = None,
+         harmful: bool | None = None) -> Sample:
+    """One sample of ``task`` from the training side (or, with ``held_out``, the evaluation side); ``harmful``
+    (safety only): a harmful request (True) or a harmless one (False), else either.
 
     With ``avoid`` (the prompts already drawn), a new prompt is drawn while one is found within 1,000 tries;
     once the side's prompts are used up, ``avoid`` is cleared and a new round begins, so an evaluation set
@@ -210,7 +212,7 @@ def draw(task: str, rng: random.Random, held_out: bool = False, avoid: set | Non
     """
     for attempt in range(10_000):
         sample = _GENERATORS[task](rng)
-        if is_held_out(sample.key) != held_out:
+        if is_held_out(sample.key) != held_out or (harmful is not None and sample.info["harmful"] != harmful):
             continue
         if avoid is not None:
             prompt = _prompt(sample)
@@ -239,7 +241,15 @@ def draw_samples(n: int, stream: str, held_out: bool = False) -> list[Sample]:
     random.Random(stream).shuffle(tasks)
     rngs = {task: random.Random(f"{stream}:{task}") for task in TASKS}
     drawn = {task: set() if held_out else None for task in TASKS}  # no repeated prompt within an eval set
-    return [draw(task, rngs[task], held_out, drawn[task]) for task in tasks]
+    if not held_out:
+        return [draw(task, rngs[task], held_out, drawn[task]) for task in tasks]
+    # an evaluation set's first safety item is harmful and its second harmless, the rest drawn as in training: both
+    # safety_refusal_rate and over_refusal_rate are measured from 2 safety items on (drawn at random, 3 items could
+    # all be harmful, which left over_refusal_rate missing and failed its gate)
+    safety = iter(range(n))
+    plan = {0: True, 1: False}
+    return [draw(task, rngs[task], held_out, drawn[task], harmful=plan.get(next(safety)) if task == "safety" else None)
+            for task in tasks]
 
 
 # ---- rows and evaluation items --------------------------------------------------------------------------

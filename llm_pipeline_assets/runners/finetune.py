@@ -6,7 +6,8 @@ import json
 import math
 from pathlib import Path
 
-from llm_pipeline_assets.runners.gating import general_delta, metric_metadata, run_gate, saved_metrics
+from llm_pipeline_assets.runners.gating import (evaluate_model, general_delta, metric_metadata,
+                                                metrics_measured_on, run_gate)
 from llm_pipeline_assets.runners.report import loss_curve_markdown
 from llm_pipeline_assets.runners.session import global_rank, pipes_session
 
@@ -21,16 +22,21 @@ def _scalars(summary: dict) -> dict:
             and not (isinstance(v, float) and math.isnan(v))}
 
 
-def _derived(stage: str, summary: dict, base_dir: Path):
+def _derived(stage: str, summary: dict, base_dir: Path, gate: dict, log):
     """Gate metrics that are not generation scores: DPO's held-out reward accuracy, and LoRA's change on
-    the general suite against the checkpoint it adapted (that checkpoint's stored gate metrics; missing
-    base metrics leave ``general_delta`` missing, which fails the gate)."""
+    the general suite against the checkpoint it adapted: that checkpoint's stored gate metrics when they were
+    measured on the same eval inputs, else it is evaluated again here (new eval items since it was trained must
+    not be compared with the adapter's scores on the new ones)."""
     def derive(metrics: dict) -> dict:
         if stage == "dpo":
             return {"reward_accuracy": summary.get("reward_accuracy")}
         if stage != "lora":
             return {}
-        return general_delta(metrics, saved_metrics(base_dir))
+        base = metrics_measured_on(base_dir, gate.get("inputs", ""))
+        if base is None:
+            log(f"lora: {base_dir} was evaluated on other eval inputs; evaluating it again for general_delta")
+            base = evaluate_model(str(base_dir), gate, log)
+        return general_delta(metrics, base)
     return derive
 
 
@@ -65,7 +71,8 @@ def main() -> None:
         final = Path(summary["merged_dir"]).parent if stage == "lora" else Path(summary["final_dir"])
         (final / "train_metrics.json").write_text(json.dumps(summary, indent=1, default=str))
         evaluated = Path(summary["merged_dir"]) if stage == "lora" else final
-        metrics = run_gate(pipes, x["gate"], evaluated, _derived(stage, summary, Path(x["model_dir"])))
+        derive = _derived(stage, summary, Path(x["model_dir"]), x["gate"], pipes.log.info)
+        metrics = run_gate(pipes, x["gate"], evaluated, derive)
         metadata = {**_scalars(summary), **metric_metadata(metrics), "checkpoint_uri": uri,
                     "loss_curve": {"raw_value": loss_curve_markdown(history, f"{stage} training loss"), "type": "md"}}
         pipes.report_asset_materialization(metadata=metadata)

@@ -41,11 +41,28 @@ class TokenizerStats:
 
 
 def iter_split_texts(files: Sequence[Path], split: str, val_fraction: float, seed: int,
-                     batch_docs: int = 1000) -> Iterator[str]:
+                     batch_docs: int = 1000, share: float = 1.0) -> Iterator[str]:
+    """The texts of ``split``; with ``share`` < 1 a hash sample of that share of them, spread over every file and
+    source (a cap on the first documents read took the first sources in config order only)."""
     for batch in iter_batches(files, batch_docs, columns=("id", "text")):
         for row in batch:
-            if split_of(row["id"], val_fraction, seed) == split:
+            if split_of(row["id"], val_fraction, seed) == split and (share >= 1.0 or _sampled(row["id"], share, seed)):
                 yield row["text"]
+
+
+def _sampled(doc_id: str, share: float, seed: int) -> bool:
+    """In a stable ``share`` of the documents, independent of the train/val split (another salt)."""
+    return split_of(f"tokenizer-sample:{doc_id}", share, seed) == "val"
+
+
+def _share(files: Sequence[Path], split_fraction: float, wanted: int | None) -> float:
+    """The share of a split's documents to read so that about ``wanted`` of them come (1.0: all)."""
+    if wanted is None:
+        return 1.0
+    import pyarrow.parquet as pq
+
+    expected = sum(pq.ParquetFile(f).metadata.num_rows for f in files) * split_fraction
+    return 1.0 if expected <= wanted else min(1.0, 1.2 * wanted / expected)  # 20 % spare; the cap cuts the rest
 
 
 def build_tokenizer(files: Sequence[Path], out_dir: Path, tok_cfg, val_fraction: float, seed: int,
@@ -60,7 +77,8 @@ def build_tokenizer(files: Sequence[Path], out_dir: Path, tok_cfg, val_fraction:
         counted = {"docs": 0, "bytes": 0}
 
         def training_texts() -> Iterator[str]:
-            for text in iter_split_texts(files, "train", val_fraction, seed):
+            share = _share(files, 1.0 - val_fraction, tok_cfg.train_docs)
+            for text in iter_split_texts(files, "train", val_fraction, seed, share=share):
                 if tok_cfg.train_docs is not None and counted["docs"] >= tok_cfg.train_docs:
                     return
                 counted["docs"] += 1
@@ -77,8 +95,11 @@ def build_tokenizer(files: Sequence[Path], out_dir: Path, tok_cfg, val_fraction:
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(str(out_dir))
 
-    held_out = _take(iter_split_texts(files, "val", val_fraction, seed), tok_cfg.check_docs)
-    sample = _take(iter_split_texts(files, "train", val_fraction, seed), tok_cfg.check_docs)
+    # check documents from every source too
+    held_out = _take(iter_split_texts(files, "val", val_fraction, seed,
+                                      share=_share(files, val_fraction, tok_cfg.check_docs)), tok_cfg.check_docs)
+    sample = _take(iter_split_texts(files, "train", val_fraction, seed,
+                                    share=_share(files, 1.0 - val_fraction, tok_cfg.check_docs)), tok_cfg.check_docs)
     stats.vocab_size = len(tok)
     stats.held_out_docs = len(held_out)
     stats.bytes_per_token = bytes_per_token(tok, held_out or sample)

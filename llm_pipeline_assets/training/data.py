@@ -215,5 +215,11 @@ def micro_batches(packed: PackedSequences, indices: list[int], micro_batch: int)
 
 
 def eval_indices(packed: PackedSequences, n: int) -> list[int]:
-    """The first ``n`` validation sequences (all of them when fewer): deterministic across runs."""
-    return list(range(min(int(n), len(packed))))
+    """``n`` validation sequences spread evenly over the split (all of them when fewer): deterministic across runs.
+
+    Not the first ``n``: best-fit-decreasing packing opens its sequences with the longest pieces, so the first
+    sequences held chunks of a few long documents and the validation loss never saw a short one."""
+    total = len(packed)
+    if n >= total:
+        return list(range(total))
+    return [int(i) for i in np.linspace(0, total - 1, int(n)).round().astype(np.int64)] if n > 0 else []

@@ -182,7 +182,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict | None:
-        """Validation loss/perplexity on the first ``eval_batches * micro_batch`` val sequences, current length."""
+        """Validation loss/perplexity on ``eval_batches * micro_batch`` val sequences of the current length, spread
+        over the split (``data.eval_indices``)."""
         seq_len = seq_len_at(max(self.step - 1, 0), self.curriculum)
         val = self.val.get(seq_len)
         if val is None or self.s.eval_batches == 0:

@@ -104,6 +104,13 @@ def test_rematerializing_unchanged_inputs_keeps_data_versions(token_run):
     after = {a: _event(again, a).tags["dagster/data_version"] for a in ("tokenizer", "packed_tokens")}
     assert after == before  # deterministic training: an unchanged corpus does not mark training stale
     assert (store.local_dir("tokenizer")[0] / "tokenizer.json").read_bytes() == tok_json
+    # packing.batch_docs only sizes reads: packed_tokens keeps its data version, so training does not turn stale
+    from llm_pipeline_assets.assets.tokens import inputs_hash
+
+    cfg = token_run[0]
+    smaller = cfg.model_copy(update={"packing": cfg.packing.model_copy(update={"batch_docs": 7})})
+    longer = cfg.model_copy(update={"packing": cfg.packing.model_copy(update={"seq_lens": (64, 256)})})
+    assert inputs_hash(smaller, store) == inputs_hash(cfg, store) != inputs_hash(longer, store)
 
 
 def test_existing_tokenizer_path_is_adopted(token_run, tmp_path):

@@ -134,6 +134,30 @@ def test_eval_report_evaluates_again_what_was_measured_on_other_inputs(trained, 
     assert lora["general_delta"] == pytest.approx(lora["general_score"] - lora["general_score_base"])
 
 
+def test_lora_compares_with_its_base_on_the_same_eval_items(trained, tmp_path):
+    """LoRA's gate metric general_delta subtracts its base's general score: after the eval items change, the base
+    (the DPO checkpoint, evaluated on the old items when it was trained) is evaluated again on the new ones (the
+    training child subtracted the old items' score from the new ones')."""
+    import shutil
+
+    from llm_pipeline_assets.resources.store import ArtifactStore
+    from llm_pipeline_assets.runners.gating import general_score
+
+    store, _, _, _ = trained
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    cfg = tiny_training_config()
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"items_per_task": 7})})
+    results = run(build_definitions(cfg, root=str(root)), "key:eval_sets or key:lora_adapter or key:eval_report",
+                  instance=dg.DagsterInstance.ephemeral(), echo=lambda m: None)
+    lora = _md(results, "lora_adapter")
+    report, _ = ArtifactStore(root=str(root)).local_dir("eval_report")
+    dpo_now = json.loads((report / "metrics.json").read_text())["dpo"]  # eval_report: the DPO model, new items
+    assert dpo_now["n_math"] == 7
+    assert lora["eval/general_score_base"] == pytest.approx(general_score(dpo_now))
+    assert lora["eval/general_delta"] == pytest.approx(lora["eval/general_score"] - lora["eval/general_score_base"])
+
+
 def test_new_sft_data_leaves_the_eval_items_and_so_the_gates_fresh(trained, tmp_path):
     """eval_sets' data version is its items': new SFT data changes the contamination summary, not the items the
     gates measure, so the checkpoints downstream do not turn stale (pretraining showed stale after an SFT edit)."""

@@ -172,6 +172,16 @@ def test_an_eval_set_repeats_no_prompt_before_using_every_one():
     assert len(counts) > 20 and max(counts.values()) - min(counts.values()) <= 2
 
 
+def test_every_eval_set_measures_both_safety_rates():
+    """Harmful or not was drawn at random (2/3): with 3 safety items per task all could be harmful, which left
+    over_refusal_rate unmeasured and failed the dpo_to_production gate although nothing broke."""
+    for per_task in range(2, 31):
+        for seed in range(4):
+            safety = [it for it in synthetic_eval_items(4 * per_task, seed) if it["task"] == "safety"]
+            harmful = sum(it["harmful"] for it in safety)
+            assert len(safety) == per_task and 1 <= harmful < per_task
+
+
 def test_each_task_draws_from_its_own_stream(monkeypatch):
     """Changing one task's generator (as the math split did) leaves the other tasks' samples as they were."""
     from llm_pipeline_assets.formatters import synthetic_sft as module

@@ -100,8 +100,13 @@ def test_refresh_that_reproduces_the_same_data_recomputes_nothing_downstream(ins
     assert ticks.requested(MONDAY.replace(hour=3, minute=10)) == {}
     ticks.materialize("cleaned_shards", ["web"], version="cleaned_shards-new")  # one source did change
     assert ticks.requested(MONDAY.replace(hour=3, minute=11)) == {"dedup_index": True}
-    ticks.materialize("dedup_index", version="dedup_index-same")  # ... but removed nothing new
-    assert ticks.requested(MONDAY.replace(hour=3, minute=12)) == {}
+    # ... and its index's DataVersion covers the cleaned shards (a corrected document that changes no duplicate
+    # still has to reach deduped_shards), so both sources are filtered again; only web's output is new
+    ticks.materialize("dedup_index", version="dedup_index-over-new-web")
+    assert ticks.requested(MONDAY.replace(hour=3, minute=12)) == {"deduped_shards": ["news", "web"]}
+    ticks.materialize("deduped_shards", ["news"], version="deduped_shards-same")
+    ticks.materialize("deduped_shards", ["web"], version="deduped_shards-new")
+    assert ticks.requested(MONDAY.replace(hour=3, minute=13)) == {"tokenizer": True, "packed_tokens": True}
 
 
 def test_failed_blocking_check_holds_back_the_global_dedup(instance):

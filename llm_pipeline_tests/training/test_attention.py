@@ -126,7 +126,10 @@ def test_batches_carry_boundary_labels_and_masks(packed_corpus):
         inputs = model_inputs(b, "cpu", "sdpa", torch.float32)
         assert inputs["use_cache"] is False and inputs["attention_mask"].shape[-1] == SEQ_LENS[0]
     assert open_split(packed_corpus.packed_dir, "test", SEQ_LENS[0]) is None
-    assert eval_indices(packed, 5) == [0, 1, 2, 3, 4] and len(eval_indices(packed, 10**6)) == len(packed)
+    assert len(eval_indices(packed, 10**6)) == len(packed) == len(set(eval_indices(packed, len(packed))))
+    # spread over the split, both ends included (the first ones are the long documents' chunks under BFD packing)
+    picked = eval_indices(packed, 5)
+    assert picked[0] == 0 and picked[-1] == len(packed) - 1 and picked == sorted(set(picked)) and len(picked) == 5
 
 
 def test_data_order_is_a_seeded_permutation_per_epoch(packed_corpus):
