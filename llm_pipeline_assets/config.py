@@ -88,9 +88,8 @@ class PipelineConfig(_Strict):
     compute: ComputeConfig = ComputeConfig()
     pretrain: PretrainConfig = PretrainConfig()
     sft: FinetuneConfig = FinetuneConfig()
-    dpo: DpoTrainConfig = DpoTrainConfig(lr=2e-3, max_steps=40,
-                                         sources=(ChatDataSource(name="synthetic", format="synthetic"),))
-    lora: LoraTrainConfig = LoraTrainConfig(max_steps=40)
+    dpo: DpoTrainConfig = DpoTrainConfig()  # defaults on the classes: a section naming one key keeps the others
+    lora: LoraTrainConfig = LoraTrainConfig()
     eval: EvalConfig = EvalConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     launcher: TrainingLauncherConfig = TrainingLauncherConfig()  # where training children run: config_scaleout.py
@@ -113,6 +112,14 @@ class PipelineConfig(_Strict):
         if not self.pretrain.curriculum and self.pretrain.max_steps < lengths:  # the even split gives one a 0-step stage
             raise ValueError(f"pretrain.max_steps ({self.pretrain.max_steps}) is below the number of packing.seq_lens "
                              f"({lengths}): without pretrain.curriculum each length trains max_steps / {lengths} steps")
+        return self
+
+    @model_validator(mode="after")
+    def _a_remote_cuda_launcher_declares_its_gpus(self) -> "PipelineConfig":
+        launcher = self.launcher
+        if launcher.kind != "subprocess" and launcher.gpus == 0 and self.compute.device == "cuda":
+            raise ValueError(f"compute.device is 'cuda' but launcher.gpus is 0: the {launcher.kind} training "
+                             "container gets the GPUs declared in launcher.gpus (its hardware is not probed)")
         return self
 
     @model_validator(mode="after")
@@ -188,15 +195,16 @@ def available_presets() -> list[str]:
 def load_config(name_or_path: str | None = None) -> PipelineConfig:
     """Load a preset by name (`tiny`, `124m`, `1b`, `7b`) or a YAML file path; default from LLM_PIPELINE_CONFIG."""
     choice = name_or_path or os.environ.get(CONFIG_ENV) or DEFAULT_PRESET
-    path = Path(choice)
+    path = Path(choice).expanduser()
     if not (path.suffix in (".yaml", ".yml") or path.exists()):
         path = PRESETS_DIR / f"{choice}.yaml"
         if not path.exists():
             raise ConfigError(
                 f"{CONFIG_ENV}={choice!r} is neither a preset ({', '.join(available_presets())}) nor an existing YAML file"
             )
-    if not path.exists():
-        raise ConfigError(f"{CONFIG_ENV}: config file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_ENV}: config file {str(path)!r} " + ("is a directory, not a YAML file"
+                                                                        if path.is_dir() else "does not exist"))
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -205,5 +213,9 @@ def load_config(name_or_path: str | None = None) -> PipelineConfig:
 
 
 def artifact_root() -> str:
-    """Artifact root: LLM_PIPELINE_ROOT (a local path or s3://bucket/prefix), default ./artifacts."""
-    return os.environ.get(ROOT_ENV) or str(Path.cwd() / "artifacts")
+    """Artifact root: LLM_PIPELINE_ROOT (a local path, "~" expanded and made absolute, or s3://bucket/prefix),
+    default ./artifacts."""
+    root = os.environ.get(ROOT_ENV)
+    if root and "://" in root:
+        return root
+    return str(Path(root).expanduser().absolute()) if root else str(Path.cwd() / "artifacts")

@@ -164,6 +164,7 @@ class FinetuneConfig(TrainerKnobs):
 
 class DpoTrainConfig(FinetuneConfig):
     _pairs: ClassVar[bool] = True  # sources are preference pairs (DPO formats), not conversations
+    max_steps: int = Field(default=40, ge=1)
     beta: float = Field(default=0.1, gt=0)
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair"] = "sigmoid"
     precompute_ref_log_probs: bool = False
@@ -186,6 +187,7 @@ class DpoTrainConfig(FinetuneConfig):
 
 class LoraTrainConfig(TrainerKnobs):
     """LoRA trains on a task mix drawn from ``sft_dataset`` (its sources and split are the sft section's)."""
+    max_steps: int = Field(default=40, ge=1)
 
     r: int = Field(default=8, ge=1, le=1024)
     alpha: int = Field(default=16, ge=1)

@@ -39,12 +39,14 @@ def checked_plan(defs: dg.Definitions, selection: str, partitions: list[str] | N
     import difflib
 
     defs.resolve_asset_graph()  # a definitions error is its own, not the selection's
+    assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
     try:
         steps = plan(defs, selection)
+    except dg.DagsterInvalidSubsetError:  # a bare name that is no asset ("dedup_indx"): no steps, said below
+        steps = []
     except DagsterError as exc:  # e.g. "raw_corpus,cleaned_shards": Dagster's selection syntax joins with "or"
         raise SystemExit(f"--select {selection!r} is not a selection Dagster can read ({exc}); join keys with "
                          "' or ', e.g. 'key:raw_corpus or key:cleaned_shards'") from None
-    assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
     if not steps:
         near = difflib.get_close_matches(selection.removeprefix("key:"), assets, n=1)
         raise SystemExit(f"--select {selection!r} matches no asset" + (f"; did you mean {near[0]!r}?" if near else "")
@@ -56,10 +58,22 @@ def checked_plan(defs: dg.Definitions, selection: str, partitions: list[str] | N
     return steps
 
 
+def _instance(echo) -> dg.DagsterInstance:
+    """The instance at DAGSTER_HOME; without it (a plain shell), a throw-away one, said so (as `dagster asset
+    materialize` does) rather than a DagsterHomeNotSetError traceback."""
+    import os
+
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    echo("DAGSTER_HOME is not set: runs go to a temporary instance and will not show in `dagster dev` "
+         "(`make run` sets DAGSTER_HOME=./.dagster_home)")
+    return dg.DagsterInstance.ephemeral()
+
+
 def run(defs: dg.Definitions, selection: str = "*", partitions: list[str] | None = None,
         instance: dg.DagsterInstance | None = None, echo=print) -> list[dg.ExecuteInProcessResult]:
     steps = checked_plan(defs, selection, partitions)
-    instance = instance or dg.DagsterInstance.get()
+    instance = instance or _instance(echo)
     job = defs.resolve_implicit_global_asset_job_def()
     results = []
     for key, keys in steps:

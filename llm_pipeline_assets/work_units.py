@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -33,6 +34,31 @@ SLOW_UNITS_ENV = "LLM_PIPELINE_SLOW_UNITS_S"
 def json_digest(value, length: int = 16) -> str:
     """First ``length`` hex digits of the SHA-256 of ``value``'s canonical JSON (keys sorted; str() fallback)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def owner_suffix() -> str:
+    """``@<host>@<pid>``: marks a folder with the process writing it (see :func:`owner_alive`)."""
+    return f"@{socket.gethostname()}@{os.getpid()}"
+
+
+def owner_alive(name: str, path, max_age_s: float = 86400.0) -> bool:
+    """Whether the process named by ``name``'s :func:`owner_suffix` may still be writing ``path``: it runs on this
+    host, or ``path`` (on a volume shared with another host) changed less than ``max_age_s`` ago. No suffix: no."""
+    parts = name.rsplit("@", 2)
+    if len(parts) != 3 or not parts[2].isdigit():
+        return False
+    if parts[1] != socket.gethostname():
+        try:
+            return time.time() - os.stat(path).st_mtime < max_age_s
+        except OSError:
+            return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def work_key(label: str, *parts) -> str:

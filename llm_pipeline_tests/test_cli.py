@@ -102,6 +102,8 @@ def test_materialize_refuses_a_selection_or_partition_that_matches_nothing(tmp_p
             run(defs, "key:raw_corpus", ["webb"], instance=instance)
         with pytest.raises(SystemExit, match="--select 'key:dedup_idx' matches no asset; did you mean 'dedup_index'"):
             run(defs, "key:dedup_idx", instance=instance)
+        with pytest.raises(SystemExit, match="--select 'dedup_indx' matches no asset; did you mean 'dedup_index'"):
+            run(defs, "dedup_indx", instance=instance)  # a bare name: "join keys with ' or '" before
         with pytest.raises(SystemExit, match="--select 'raw_corpus,cleaned_shards' is not a selection .* ' or '"):
             run(defs, "raw_corpus,cleaned_shards", instance=instance)  # a traceback before
         assert not instance.get_runs()  # refused before anything ran
@@ -119,3 +121,15 @@ def test_a_failed_gate_is_reported_by_its_failures_not_its_markdown_table():
     line = _check_line(evaluation)
     assert line.startswith("  sft_to_dpo: failures=metric 'function_call_valid_json' = 0.125 fails")
     assert "missing_metrics=0" in line and "|" not in line
+
+
+def test_materialize_without_dagster_home_runs_on_a_temporary_instance(tmp_path):
+    """From a plain shell (no DAGSTER_HOME) the command crashed with DagsterHomeNotSetError and made nothing."""
+    env, _ = _env(tmp_path, _config(tmp_path))
+    env.pop("DAGSTER_HOME")
+    proc = subprocess.run([sys.executable, "-m", "llm_pipeline_assets.materialize", "--select", "key:raw_corpus",
+                           "--partition", "web"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "DAGSTER_HOME is not set" in proc.stdout + proc.stderr
+    store = ArtifactStore(root=str(tmp_path / "artifacts"))
+    assert count_rows(shard_files(store.local_dir("raw_corpus", "web")[0])) == 120

@@ -132,3 +132,13 @@ def test_base_model_has_the_positions_of_every_stage_unless_the_context_is_decla
     assert cfg.model_context == 512  # SFT at 512 on a model pretrained at 128: a context extension, declared
     assert parse_config({**BASE, "packing": {"seq_lens": [64, 128]}}).model_context == 256  # finetune default 256
     assert parse_config({**BASE, "model": {"max_position_embeddings": 1024}}).model_context == 1024
+
+
+def test_a_section_naming_one_key_keeps_the_other_defaults():
+    """dpo/lora had their defaults on the PipelineConfig field (40 steps), not on the class (60): omitting the
+    section gave 40 steps, writing `dpo: {beta: 0.2}` silently 60."""
+    bare = parse_config(BASE)
+    partial = parse_config({**BASE, "dpo": {"beta": 0.2}, "lora": {"r": 16}})
+    for section in ("sft", "dpo", "lora"):
+        assert getattr(partial, section).max_steps == getattr(bare, section).max_steps, section
+    assert bare.dpo.max_steps == 40 and partial.dpo.beta == 0.2

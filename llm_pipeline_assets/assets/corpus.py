@@ -1,6 +1,7 @@
 """raw_corpus and cleaned_shards: per-source partitions (static, from the pipeline config)."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
@@ -19,9 +20,20 @@ CLEAN_VERSION = "clean-4"  # 2: mojibake repaired before control chars go; PII a
 # spaces and word joiners removed, internationalized e-mail addresses scrubbed
 
 
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:  # the cleaning step names the missing file; the code location still loads
+        return f"unreadable: {type(exc).__name__}"
+
+
 def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition) -> list:
     # Cleaning output depends on the rules, the shard layout and the seed; not on workers or the check sample.
     cleaning_rules = cfg.cleaning.model_dump(mode="json", exclude={"workers", "pii_check_sample", "executor"})
+    if cfg.cleaning.toxicity.wordlist:  # the list's words, not only its path: an edited list cleans differently
+        cleaning_rules["toxicity_wordlist_sha256"] = _file_digest(cfg.cleaning.toxicity.wordlist)
 
     @dg.asset(partitions_def=partitions, group_name="data", kinds={"parquet"},
               # the sources too: a changed num_docs, path, dataset or max_samples marks raw_corpus stale

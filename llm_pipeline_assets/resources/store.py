@@ -32,7 +32,7 @@ from dagster_aws.s3 import S3Resource
 
 from llm_pipeline_assets.resources.s3_objects import (S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error,
                                                       download, s3_resource)
-from llm_pipeline_assets.work_units import atomic_write_text
+from llm_pipeline_assets.work_units import atomic_write_text, owner_alive, owner_suffix
 
 MANIFEST = "_MANIFEST.json"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -234,7 +234,7 @@ class ArtifactStore(dg.ConfigurableResource):
                 staging = Path(tempfile.mkdtemp(prefix="llm-stage-"))
             else:
                 Path(dest).mkdir(parents=True, exist_ok=True)
-                staging = Path(dest) / f".staging-{version}"
+                staging = Path(dest) / f".staging-{version}{owner_suffix()}"  # another run's cleanup spares it
                 staging.mkdir()
             yield staging
             files = {
@@ -292,9 +292,9 @@ class ArtifactStore(dg.ConfigurableResource):
                 for name in filter(stale, objects.children(dest)):
                     objects.delete_tree(f"{dest}/{name}")
             return
-        fs = self._fs()
         with contextlib.suppress(OSError):  # a listing that fails leaves the garbage for the next publish
-            for entry in fs.ls(dest, detail=False):
-                if stale(entry.rstrip("/").rsplit("/", 1)[-1]):
+            for entry in self._fs().ls(dest, detail=False):
+                name = entry.rstrip("/").rsplit("/", 1)[-1]  # the staging folder of a run still writing stays
+                if stale(name) and not (name.startswith(".staging-") and owner_alive(name, entry)):
                     with contextlib.suppress(OSError):
-                        fs.rm(entry, recursive=True)
+                        self._fs().rm(entry, recursive=True)

@@ -35,6 +35,18 @@ def test_settings_change_exactly_the_assets_they_shape(default, overrides, stale
     assert {key for key in default if changed[key] != default[key]} == stale
 
 
+def test_an_edited_toxicity_wordlist_marks_cleaning_stale(default, tmp_path):
+    """The list was hashed as its path: editing its words left cleaned_shards fresh, and a resumed cleaning run
+    reused work units cleaned with the old list."""
+    words = tmp_path / "words.txt"
+    words.write_text("badword\n")
+    first = versions(cleaning={"toxicity": {"wordlist": str(words)}})
+    assert versions(cleaning={"toxicity": {"wordlist": str(words)}}) == first
+    words.write_text("badword\nworseword\n")
+    edited = versions(cleaning={"toxicity": {"wordlist": str(words)}})
+    assert {key for key in first if edited[key] != first[key]} == {"cleaned_shards"}
+
+
 @pytest.mark.parametrize("backend, pools", [("cpu", {"default"}), ("auto", {"gpu"}), ("gpu", {"gpu"})])
 def test_a_dedup_that_may_use_the_gpu_waits_in_the_gpu_pool(backend, pools):
     graph = build_definitions(small_config(dedup={"backend": backend}), root="/tmp/unused-root").resolve_asset_graph()

@@ -135,6 +135,15 @@ def test_launcher_config_is_validated_when_the_config_loads(launcher, message):
         small_config(launcher=launcher)
 
 
+def test_a_cuda_run_on_a_remote_launcher_must_declare_its_gpus():
+    """launcher.gpus defaults to 0: with compute.device cuda the config loaded and the training step failed with
+    "no CUDA device is visible", naming neither key."""
+    with pytest.raises(ConfigError, match=r"compute.device is 'cuda' but launcher.gpus is 0: the ecs training"):
+        small_config(launcher={"kind": "ecs", "shared_dir": "/m", "ecs": ECS}, compute={"device": "cuda"})
+    assert small_config(launcher={"kind": "ecs", "shared_dir": "/m", "ecs": ECS, "gpus": 1},
+                        compute={"device": "cuda"}).launcher.gpus == 1
+
+
 @pytest.mark.skipif(importlib.util.find_spec("dagster_k8s") is not None, reason="dagster-k8s is installed")
 def test_k8s_launcher_without_dagster_k8s_fails_at_load_naming_the_package():
     k8s = {"image": "registry/llm:1", "shared_volume_claim": "shared"}

@@ -108,3 +108,23 @@ def test_code_location_refuses_a_bad_config_before_any_work(tmp_path, monkeypatc
     with pytest.raises(ConfigError, match=r"dedup\.threshold"):
         build_definitions(root=str(root))
     assert not root.exists()  # nothing ran, nothing was written
+
+
+def test_config_and_root_paths_as_a_shell_user_writes_them(tmp_path, monkeypatch):
+    """A directory given as the config raised IsADirectoryError; "~" in LLM_PIPELINE_ROOT made a folder named "~"
+    in the working directory; a relative root moved with the working directory."""
+    from llm_pipeline_assets.config import artifact_root
+
+    (tmp_path / "configs.yaml").mkdir()
+    with pytest.raises(ConfigError, match="is a directory, not a YAML file"):
+        load_config(str(tmp_path / "configs.yaml"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "p.yaml").write_text(BASE + WEB)
+    assert load_config("~/p.yaml").sources[0].name == "web"
+    monkeypatch.setenv("LLM_PIPELINE_ROOT", "~/llm-artifacts")
+    assert artifact_root() == str(tmp_path / "llm-artifacts")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLM_PIPELINE_ROOT", "rel/art")
+    assert artifact_root() == str(tmp_path / "rel" / "art")
+    monkeypatch.setenv("LLM_PIPELINE_ROOT", "s3://bucket/prefix")
+    assert artifact_root() == "s3://bucket/prefix"

@@ -35,6 +35,44 @@ def test_republish_replaces_and_cleans_old_versions(store):
     assert json.loads((path.parent / MANIFEST).read_text())["version"] == manifest.version
 
 
+def test_a_run_finishing_first_leaves_an_overlapping_runs_staging_alone(store):
+    """Two runs of one partition at once (an automation backfill and a UI click): the first to finish removed the
+    other's staging folder mid-write, which then failed. A staging folder of a process that is gone still goes."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    started, finish, outcome = threading.Event(), threading.Event(), {}
+
+    def slow_run():
+        try:
+            with store.publish("cleaned_shards", "web") as staging:
+                (staging / "part-00000.parquet").write_bytes(b"first half")
+                started.set()
+                finish.wait(30)
+                (staging / "part-00001.parquet").write_bytes(b"second half")
+            outcome["slow"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - the test reports what the run saw
+            outcome["slow"] = repr(exc)
+
+    slow = threading.Thread(target=slow_run)
+    slow.start()
+    assert started.wait(30)
+    dest = Path(store.partition_dir("cleaned_shards", "web"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = dest / f".staging-v-20260101T000000-deadbeef@{socket.gethostname()}@{dead.stdout.strip()}"
+    orphan.mkdir()  # left by a run killed mid-write
+    with store.publish("cleaned_shards", "web") as staging:
+        (staging / "part-00000.parquet").write_bytes(b"the quick run")
+    assert not orphan.exists()
+    finish.set()
+    slow.join(30)
+    assert outcome["slow"] == "ok"
+    assert set(store.read_manifest("cleaned_shards", "web").files) == {"part-00000.parquet", "part-00001.parquet"}
+
+
 def test_content_version_ignores_other_files(store):
     versions = []
     for reject in (b"x", b"y"):
