@@ -13,8 +13,9 @@ from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
 
-RAW_VERSION = "raw-3"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed; 3: a .json
-# holding one object is a record, ids under a glob are relative to its fixed folder, string_view Parquet text read
+RAW_VERSION = "raw-4"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed; 3: a .json
+# holding one object is a record, ids under a glob are relative to its fixed folder, string_view Parquet text read;
+# 4: max_samples of a Hugging Face source counts documents (not rows read), as for a local one
 CLEAN_VERSION = "clean-4"  # 2: mojibake repaired before control chars go; PII and toxicity rules revised; 3: C4 keeps
 # paragraph breaks, ftfy repairs encoding only (no HTML unescaping, quote uncurling or width folding); 4: zero-width
 # spaces and word joiners removed, internationalized e-mail addresses scrubbed

@@ -1,7 +1,8 @@
 """Read documents from a Hugging Face dataset (`datasets.load_dataset`), streaming by default.
 
 Transient failures are retried with exponential backoff; a stream that breaks mid-way is reopened and
-the rows already taken are skipped, so nothing is duplicated. When the Hub cannot be reached (offline,
+the rows already taken are skipped, so nothing is duplicated. ``dataset`` may also be a local folder or a
+single local file (.jsonl/.json/.csv/.parquet/.txt). When the Hub cannot be reached (offline,
 or HF_HUB_OFFLINE=1) the error says so and names the config key, instead of a bare connection trace.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 from llm_pipeline_assets.shards import Quarantine
@@ -24,10 +26,19 @@ class _NoTextColumn(Exception):
         self.columns = columns
 
 
+#: a single local file as ``dataset``: the ``datasets`` builder that reads it
+_FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+
+
 def _open(spec) -> Iterator[dict]:
     import datasets
 
-    ds = datasets.load_dataset(spec.dataset, spec.subset, split=spec.split, streaming=spec.streaming)
+    path = Path(spec.dataset).expanduser()
+    if path.is_file() and path.suffix.lower() in _FILE_BUILDERS:  # load_dataset("x.jsonl") finds no data files
+        ds = datasets.load_dataset(_FILE_BUILDERS[path.suffix.lower()], data_files={spec.split: str(path)},
+                                   split=spec.split, streaming=spec.streaming)
+    else:
+        ds = datasets.load_dataset(spec.dataset, spec.subset, split=spec.split, streaming=spec.streaming)
     columns = getattr(ds, "column_names", None)  # known up front for most datasets, streaming ones too
     if columns and spec.text_field not in columns:
         raise _NoTextColumn(list(columns))  # before streaming a whole corpus row by row into the quarantine
@@ -40,35 +51,50 @@ def _offline_hint() -> str:
     return " Check the dataset id, your network, or use a local path / {kind: local} source."
 
 
+def _datasets_error(exc: BaseException) -> bool:
+    """An error of the ``datasets`` library itself (DatasetGenerationError: a malformed line, columns whose types
+    differ between files): the data, not the network, so not worth a retry."""
+    return type(exc).__module__.startswith("datasets")
+
+
 def iter_hf_records(spec, q: Quarantine, key: str, log: Logger = print,
                     opener: Callable = _open, sleep: Callable[[float], None] = time.sleep) -> Iterator[dict]:
-    """Yield ``{"id", "text"}`` records; stop after ``spec.max_samples`` rows have been read."""
-    taken = 0
-    attempt = 0
+    """Yield ``{"id", "text"}`` records; stop after ``spec.max_samples`` documents (rows that are not quarantined,
+    as for a local source). ``spec.retries`` counts failures in a row: a stream that read on since the last one
+    starts its budget again."""
+    taken = kept = 0
+    attempt, taken_at_failure = 0, 0
     while True:
         try:
-            rows = opener(spec)
-            rows = itertools.islice(rows, taken, spec.max_samples)  # skip what an earlier attempt already yielded
+            rows = itertools.islice(opener(spec), taken, None)  # skip what an earlier attempt already yielded
             for obj in rows:
+                if spec.max_samples is not None and kept >= spec.max_samples:
+                    return
                 taken += 1
                 origin = f"{spec.dataset}:{spec.split}:{taken}"
                 record = make_record(obj, origin, spec.text_field, spec.id_field, q, None, spec.max_record_bytes)
                 if record is not None:
+                    kept += 1
                     yield record
             return
         except _NoTextColumn as exc:
             raise SourceError(f"{key}.text_field: {spec.text_field!r} is not a column of {spec.dataset!r} "
                               f"(columns: {exc.columns})") from None
-        except (FileNotFoundError, ValueError) as exc:
-            # Not transient: unknown dataset / config / split, or no network for an uncached dataset.
-            raise SourceError(
-                f"{key}: cannot load Hugging Face dataset {spec.dataset!r} (subset={spec.subset!r}, "
-                f"split={spec.split!r}): {type(exc).__name__}: {exc}.{_offline_hint()}"
-            ) from exc
-        except (ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
+        except Exception as exc:
+            transient = isinstance(exc, (ConnectionError, TimeoutError, OSError, RuntimeError))
+            offline = "OfflineModeIsEnabled" in f"{type(exc).__name__} {exc}"  # retrying cannot reach the Hub
+            if isinstance(exc, (FileNotFoundError, ValueError)) or _datasets_error(exc) or not transient or offline:
+                # Not transient: unknown dataset / config / split, bad data, or no network for an uncached dataset.
+                cause = f" (caused by {type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+                raise SourceError(
+                    f"{key}: cannot load Hugging Face dataset {spec.dataset!r} (subset={spec.subset!r}, "
+                    f"split={spec.split!r}): {type(exc).__name__}: {exc}{cause}.{_offline_hint()}"
+                ) from exc
+            if taken > taken_at_failure:  # it read on since the last failure: a new failure, a new budget
+                attempt, taken_at_failure = 0, taken
             if attempt >= spec.retries:
                 raise SourceError(
-                    f"{key}: Hugging Face dataset {spec.dataset!r} failed after {attempt + 1} attempts "
+                    f"{key}: Hugging Face dataset {spec.dataset!r} failed {attempt + 1} times in a row "
                     f"({taken} rows read): {type(exc).__name__}: {exc}.{_offline_hint()}"
                 ) from exc
             delay = spec.backoff_seconds * (2 ** attempt)

@@ -78,7 +78,7 @@ def ingest_source(spec, out_dir: Path, max_docs: int, max_bytes: int, seed: int 
     try:
         for record in iter_source_records(spec, q, key, log):
             position += 1
-            if spec.max_samples is not None and spec.kind != "huggingface" and position > spec.max_samples:
+            if spec.max_samples is not None and position > spec.max_samples:  # documents, whatever the kind
                 break
             if not keep_by_weight(position, spec.weight, seed):
                 stats.sampled_out += 1

@@ -47,6 +47,10 @@ def glob_root(pattern: str) -> Path:
     return path.parent
 
 
+#: data formats a named file may have that no local reader takes (read as JSON lines, every line was quarantined)
+_OTHER_FORMATS = {".csv", ".tsv", ".xlsx", ".xls", ".arrow", ".feather", ".avro", ".orc", ".xml", ".html", ".pdf"}
+
+
 def resolve_files(pattern: str, key: str, unsupported: list[Path] | None = None) -> list[Path]:
     """A directory (searched recursively), a file, or a glob; sorted so the order is deterministic.
 
@@ -59,6 +63,9 @@ def resolve_files(pattern: str, key: str, unsupported: list[Path] | None = None)
         found = [p]
     else:
         found = [Path(f) for f in sorted(glob.glob(str(p), recursive=True)) if Path(f).is_file()]
+    if p.is_file() and not file_kind(p.name) and p.suffix.lower() in _OTHER_FORMATS:  # not JSON lines: say so
+        raise SourceError(f"{key}: {pattern!r} is a {p.suffix} file, which a local source does not read (supported: "
+                          f"{', '.join(SUPPORTED_SUFFIXES)}); a CSV file loads as {{kind: huggingface, dataset: <file>}}")
     files = [f for f in found if file_kind(f.name) or p.is_file()]  # a file named explicitly is read as given
     if unsupported is not None:
         taken = set(files)

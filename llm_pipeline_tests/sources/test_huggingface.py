@@ -67,7 +67,8 @@ def test_transient_errors_retry_and_resume_without_duplicates(tmp_path):
     q = Quarantine(tmp_path / "q.jsonl")
     out = list(iter_hf_records(spec, q, "sources[0]", log=lambda m: None, opener=flaky_opener, sleep=sleeps.append))
     assert [r["id"] for r in out] == [str(i) for i in range(10)]
-    assert sleeps == [1.5, 3.0] and calls["n"] == 3
+    # the second failure came after more rows were read: a new failure with a new budget, not the 2nd in a row
+    assert sleeps == [1.5, 1.5] and calls["n"] == 3
 
 
 def test_gives_up_after_retries(tmp_path):
@@ -75,6 +76,69 @@ def test_gives_up_after_retries(tmp_path):
         raise ConnectionError("no route to host")
 
     spec = _hf_spec("x/y", retries=2)
-    with pytest.raises(SourceError, match="failed after 3 attempts"):
+    with pytest.raises(SourceError, match="failed 3 times in a row"):
         list(iter_hf_records(spec, Quarantine(tmp_path / "q.jsonl"), "sources[0]", log=lambda m: None,
                              opener=broken, sleep=lambda s: None))
+
+
+def test_max_samples_counts_documents_as_for_a_local_source(tmp_path):
+    """A Hugging Face source capped rows read (quarantined ones too), a local one documents: the same data and
+    setting gave 3 documents from one and 5 from the other."""
+    rows = [{"id": str(i), "text": f"document {i}" if i % 2 == 0 else ""} for i in range(20)]
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "local.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    hub = ingest_source(_hf_spec(tmp_path / "ds", max_samples=5), tmp_path / "o1", 100, 1 << 20)
+    local_spec = parse_config({"name": "t", "sources": [{"name": "l", "kind": "local", "max_samples": 5,
+                                                         "path": str(tmp_path / "local.jsonl")}]}).sources[0]
+    local = ingest_source(local_spec, tmp_path / "o2", 100, 1 << 20)
+    assert hub.docs == local.docs == 5
+
+
+def test_a_single_local_file_and_bad_data_name_the_source(tmp_path):
+    """`dataset: /path/x.jsonl` failed with "Couldn't find any data file"; a malformed line with streaming off was a
+    bare DatasetGenerationError naming neither the key nor the file, and was retried like a network error."""
+    good = tmp_path / "x.jsonl"
+    good.write_text("\n".join(json.dumps({"id": str(i), "text": f"document {i}"}) for i in range(7)))
+    stats = ingest_source(_hf_spec(good, streaming=False), tmp_path / "o1", 100, 1 << 20)
+    assert stats.docs == 7
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jsonl").write_text('{"id": 1, "text": "fine"}\n')
+    (bad / "b.jsonl").write_text('{"id": "x", "text": "fine"}\n{"id": "y", "text": \n')
+    slept = []
+    spec = _hf_spec(bad, streaming=False, retries=3)
+    with pytest.raises(SourceError, match=r"sources\[4\]: cannot load Hugging Face dataset .*bad"):
+        list(iter_hf_records(spec, Quarantine(tmp_path / "q.jsonl"), "sources[4]", log=lambda m: None,
+                             sleep=slept.append))
+    assert slept == []  # the data is wrong: no retry
+
+
+def test_offline_mode_is_not_retried(tmp_path):
+    slept = []
+    spec = _hf_spec("some-org/not-cached-anywhere", retries=3, backoff_seconds=5)
+    with pytest.raises(SourceError, match="HF_HUB_OFFLINE=1"):
+        list(iter_hf_records(spec, Quarantine(tmp_path / "q.jsonl"), "sources[0]", log=lambda m: None,
+                             sleep=slept.append))
+    assert slept == []  # it waited 5 + 10 + 20 s before saying so
+
+
+def test_a_stream_that_keeps_reading_gets_a_new_retry_budget_each_time(tmp_path):
+    """retries was a budget for the whole stream: four clean recoveries of a long stream failed it."""
+    opened = {"n": 0}
+
+    def resets_every_1000(spec):
+        opened["n"] += 1
+        breaks_at = opened["n"] * 1000  # each connection drops 1,000 rows further on
+
+        def rows():
+            for i in range(5000):
+                if i == breaks_at:
+                    raise ConnectionError("connection reset")
+                yield {"id": str(i), "text": f"t{i}"}
+        return rows()
+
+    spec = _hf_spec("x/y", retries=1)
+    out = list(iter_hf_records(spec, Quarantine(tmp_path / "q.jsonl"), "sources[0]", log=lambda m: None,
+                               opener=resets_every_1000, sleep=lambda s: None))
+    assert [r["id"] for r in out] == [str(i) for i in range(5000)] and opened["n"] == 5  # 4 resets, 1 retry each

@@ -69,6 +69,17 @@ def test_missing_path_fails_fast_naming_key(tmp_path):
         ingest_source(_local_spec(tmp_path / "nope" / "*.jsonl"), tmp_path / "o", 10, 1 << 20, key="sources[3]")
 
 
+def test_a_named_file_of_another_format_is_refused_naming_it(tmp_path):
+    """An explicitly named .csv was read as JSON lines: every line quarantined as malformed JSON, then "no
+    documents". A file without a suffix is still read as JSON lines."""
+    (tmp_path / "corpus.csv").write_text("id,text\n1,hello world\n")
+    with pytest.raises(SourceError, match=r"sources\[0\]\.path: .*corpus.csv' is a .csv file, which a local source "
+                                          r"does not read .*kind: huggingface"):
+        ingest_source(_local_spec(tmp_path / "corpus.csv"), tmp_path / "o", 10, 1 << 20, key="sources[0]")
+    (tmp_path / "export").write_text(json.dumps({"id": "a", "text": "a document"}) + "\n")
+    assert ingest_source(_local_spec(tmp_path / "export"), tmp_path / "o2", 10, 1 << 20).docs == 1
+
+
 def test_weight_and_max_samples_are_deterministic(tmp_path):
     (tmp_path / "in.jsonl").write_text("\n".join(json.dumps({"id": str(i), "text": f"doc {i}"}) for i in range(400)))
     spec = _local_spec(tmp_path / "in.jsonl", weight=0.25, max_samples=300)
