@@ -41,7 +41,7 @@ from llm_pipeline_assets.config_curation import (  # noqa: F401  (re-exported)
 from llm_pipeline_assets.config_orchestration import OrchestrationConfig
 from llm_pipeline_assets.config_scaleout import TrainingLauncherConfig
 from llm_pipeline_assets.config_sources import (  # noqa: F401  (re-exported)
-    SAFE_NAME, HuggingFaceSource, LocalSource, SourceSpec, SyntheticSource)
+    SAFE_NAME, HuggingFaceSource, LocalSource, RemoteSource, SourceSpec, SyntheticSource)
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 CONFIG_ENV = "LLM_PIPELINE_CONFIG"
@@ -164,7 +164,7 @@ def _key_path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("synthetic", "local", "huggingface", "slurm", "ray"):
+        elif part in ("synthetic", "local", "huggingface", "remote", "slurm", "ray"):
             continue  # discriminated-union branch name, not a key the user wrote
         else:
             out += f".{part}" if out else str(part)

@@ -97,6 +97,7 @@ SECTIONS = (  # (heading, module, class): the keys of list items and of optional
     ("`sources[i]` with `kind: synthetic`", "config_sources", "SyntheticSource"),
     ("`sources[i]` with `kind: local`", "config_sources", "LocalSource"),
     ("`sources[i]` with `kind: huggingface`", "config_sources", "HuggingFaceSource"),
+    ("`sources[i]` with `kind: remote`", "config_sources", "RemoteSource"),
     ("`sft.sources[i]` and `dpo.sources[i]`", "config_training", "ChatDataSource"),
     ("`pretrain.curriculum[i]`", "config_training", "CurriculumStage"),
     ("`cleaning.executor` with `kind: slurm`", "config_scaleout", "SlurmExecutorConfig"),

@@ -1,4 +1,5 @@
-"""Corpus source sections of the pipeline config (``sources:``): synthetic, local files, Hugging Face datasets.
+"""Corpus source sections of the pipeline config (``sources:``): synthetic, local files, Hugging Face datasets,
+remote files (S3 or http(s)).
 
 Imported by ``config.py``, which re-exports them. Each source becomes a static partition of the data assets.
 """
@@ -45,6 +46,14 @@ class LocalSource(_SourceBase):
     id_field: str | None = "id"
     max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)  # larger lines/files are quarantined
 
+    @field_validator("path")
+    @classmethod
+    def _local_path(cls, v: str) -> str:
+        if "://" in v:
+            raise ValueError(f"path {v!r} is a URL: a local source reads files on this machine; use kind: remote "
+                             "with url: (s3://, http://, https://)")
+        return v
+
 
 class HuggingFaceSource(_SourceBase):
     kind: Literal["huggingface"]
@@ -59,4 +68,29 @@ class HuggingFaceSource(_SourceBase):
     backoff_seconds: float = Field(default=2.0, ge=0.0)
 
 
-SourceSpec = Annotated[Union[SyntheticSource, LocalSource, HuggingFaceSource], Field(discriminator="kind")]
+class RemoteSource(_SourceBase):
+    """Files in S3 (or an S3-compatible server) or at an http(s) URL, read like a local source's (sources/remote.py)."""
+
+    kind: Literal["remote"]
+    url: str = Field(min_length=1)  # s3://bucket/prefix/, s3://bucket/prefix/*.jsonl.gz, or https://host/file.jsonl
+    endpoint_url: str | None = None  # an S3-compatible server; None = LLM_PIPELINE_S3_ENDPOINT, else AWS
+    text_field: str = Field(default="text", min_length=1)
+    id_field: str | None = "id"
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)  # larger lines/files are quarantined
+    retries: int = Field(default=3, ge=0, le=20)  # transport failures in a row, per file
+    backoff_seconds: float = Field(default=2.0, ge=0.0)
+    timeout_seconds: float = Field(default=60.0, gt=0.0)  # http(s): per read of the response
+
+    @field_validator("url")
+    @classmethod
+    def _remote_url(cls, v: str) -> str:
+        if v.startswith("s3://"):
+            if not v[len("s3://"):].split("/", 1)[0]:
+                raise ValueError(f"url {v!r} names no bucket (s3://bucket/prefix/)")
+        elif not v.startswith(("http://", "https://")):
+            raise ValueError(f"url {v!r} must start with s3://, http:// or https:// (a local path: kind: local)")
+        return v
+
+
+SourceSpec = Annotated[Union[SyntheticSource, LocalSource, HuggingFaceSource, RemoteSource],
+                       Field(discriminator="kind")]

@@ -64,7 +64,11 @@ def iter_source_records(spec, q: Quarantine, key: str, log: Logger) -> Iterator[
                                   max_bytes=spec.max_record_bytes)
     if spec.kind == "huggingface":
         return iter_hf_records(spec, q, key=key, log=log)
-    raise SourceError(f"{key}.kind: unknown source kind {spec.kind!r} (synthetic, local, huggingface)")
+    if spec.kind == "remote":
+        from llm_pipeline_assets.sources.remote import iter_remote_records
+
+        return iter_remote_records(spec, q, key=key, log=log)
+    raise SourceError(f"{key}.kind: unknown source kind {spec.kind!r} (synthetic, local, huggingface, remote)")
 
 
 def ingest_source(spec, out_dir: Path, max_docs: int, max_bytes: int, seed: int = 42, key: str = "sources[?]",

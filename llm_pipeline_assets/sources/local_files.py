@@ -194,10 +194,17 @@ def iter_local_records(pattern: str, text_field: str, id_field: str | None, q: Q
     for path in unsupported:
         q.add(f"unsupported_file: not one of {', '.join(SUPPORTED_SUFFIXES)}", relative(path))
     for path in files:
-        rel, kind = relative(path), (file_kind(path.name) or ("jsonl",))[0]
-        if kind == "parquet":
-            yield from _iter_parquet(path, rel, text_field, id_field, q, max_bytes)
-        elif kind == "txt":
-            yield from _iter_txt(path, rel, q, max_bytes)
-        else:
-            yield from _iter_jsonl(path, rel, text_field, id_field, q, max_bytes)
+        yield from iter_file_records(path, relative(path), text_field, id_field, q, max_bytes)
+
+
+def iter_file_records(path: Path, rel: str, text_field: str, id_field: str | None, q: Quarantine,
+                      max_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict]:
+    """Records of one file by its kind (Parquet, plain text, else JSON lines / JSON, any compression); ``rel``
+    names it in ids and in the quarantine. Shared with ``sources.remote`` (files fetched from S3 or a URL)."""
+    kind = (file_kind(path.name) or ("jsonl",))[0]
+    if kind == "parquet":
+        yield from _iter_parquet(path, rel, text_field, id_field, q, max_bytes)
+    elif kind == "txt":
+        yield from _iter_txt(path, rel, q, max_bytes)
+    else:
+        yield from _iter_jsonl(path, rel, text_field, id_field, q, max_bytes)

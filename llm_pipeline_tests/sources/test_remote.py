@@ -1,0 +1,134 @@
+"""Remote sources ({kind: remote}): a corpus in S3 (a real S3-compatible server on loopback, rclone) or at an http(s)
+URL (Python's http.server on loopback), read by the same readers as local files, through raw_corpus."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from llm_pipeline_assets.config import ConfigError, parse_config
+from llm_pipeline_assets.definitions import build_definitions
+from llm_pipeline_assets.materialize import run
+from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.shards import QUARANTINE_FILE, iter_batches, shard_files
+from llm_pipeline_assets.sources.ingest import ingest_source
+from llm_pipeline_assets.sources.local_files import SourceError
+from llm_pipeline_tests.conftest import small_config
+from llm_pipeline_tests.s3server import s3_environment
+
+
+def _remote_spec(url, **kw):
+    src = {"name": "remote", "kind": "remote", "url": url, "backoff_seconds": 0, **kw}
+    return parse_config({"name": "t", "sources": [src]}).sources[0]
+
+
+def _docs(out):
+    return {r["id"]: r["text"] for b in iter_batches(shard_files(out)) for r in b}
+
+
+@pytest.fixture
+def s3(tmp_path, monkeypatch):
+    with s3_environment(tmp_path, monkeypatch) as (server, client):
+        yield server, client
+
+
+def _corpus_in_s3(client):
+    rows = [{"id": f"d{i}", "text": f"remote document number {i}"} for i in range(5)]
+    client.put_object(Bucket="llm", Key="corpus/2026/a.jsonl", Body="\n".join(json.dumps(r) for r in rows[:2]))
+    client.put_object(Bucket="llm", Key="corpus/2026/sub dir/b.jsonl.gz",
+                      Body=gzip.compress(b"\n".join(json.dumps(r).encode() for r in rows[2:4]) + b"\n{broken"))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": ["d4"], "text": [rows[4]["text"]]}), sink)
+    client.put_object(Bucket="llm", Key="corpus/2026/c.parquet", Body=sink.getvalue().to_pybytes())
+    client.put_object(Bucket="llm", Key="corpus/2026/README.md", Body=b"# not a corpus file")
+    client.put_object(Bucket="llm", Key="other/x.jsonl", Body=json.dumps({"id": "no", "text": "not this"}))
+    return rows
+
+
+def test_a_corpus_under_an_s3_prefix_is_read_like_a_local_folder(s3, tmp_path):
+    _, client = s3
+    rows = _corpus_in_s3(client)
+    stats = ingest_source(_remote_spec("s3://llm/corpus/2026/"), tmp_path / "out", 100, 1 << 20, key="sources[0]")
+    assert _docs(tmp_path / "out") == {r["id"]: r["text"] for r in rows}  # nothing from other/, gz and parquet read
+    reasons = {k.split(":")[0]: v for k, v in stats.quarantined.items()}
+    assert reasons == {"malformed_json": 1, "unsupported_file": 1}  # the cut-off gz line, README.md
+    quarantine = [json.loads(line) for line in (tmp_path / "out" / QUARANTINE_FILE).read_text().splitlines()]
+    assert {q["origin"].split(":")[0] for q in quarantine} >= {"README.md"}  # named relative to the prefix
+    globbed = ingest_source(_remote_spec("s3://llm/corpus/*/*.jsonl"), tmp_path / "g", 100, 1 << 20)
+    assert globbed.docs == 2
+
+
+def test_remote_sources_through_raw_corpus_and_their_errors(s3, tmp_path):
+    _, client = s3
+    rows = _corpus_in_s3(client)
+    cfg = small_config(sources=[{"name": "bucket", "kind": "remote", "url": "s3://llm/corpus/2026/"}])
+    root = tmp_path / "artifacts"
+    results = run(build_definitions(cfg, root=str(root)), "key:raw_corpus", instance=dg.DagsterInstance.ephemeral(),
+                  echo=lambda m: None)
+    assert all(r.success for r in results)
+    out, _ = ArtifactStore(root=str(root)).local_dir("raw_corpus", "bucket")
+    assert sorted(_docs(out)) == sorted(r["id"] for r in rows)
+    with pytest.raises(SourceError, match=r"sources\[0\]\.url: 's3://llm/nothing/' matches no object"):
+        ingest_source(_remote_spec("s3://llm/nothing/"), tmp_path / "o", 100, 1 << 20, key="sources[0]")
+    with pytest.raises(SourceError, match=r"sources\[0\]\.url: cannot (list|fetch) 's3://missing-bucket/x/"):
+        ingest_source(_remote_spec("s3://missing-bucket/x/"), tmp_path / "o2", 100, 1 << 20, key="sources[0]")
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.url: .*must start with s3://, http:// or https://"):
+        small_config(sources=[{"name": "x", "kind": "remote", "url": "/data/corpus"}])
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.path: .*is a URL: .*use kind: remote"):
+        small_config(sources=[{"name": "x", "kind": "local", "path": "s3://llm/corpus/"}])
+
+
+class _FlakyHandler(SimpleHTTPRequestHandler):
+    """Serves a folder; the first GET of each file fails with 503 when ``flaky`` (a server busy for a moment)."""
+
+    failed: set = set()
+    flaky = False
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        if self.flaky and self.path not in self.failed:
+            self.failed.add(self.path)
+            self.send_error(503, "busy")
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = type("Handler", (_FlakyHandler,), {"failed": set(), "flaky": False})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_file_at_a_url_with_retries_on_a_busy_server(http_folder, tmp_path):
+    folder, base, handler = http_folder
+    rows = [{"id": f"u{i}", "text": f"a document served over http {i}"} for i in range(3)]
+    (folder / "data.jsonl.gz").write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
+    handler.flaky = True  # every file's first request: 503
+    logs = []
+    stats = ingest_source(_remote_spec(f"{base}/data.jsonl.gz", retries=2), tmp_path / "out", 100, 1 << 20,
+                          log=logs.append)
+    assert stats.docs == 3 and _docs(tmp_path / "out") == {r["id"]: r["text"] for r in rows}
+    assert any("retry 1/2" in m for m in logs)
+    handler.flaky = False
+    with pytest.raises(SourceError, match=r"sources\[1\]\.url: cannot fetch '.*/gone.jsonl': HTTPError: HTTP Error "
+                                          r"404"):  # at once: a missing file is not retried
+        ingest_source(_remote_spec(f"{base}/gone.jsonl"), tmp_path / "o", 100, 1 << 20, key="sources[1]")
