@@ -50,7 +50,8 @@ def build_evaluation_assets(cfg: PipelineConfig) -> list:
     deduped_all = dg.AssetDep("deduped_shards", partition_mapping=dg.AllPartitionMapping())
 
     # the settings that shape the sets: changing one marks every gate's input (and so the gates) stale
-    sets_version = code_version("eval-sets-3", eval=cfg.eval.model_dump(
+    # (4: each set's first safety item is harmful and its second harmless)
+    sets_version = code_version("eval-sets-4", eval=cfg.eval.model_dump(
         mode="json", include={"items_per_task", "seed", "contamination_ngram"}))
     report_version = code_version("eval-report-2", eval=cfg.eval.model_dump(mode="json"), gates=gate_thresholds(cfg))
 

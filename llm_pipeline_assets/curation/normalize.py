@@ -9,10 +9,12 @@ import re
 import unicodedata
 
 # C0/C1 control characters except TAB and LF, lone surrogates (invalid in UTF-8), BOM/ZW no-break, and the
-# invisible zero-width space and word joiner: inside "jo\u200bhn@example.com" they split an address (the PII
-# scrubber saw only "hn@example.com") and make copies look different to the deduper. ZWJ/ZWNJ stay: emoji
-# sequences and Persian or Indic spelling need them.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\u200b\u2060]")
+# invisible characters that change no word: zero-width space, word joiner, soft hyphen, LRM/RLM, the invisible
+# math operators, the Mongolian vowel separator and the combining grapheme joiner. Inside "jo\u200bhn@example.com"
+# they split an address (the PII scrubber saw only "hn@example.com") and make copies look different to the
+# deduper. ZWJ/ZWNJ stay (emoji sequences and Persian or Indic spelling need them; the scrubber reads through them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\u200b\u2060\u00ad\u200e\u200f"
+                      r"\u2061-\u2064\u180e\u034f]")
 _NEWLINES = re.compile(r"\r\n?|\u2028|\u2029")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")

@@ -27,6 +27,27 @@ _SSN_CONTEXT = re.compile(r"(?i)\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|
 _NON_DIGIT = re.compile(r"\D")
 
 
+def _mark_ranges() -> str:
+    """A regex class body of the Unicode combining marks (Mn, Mc, Me): ``\\w`` leaves them out, and Indic, Thai or
+    Hebrew words need them inside an address ("मनोज@example.com" kept "मनो" before)."""
+    import unicodedata
+
+    ranges, start = [], None
+    for code in range(0x300, 0x30000):
+        mark = unicodedata.category(chr(code)) in ("Mn", "Mc", "Me")
+        if mark and start is None:
+            start = code
+        elif not mark and start is not None:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}" if code - 1 <= 0xFFFF else
+                          f"\\U{start:08x}-\\U{code - 1:08x}")
+            start = None
+    return "".join(ranges)
+
+
+#: word-internal characters an address may hold beside ``\w``: combining marks, ZWNJ and ZWJ (Persian, Indic spelling)
+ADDRESS_MARKS = _mark_ranges() + "\\u200c\\u200d"
+
+
 _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # digit d -> digit sum of 2*d
 
 

@@ -50,22 +50,34 @@ def choice_task_yaml(path: Path) -> str:
         "metric_list:", "  - metric: acc", "    aggregation: mean", "    higher_is_better: true", ""])
 
 
+# lm-eval's RegexFilter takes the first match of one pattern: the pipeline's rule (metrics.extract_final_answer,
+# strict) as one anchored pattern, the first valid "#### n", else (none anywhere) the first "the answer is n"
+_NUMBER = r"(?:\*\*)?\s*\$?\s*({num})(?![\d/]|,\d|\.\d|[eE][-+]?\d)"
+_NUM = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-+]?\.\d+"
+_STATED = _NUMBER.format(num=_NUM)
+_HASHES = r"####\s*" + _STATED
+MATH_ANSWER_PATTERN = (r"(?s)^(?:.*?" + _HASHES + r"|(?!.*?####\s*" + _NUMBER.format(num="?:" + _NUM) + r")"
+                       r".*?(?i:\bthe (?:final )?answer is:?)\s*" + _STATED + ")")
+# both sides then read as metrics._normalise_number does: commas, a trailing ".", a leading "+", trailing decimal
+# zeros and "-0" dropped; "0.5" and ".5" both become ".5" (lm-eval can only delete, not add the "0")
+MATH_IGNORE = [",", "(?s).*#### ", "\\.$", "^\\+", "\\.0+$", *(f"(?<=\\.\\d{{{n}}})0+$" for n in range(1, 7)),
+               "^0(?=\\.)", "(?<=^-)0(?=\\.)", "^-(?=0$)"]
+
+
 def math_task_yaml(path: Path, max_gen_toks: int = 48) -> str:
-    """Greedy generation scored like the pipeline's ``gsm8k_accuracy``: the ``#### n`` answer (after optional bold
-    or "$"), commas, a leading "+", a trailing "." and trailing decimal zeros dropped on both sides."""
+    """Greedy generation scored like the pipeline's strict ``gsm8k_accuracy`` (``MATH_ANSWER_PATTERN``,
+    ``MATH_IGNORE``)."""
     template = math_prompt("{{question}}")
-    ignore = [",", "\\$", "(?s).*#### ", "\\.$", "^\\+", "\\.0+$", "(?<=\\.[0-9])0+$", "(?<=\\.[0-9][0-9])0+$"]
     return "\n".join([
         f"task: {TASK_PREFIX}math", *_data_files(path), "output_type: generate_until",
         f"doc_to_text: {_quote(template)}", 'doc_to_target: "{{answer}}"', 'target_delimiter: ""',
         "generation_kwargs:", '  until: ["<|end|>", "<|endoftext|>"]', "  do_sample: false",
         f"  max_gen_toks: {int(max_gen_toks)}",
         "filter_list:", "  - name: strict-match", "    filter:", "      - function: regex",
-        "        regex_pattern: " + _quote("####\\s*(?:\\*\\*)?\\s*\\$?\\s*([-+]?[0-9][0-9.,/]*|[-+]?\\.[0-9]+)"),
-        "      - function: take_first",
+        "        regex_pattern: " + _quote(MATH_ANSWER_PATTERN), "      - function: take_first",
         "metric_list:", "  - metric: exact_match", "    aggregation: mean", "    higher_is_better: true",
         "    ignore_case: true", "    ignore_punctuation: false",
-        "    regexes_to_ignore: " + json.dumps(ignore), ""])
+        "    regexes_to_ignore: " + json.dumps(MATH_IGNORE), ""])
 
 
 def _math_gen_tokens(eval_dir: Path, tokenizer: str | Path | None, floor: int) -> int:

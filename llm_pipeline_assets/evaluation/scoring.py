@@ -144,4 +144,6 @@ def sliding_window_perplexity(model, token_ids: np.ndarray, window: int, stride:
         if end == n:
             break
     mean = total_nll / count
+    if math.isnan(mean):
+        return math.nan  # NaN logits: reported as a missing metric, which fails the gate
     return math.exp(mean) if mean < 709.0 else math.inf  # a diverged model: inf (fails its gate), not OverflowError

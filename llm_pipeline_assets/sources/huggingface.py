@@ -38,7 +38,8 @@ def _open(spec) -> Iterator[dict]:
         ds = datasets.load_dataset(_FILE_BUILDERS[path.suffix.lower()], data_files={spec.split: str(path)},
                                    split=spec.split, streaming=spec.streaming)
     else:
-        ds = datasets.load_dataset(spec.dataset, spec.subset, split=spec.split, streaming=spec.streaming)
+        where = str(path) if path.is_dir() else spec.dataset  # a local folder ("~" expanded) or a Hub id
+        ds = datasets.load_dataset(where, spec.subset, split=spec.split, streaming=spec.streaming)
     columns = getattr(ds, "column_names", None)  # known up front for most datasets, streaming ones too
     if columns and spec.text_field not in columns:
         raise _NoTextColumn(list(columns))  # before streaming a whole corpus row by row into the quarantine

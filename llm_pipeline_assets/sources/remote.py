@@ -14,6 +14,7 @@ S3-compatible server.
 
 from __future__ import annotations
 
+import http.client
 import os
 import tempfile
 import time
@@ -46,6 +47,8 @@ def _transient(exc: BaseException) -> bool:
 
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code == 429
+    if isinstance(exc, http.client.HTTPException):  # IncompleteRead (a chunked body cut short), a bad status line
+        return True
     if isinstance(exc, (FileNotFoundError, PermissionError)):
         return False
     if isinstance(exc, botocore.exceptions.ClientError):
@@ -54,11 +57,11 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, TimeoutError, aiohttp.ClientError, botocore.exceptions.BotoCoreError))
 
 
-def list_files(spec, key: str) -> tuple[list[str], str]:
-    """``(file URLs in sorted order, the prefix their ids are relative to)``."""
+def list_files(spec, key: str) -> tuple[list[str], str, bool]:
+    """``(file URLs in sorted order, the prefix their ids are relative to, whether the URL names one file)``."""
     url = spec.url
     if not url.startswith("s3://"):
-        return [url], url.rsplit("/", 1)[0] + "/"
+        return [url], _without_query(url).rsplit("/", 1)[0] + "/", True
     fs = _s3fs(spec)
     path = url[len("s3://"):]
     try:
@@ -72,7 +75,13 @@ def list_files(spec, key: str) -> tuple[list[str], str]:
         raise SourceError(f"{key}.url: cannot list {url!r}: {type(exc).__name__}: {exc}") from exc
     if not found:
         raise SourceError(f"{key}.url: {url!r} matches no object (supported files: {', '.join(SUPPORTED_SUFFIXES)})")
-    return [f"s3://{f}" for f in found], f"s3://{base}"
+    named = not (_GLOB & set(path)) and found == [path.rstrip("/")]  # the URL is the object's own key
+    return [f"s3://{f}" for f in found], f"s3://{path.rsplit('/', 1)[0]}/" if named else f"s3://{base}", named
+
+
+def _without_query(url: str) -> str:
+    """The URL without ``?query`` / ``#fragment``: a presigned URL's credentials stay out of ids and file names."""
+    return url.split("#", 1)[0].split("?", 1)[0]
 
 
 def _fetch(spec, url: str, target: Path) -> None:
@@ -107,15 +116,16 @@ def fetch_with_retries(spec, url: str, target: Path, key: str, log: Logger,
 
 def iter_remote_records(spec, q: Quarantine, key: str, log: Logger = print) -> Iterator[dict]:
     """Records ``{"id", "text"}`` of every supported file under ``spec.url``, one file on disk at a time."""
-    urls, base = list_files(spec, key)
-    readable = [u for u in urls if file_kind(u.rsplit("/", 1)[-1]) or len(urls) == 1]  # a named file: as given
+    urls, base, named = list_files(spec, key)
+    readable = [u for u in urls if file_kind(_without_query(u).rsplit("/", 1)[-1]) or named]  # a named file: as given
     for url in urls:
         if url not in readable:
             q.add(f"unsupported_file: not one of {', '.join(SUPPORTED_SUFFIXES)}", url[len(base):])
     with tempfile.TemporaryDirectory(prefix="llm-remote-") as tmp:
         for i, url in enumerate(readable):
-            rel = url[len(base):] if url.startswith(base) else url.rsplit("/", 1)[-1]
-            name = urllib.parse.unquote(url.rsplit("/", 1)[-1].split("?", 1)[0]) or "download"
+            plain = _without_query(url)
+            rel = plain[len(base):] if plain.startswith(base) else plain.rsplit("/", 1)[-1]
+            name = urllib.parse.unquote(plain.rsplit("/", 1)[-1]) or "download"
             target = Path(tmp) / f"{i:06d}-{name}"  # the suffix tells the readers the file's kind
             fetch_with_retries(spec, url, target, key, log)
             try:

@@ -6,6 +6,7 @@ rule ``packed_tokens`` uses), so bytes/token is measured on text the tokenizer n
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,13 +42,20 @@ class TokenizerStats:
 
 
 def iter_split_texts(files: Sequence[Path], split: str, val_fraction: float, seed: int,
-                     batch_docs: int = 1000, share: float = 1.0) -> Iterator[str]:
-    """The texts of ``split``; with ``share`` < 1 a hash sample of that share of them, spread over every file and
-    source (a cap on the first documents read took the first sources in config order only)."""
-    for batch in iter_batches(files, batch_docs, columns=("id", "text")):
-        for row in batch:
-            if split_of(row["id"], val_fraction, seed) == split and (share >= 1.0 or _sampled(row["id"], share, seed)):
-                yield row["text"]
+                     batch_docs: int = 1000, wanted: int | None = None) -> Iterator[str]:
+    """The texts of ``split``; with ``wanted``, about that many: a stable hash sample from every file, each file
+    giving its share by row count (a cap on the first documents read took the first sources in config order only;
+    one cap over a sample read file after file still cut off the last source)."""
+    rows = _rows(files) if wanted is not None else []
+    in_split = sum(rows) * (val_fraction if split == "val" else 1.0 - val_fraction)
+    sampling = wanted is not None and in_split > wanted
+    share = min(1.0, 1.2 * wanted / in_split) if sampling else 1.0  # 20 % spare: each file's quota cuts the rest
+    quotas = _quotas(rows, wanted) if sampling else [None] * len(files)
+    for path, quota in zip(files, quotas):
+        texts = (row["text"] for batch in iter_batches([path], batch_docs, columns=("id", "text")) for row in batch
+                 if split_of(row["id"], val_fraction, seed) == split
+                 and (share >= 1.0 or _sampled(row["id"], share, seed)))
+        yield from itertools.islice(texts, quota)
 
 
 def _sampled(doc_id: str, share: float, seed: int) -> bool:
@@ -55,14 +63,20 @@ def _sampled(doc_id: str, share: float, seed: int) -> bool:
     return split_of(f"tokenizer-sample:{doc_id}", share, seed) == "val"
 
 
-def _share(files: Sequence[Path], split_fraction: float, wanted: int | None) -> float:
-    """The share of a split's documents to read so that about ``wanted`` of them come (1.0: all)."""
-    if wanted is None:
-        return 1.0
+def _rows(files: Sequence[Path]) -> list[int]:
     import pyarrow.parquet as pq
 
-    expected = sum(pq.ParquetFile(f).metadata.num_rows for f in files) * split_fraction
-    return 1.0 if expected <= wanted else min(1.0, 1.2 * wanted / expected)  # 20 % spare; the cap cuts the rest
+    return [pq.ParquetFile(f).metadata.num_rows for f in files]
+
+
+def _quotas(rows: list[int], wanted: int) -> list[int]:
+    """``wanted`` split over the files by row count (largest remainders), summing to ``wanted`` exactly."""
+    total = max(1, sum(rows))
+    exact = [wanted * n / total for n in rows]
+    quotas = [int(e) for e in exact]
+    for i in sorted(range(len(rows)), key=lambda i: exact[i] - quotas[i], reverse=True)[:wanted - sum(quotas)]:
+        quotas[i] += 1
+    return quotas
 
 
 def build_tokenizer(files: Sequence[Path], out_dir: Path, tok_cfg, val_fraction: float, seed: int,
@@ -77,8 +91,7 @@ def build_tokenizer(files: Sequence[Path], out_dir: Path, tok_cfg, val_fraction:
         counted = {"docs": 0, "bytes": 0}
 
         def training_texts() -> Iterator[str]:
-            share = _share(files, 1.0 - val_fraction, tok_cfg.train_docs)
-            for text in iter_split_texts(files, "train", val_fraction, seed, share=share):
+            for text in iter_split_texts(files, "train", val_fraction, seed, wanted=tok_cfg.train_docs):
                 if tok_cfg.train_docs is not None and counted["docs"] >= tok_cfg.train_docs:
                     return
                 counted["docs"] += 1
@@ -96,10 +109,9 @@ def build_tokenizer(files: Sequence[Path], out_dir: Path, tok_cfg, val_fraction:
     tok.save_pretrained(str(out_dir))
 
     # check documents from every source too
-    held_out = _take(iter_split_texts(files, "val", val_fraction, seed,
-                                      share=_share(files, val_fraction, tok_cfg.check_docs)), tok_cfg.check_docs)
-    sample = _take(iter_split_texts(files, "train", val_fraction, seed,
-                                    share=_share(files, 1.0 - val_fraction, tok_cfg.check_docs)), tok_cfg.check_docs)
+    checks = tok_cfg.check_docs
+    held_out = _take(iter_split_texts(files, "val", val_fraction, seed, wanted=checks), checks)
+    sample = _take(iter_split_texts(files, "train", val_fraction, seed, wanted=checks), checks)
     stats.vocab_size = len(tok)
     stats.held_out_docs = len(held_out)
     stats.bytes_per_token = bytes_per_token(tok, held_out or sample)

@@ -25,6 +25,7 @@ def test_normalize_repairs_and_strips_controls():
     assert normalize_text("e\u0301") == "\u00e9"  # NFC composes
     # invisible zero-width spaces / word joiners go (they split an address from the PII scrubber); ZWJ stays
     assert normalize_text("jo\u200bhn@exa\u2060mple.com") == "john@example.com"
+    assert normalize_text("jo\u00adhn.smith@exa\u200emple\u2061.com\u034f") == "john.smith@example.com"
     assert normalize_text("\U0001f469\u200d\U0001f4bb") == "\U0001f469\u200d\U0001f4bb"
     assert normalize_text("\ufb01", form="NFKC") == "fi"
     assert normalize_text("a\n\n\n\n\nb  \n") == "a\n\nb"

@@ -28,6 +28,9 @@ POSITIVE = [
     ("EMAIL", "Schreib an jürgen.müller@münchen-stadt.de bitte", "jürgen.müller@münchen-stadt.de"),
     ("EMAIL", "почта: иван@почта.рф.", "иван@почта.рф"),
     ("EMAIL", "punycode ivan@example.xn--p1ai here", "ivan@example.xn--p1ai"),
+    ("EMAIL", "लिखें मनोज@example.com पर", "मनोज@example.com"),  # combining marks inside the name
+    ("EMAIL", "डाक user@डाक.भारत भेजें", "user@डाक.भारत"),
+    ("EMAIL", "a ZWJ user@ex\u200dample.com inside", "user@ex\u200dample.com"),
     ("PHONE", "Call 555-123-4567 now", "555-123-4567"),
     ("PHONE", "Office: (555) 123-4567.", "(555) 123-4567"),
     ("PHONE", "fax 555.123.4567", "555.123.4567"),

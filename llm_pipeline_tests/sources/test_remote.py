@@ -8,6 +8,7 @@ import json
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -87,15 +88,24 @@ def test_remote_sources_through_raw_corpus_and_their_errors(s3, tmp_path):
 
 
 class _FlakyHandler(SimpleHTTPRequestHandler):
-    """Serves a folder; the first GET of each file fails with 503 when ``flaky`` (a server busy for a moment)."""
+    """Serves a folder; with ``flaky`` the first GET of each file fails: "busy" answers 503, "cut" sends half the
+    body under the whole Content-Length and closes (a connection dropped mid-transfer)."""
 
     failed: set = set()
-    flaky = False
+    flaky = ""
 
     def do_GET(self):  # noqa: N802 - http.server's name
         if self.flaky and self.path not in self.failed:
             self.failed.add(self.path)
-            self.send_error(503, "busy")
+            if self.flaky == "busy":
+                self.send_error(503, "busy")
+                return
+            body = Path(self.translate_path(self.path)).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
             return
         super().do_GET()
 
@@ -107,7 +117,7 @@ class _FlakyHandler(SimpleHTTPRequestHandler):
 def http_folder(tmp_path):
     folder = tmp_path / "www"
     folder.mkdir()
-    handler = type("Handler", (_FlakyHandler,), {"failed": set(), "flaky": False})
+    handler = type("Handler", (_FlakyHandler,), {"failed": set(), "flaky": ""})
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -122,13 +132,25 @@ def test_a_file_at_a_url_with_retries_on_a_busy_server(http_folder, tmp_path):
     folder, base, handler = http_folder
     rows = [{"id": f"u{i}", "text": f"a document served over http {i}"} for i in range(3)]
     (folder / "data.jsonl.gz").write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
-    handler.flaky = True  # every file's first request: 503
+    handler.flaky = "busy"  # every file's first request: 503
     logs = []
     stats = ingest_source(_remote_spec(f"{base}/data.jsonl.gz", retries=2), tmp_path / "out", 100, 1 << 20,
                           log=logs.append)
     assert stats.docs == 3 and _docs(tmp_path / "out") == {r["id"]: r["text"] for r in rows}
     assert any("retry 1/2" in m for m in logs)
-    handler.flaky = False
+    handler.flaky = ""
     with pytest.raises(SourceError, match=r"sources\[1\]\.url: cannot fetch '.*/gone.jsonl': HTTPError: HTTP Error "
                                           r"404"):  # at once: a missing file is not retried
         ingest_source(_remote_spec(f"{base}/gone.jsonl"), tmp_path / "o", 100, 1 << 20, key="sources[1]")
+
+
+def test_a_cut_transfer_is_fetched_again_and_ids_leave_the_query_out(http_folder, tmp_path):
+    """A presigned URL's query (credentials, signature) stayed in every document id; a body cut short
+    (IncompleteRead) was not retried."""
+    folder, base, handler = http_folder
+    (folder / "data.jsonl").write_text("\n".join(json.dumps({"text": f"line {i} of a served file"}) for i in range(4)))
+    handler.flaky = "cut"
+    url = f"{base}/data.jsonl?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeef"
+    stats = ingest_source(_remote_spec(url, id_field=None, retries=1), tmp_path / "out", 100, 1 << 20)
+    ids = sorted(_docs(tmp_path / "out"))
+    assert stats.docs == 4 and all(i.startswith("data.jsonl:") and "Amz" not in i for i in ids), ids

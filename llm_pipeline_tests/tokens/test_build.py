@@ -16,14 +16,15 @@ ENGLISH = "the of and to in is that for it with as was on be at by this from hav
 CJK = list("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可里后小么心")
 
 
-def _shards(tmp_path, per_source=300):
+def _shards(tmp_path, per_source=(300, 300)):
     """Two sources in config order: English words, then CJK text (no spaces)."""
     rng = random.Random(0)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     files = []
-    for name, words, sep in (("a", ENGLISH, " "), ("b", CJK, "")):
-        texts = [sep.join(rng.choice(words) for _ in range(80)) for _ in range(per_source)]
+    for (name, words, sep), n in zip((("a", ENGLISH, " "), ("b", CJK, "")), per_source):
+        texts = [sep.join(rng.choice(words) for _ in range(80)) for _ in range(n)]
         path = tmp_path / f"{name}-part-00000.parquet"
-        pq.write_table(pa.table({"id": [f"{name}{i}" for i in range(per_source)], "text": texts}), path)
+        pq.write_table(pa.table({"id": [f"{name}{i}" for i in range(n)], "text": texts}), path)
         files.append(path)
     return files
 
@@ -39,7 +40,10 @@ def test_a_capped_training_sample_and_the_checks_span_every_source(tmp_path):
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"), local_files_only=True)
     held_out_cjk = list(iter_split_texts(files[1:], "val", 0.1, 42))
     assert bytes_per_token(tok, held_out_cjk) > 2.0  # CJK characters (3 bytes each) are whole tokens, at least
-    sampled = list(iter_split_texts(files, "train", 0.1, 42, share=0.3))
-    english = sum(" " in t for t in sampled)
-    assert 0.35 < english / len(sampled) < 0.65  # the sample draws from both sources alike
+    # sources of unequal size: each gives its share (the last one too), whatever the config order
+    uneven = _shards(tmp_path / "uneven", per_source=(900, 100))
+    for wanted in (250, 40):
+        sampled = list(iter_split_texts(uneven, "train", 0.1, 42, wanted=wanted))
+        cjk = sum(" " not in t for t in sampled)
+        assert wanted * 0.8 <= len(sampled) <= wanted and 0.05 <= cjk / len(sampled) <= 0.15, (wanted, cjk)
     assert stats.held_out_docs > 0 and stats.roundtrip_checked > 40 and not stats.roundtrip_failures
