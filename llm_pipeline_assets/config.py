@@ -217,5 +217,8 @@ def artifact_root() -> str:
     default ./artifacts."""
     root = os.environ.get(ROOT_ENV)
     if root and "://" in root:
+        scheme, rest = root.split("://", 1)
+        if "" in rest.rstrip("/").split("/"):  # "s3://llm//x": an empty key segment hung the first upload
+            raise ConfigError(f"{ROOT_ENV}={root!r}: an empty path segment (write {scheme}://bucket/prefix)")
         return root
     return str(Path(root).expanduser().absolute()) if root else str(Path.cwd() / "artifacts")

@@ -128,3 +128,7 @@ def test_config_and_root_paths_as_a_shell_user_writes_them(tmp_path, monkeypatch
     assert artifact_root() == str(tmp_path / "rel" / "art")
     monkeypatch.setenv("LLM_PIPELINE_ROOT", "s3://bucket/prefix")
     assert artifact_root() == "s3://bucket/prefix"
+    for bad in ("s3://llm//double", "s3:///prefix", "s3://"):
+        monkeypatch.setenv("LLM_PIPELINE_ROOT", bad)
+        with pytest.raises(ConfigError, match="empty path segment"):
+            artifact_root()
