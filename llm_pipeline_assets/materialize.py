@@ -12,6 +12,7 @@ step or a failed blocking check stops the walk with a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -61,8 +62,6 @@ def checked_plan(defs: dg.Definitions, selection: str, partitions: list[str] | N
 def _instance(echo) -> dg.DagsterInstance:
     """The instance at DAGSTER_HOME; without it (a plain shell), a throw-away one, said so (as `dagster asset
     materialize` does) rather than a DagsterHomeNotSetError traceback."""
-    import os
-
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     echo("DAGSTER_HOME is not set: runs go to a temporary instance and will not show in `dagster dev` "

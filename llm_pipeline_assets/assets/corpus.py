@@ -10,7 +10,7 @@ from llm_pipeline_assets.assets.metadata import count_table, funnel_markdown, fu
 from llm_pipeline_assets.assets.policies import (code_version, derived_data_condition, shard_layout,
                                                   source_data_condition)
 from llm_pipeline_assets.config import PipelineConfig
-from llm_pipeline_assets.resources.store import ArtifactStore
+from llm_pipeline_assets.resources.store import ArtifactStore, sha256_file
 from llm_pipeline_assets.shards import shard_files
 
 RAW_VERSION = "raw-4"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed; 3: a .json
@@ -22,10 +22,8 @@ CLEAN_VERSION = "clean-4"  # 2: mojibake repaired before control chars go; PII a
 
 
 def _file_digest(path: str) -> str:
-    import hashlib
-
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return sha256_file(Path(path))
     except OSError as exc:  # the cleaning step names the missing file; the code location still loads
         return f"unreadable: {type(exc).__name__}"
 

@@ -88,11 +88,10 @@ def _math_gen_tokens(eval_dir: Path, tokenizer: str | Path | None, floor: int) -
         return floor
     from transformers import AutoTokenizer
 
-    from .suite import math_budget
+    from .suite import math_budget, read_eval_jsonl
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
-    items = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return math_budget(tok, items, floor)
+    return math_budget(tok, read_eval_jsonl(eval_dir)["math"], floor)
 
 
 WRITERS = {"choice": choice_task_yaml, "math": math_task_yaml}

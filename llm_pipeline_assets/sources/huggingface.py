@@ -52,10 +52,15 @@ def _offline_hint() -> str:
     return " Check the dataset id, your network, or use a local path / {kind: local} source."
 
 
-def _datasets_error(exc: BaseException) -> bool:
-    """An error of the ``datasets`` library itself (DatasetGenerationError: a malformed line, columns whose types
-    differ between files): the data, not the network, so not worth a retry."""
-    return type(exc).__module__.startswith("datasets")
+def _retryable(exc: BaseException) -> bool:
+    """A transport failure worth another try. Not: an unknown dataset / config / split (FileNotFoundError,
+    ValueError), an error of the ``datasets`` library itself (DatasetGenerationError: a malformed line, columns whose
+    types differ between files), or offline mode (no retry reaches the Hub)."""
+    if isinstance(exc, (FileNotFoundError, ValueError)) or type(exc).__module__.startswith("datasets"):
+        return False
+    if "OfflineModeIsEnabled" in f"{type(exc).__name__} {exc}":
+        return False
+    return isinstance(exc, (OSError, RuntimeError))  # ConnectionError and TimeoutError are OSErrors
 
 
 def iter_hf_records(spec, q: Quarantine, key: str, log: Logger = print,
@@ -82,10 +87,7 @@ def iter_hf_records(spec, q: Quarantine, key: str, log: Logger = print,
             raise SourceError(f"{key}.text_field: {spec.text_field!r} is not a column of {spec.dataset!r} "
                               f"(columns: {exc.columns})") from None
         except Exception as exc:
-            transient = isinstance(exc, (ConnectionError, TimeoutError, OSError, RuntimeError))
-            offline = "OfflineModeIsEnabled" in f"{type(exc).__name__} {exc}"  # retrying cannot reach the Hub
-            if isinstance(exc, (FileNotFoundError, ValueError)) or _datasets_error(exc) or not transient or offline:
-                # Not transient: unknown dataset / config / split, bad data, or no network for an uncached dataset.
+            if not _retryable(exc):
                 cause = f" (caused by {type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
                 raise SourceError(
                     f"{key}: cannot load Hugging Face dataset {spec.dataset!r} (subset={spec.subset!r}, "
