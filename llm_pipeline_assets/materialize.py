@@ -95,12 +95,22 @@ def run(defs: dg.Definitions, selection: str = "*", partitions: list[str] | None
 
 
 def _failure_reason(result) -> str:
-    """The failed step's own words: a ``dg.Failure``'s description, else its error's message (first 600 chars)."""
+    """The failed step's own words: a ``dg.Failure``'s description, else the message of the error the step raised
+    (the innermost cause: Dagster wraps it in DagsterExecutionStepExecutionError, or "Exceeded max_retries of N"
+    after a RetryPolicy), first 600 chars."""
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
             said = data.user_failure_data.description if data.user_failure_data else None
-            text = said or (data.error.message if data.error else "")
+            error, wrapper = data.error, data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            text = said or (error.message if error else "")
+            head = text.split(":", 1)[0]
+            if error is not None and not said and head.endswith("." + error.cls_name):  # a.b.SourceError: ...
+                text = error.cls_name + text[len(head):]
+            if not said and wrapper is not None and wrapper.message.startswith("Exceeded max_retries"):
+                text = f"{text.strip()} ({wrapper.message.strip().lower()})"
             return " ".join(str(text).split())[:600] or "see the run's logs"
     return "see the run's logs"
 

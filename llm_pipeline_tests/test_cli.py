@@ -133,3 +133,29 @@ def test_materialize_without_dagster_home_runs_on_a_temporary_instance(tmp_path)
     assert "DAGSTER_HOME is not set" in proc.stdout + proc.stderr
     store = ArtifactStore(root=str(tmp_path / "artifacts"))
     assert count_rows(shard_files(store.local_dir("raw_corpus", "web")[0])) == 120
+
+
+def test_a_failed_step_is_reported_by_the_error_it_raised_not_dagsters_wrapper(tmp_path):
+    """materialize's last line named DagsterExecutionStepExecutionError ("Error occurred while executing op") or,
+    after a RetryPolicy, "Exceeded max_retries of 1", and not the error that says which key or file is wrong."""
+    from llm_pipeline_assets.config import parse_config
+    from llm_pipeline_assets.definitions import build_definitions
+    from llm_pipeline_assets.materialize import run
+
+    missing = tmp_path / "does" / "not" / "exist"
+    cfg = parse_config({"name": "x", "sources": [{"name": "gone", "kind": "local", "path": str(missing)}]})
+    defs = build_definitions(cfg, root=str(tmp_path / "a"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        with pytest.raises(SystemExit, match=r"stopped at raw_corpus\[gone\]: step failed: SourceError: "
+                                             r"sources\[0\]\.path: .*does/not/exist") as stop:
+            run(defs, "key:raw_corpus", instance=instance, echo=lambda m: None)
+        assert "DagsterExecutionStepExecutionError" not in str(stop.value)
+
+    @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1))  # as the training assets carry
+    def flaky():
+        raise ValueError("lora.mix names tasks ['mathh'] that sft_dataset does not have")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        with pytest.raises(SystemExit, match=r"stopped at flaky: step failed: ValueError: lora\.mix names tasks "
+                                             r"\['mathh'\] .* \(exceeded max_retries of 1\)"):
+            run(dg.Definitions(assets=[flaky]), "key:flaky", instance=instance, echo=lambda m: None)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from llm_pipeline_assets.assets.checks import pii_sample_check, schema_check
+from llm_pipeline_assets.assets.checks import check_spec, pii_sample_check, recorded, schema_check
 from llm_pipeline_assets.assets.metadata import count_table, funnel_markdown, funnel_table, preview_table
 from llm_pipeline_assets.assets.policies import (code_version, derived_data_condition, shard_layout,
                                                   source_data_condition)
@@ -16,9 +16,10 @@ from llm_pipeline_assets.shards import shard_files
 RAW_VERSION = "raw-4"  # 2: .zst, .json arrays, any-case suffixes read; unsupported files listed; 3: a .json
 # holding one object is a record, ids under a glob are relative to its fixed folder, string_view Parquet text read;
 # 4: max_samples of a Hugging Face source counts documents (not rows read), as for a local one
-CLEAN_VERSION = "clean-4"  # 2: mojibake repaired before control chars go; PII and toxicity rules revised; 3: C4 keeps
+CLEAN_VERSION = "clean-5"  # 2: mojibake repaired before control chars go; PII and toxicity rules revised; 3: C4 keeps
 # paragraph breaks, ftfy repairs encoding only (no HTML unescaping, quote uncurling or width folding); 4: zero-width
-# spaces and word joiners removed, internationalized e-mail addresses scrubbed
+# spaces and word joiners removed, internationalized e-mail addresses scrubbed; 5: a configured language below
+# min_score is rejected as "language_xx_unsure", and each version records its checks' outcome
 
 
 def _file_digest(path: str) -> str:
@@ -65,8 +66,8 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
     @dg.asset(partitions_def=partitions, group_name="data", kinds={"parquet"}, deps=[raw_corpus],
               code_version=code_version(CLEAN_VERSION, cleaning=cleaning_rules, shards=shard_layout(cfg)),
               automation_condition=derived_data_condition(),
-              check_specs=[dg.AssetCheckSpec("no_pii_in_sample", asset="cleaned_shards", blocking=True),
-                           dg.AssetCheckSpec("cleaned_schema_valid", asset="cleaned_shards", blocking=True)])
+              check_specs=[check_spec("no_pii_in_sample", "cleaned_shards"),
+                           check_spec("cleaned_schema_valid", "cleaned_shards")])
     def cleaned_shards(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Normalized, PII-scrubbed, language/quality/toxicity-filtered documents; rejects kept with reasons."""
         from llm_pipeline_assets.curation.stage import clean_shards
@@ -78,15 +79,19 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
         # Shards cleaned by an interrupted run of the same inputs and rules are kept here and reused.
         work = store.work_dir("cleaned_shards", work_key(name, CLEAN_VERSION, in_manifest.data_version,
                                                          cleaning_rules, shard_layout(cfg)))
-        with store.publish("cleaned_shards", name) as staging:
+        extra: dict = {}  # the checks' outcome, recorded with the version (consumers refuse a failed one)
+        with store.publish("cleaned_shards", name, extra=extra) as staging:
             stats = clean_shards(in_files, staging, cfg.cleaning, cfg.shards.max_docs,
                                  cfg.shards.max_bytes, cfg.shards.read_batch_docs, log=context.log.info,
                                  work_dir=work)
             (staging / "funnel.json").write_text(json.dumps({"funnel": stats.funnel, "pii": dict(stats.pii),
                                                              "reasons": dict(stats.reasons)}, indent=1))
+            files = shard_files(staging)
+            checks = [pii_sample_check(files, cfg.cleaning.pii_check_sample),
+                      schema_check("cleaned_schema_valid", files, stats.docs_out)]
+            extra.update(recorded(checks))
         discard_work(work, name)
-        out_dir, manifest = store.local_dir("cleaned_shards", name)
-        files = shard_files(out_dir)
+        manifest = store.read_manifest("cleaned_shards", name)
         return dg.MaterializeResult(
             metadata={
                 "docs_in": stats.docs_in, "docs_out": stats.docs_out,
@@ -101,8 +106,7 @@ def build_corpus_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition
                 "uri": dg.MetadataValue.path(store.partition_dir("cleaned_shards", name)),
             },
             data_version=dg.DataVersion(manifest.content_version("part-")),
-            check_results=[pii_sample_check(files, cfg.cleaning.pii_check_sample),
-                           schema_check("cleaned_schema_valid", files, stats.docs_out)],
+            check_results=checks,
         )
 
     return [raw_corpus, cleaned_shards]

@@ -7,6 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
+from llm_pipeline_assets.assets.checks import check_spec, recorded, refuse_failed_inputs
 from llm_pipeline_assets.assets.gating import gate_extras, gate_spec, refuse_a_failed_upstream
 from llm_pipeline_assets.assets.metadata import count_table
 from llm_pipeline_assets.assets.policies import code_version
@@ -23,14 +24,18 @@ def _dataset_asset(kind: str, cfg_section, seed: int):
                            val_fraction=cfg_section.val_fraction, seed=seed)
 
     @dg.asset(name=f"{kind}_dataset", group_name="training_data", code_version=version, kinds={"json"},
-              check_specs=[dg.AssetCheckSpec("both_splits_non_empty", asset=f"{kind}_dataset", blocking=True)])
+              check_specs=[check_spec("both_splits_non_empty", f"{kind}_dataset")])
     def dataset(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         from llm_pipeline_assets.finetune.chat_data import build_chat_dataset
 
-        with store.publish(f"{kind}_dataset") as staging:
+        extra: dict = {}
+        with store.publish(f"{kind}_dataset", extra=extra) as staging:
             stats = build_chat_dataset(kind, cfg_section.sources, staging, cfg_section.val_fraction, seed,
                                        log=context.log.info)
-        _, manifest = store.local_dir(f"{kind}_dataset")
+            checks = [dg.AssetCheckResult(check_name="both_splits_non_empty",
+                                          passed=stats.split["train"] > 0 and stats.split["val"] > 0)]
+            extra.update(recorded(checks))
+        manifest = store.read_manifest(f"{kind}_dataset")
         return dg.MaterializeResult(
             metadata={"train": stats.split["train"], "val": stats.split["val"],
                       "rejected": sum(stats.rejected.values()), "examples_by_source": count_table(stats.kept, "source"),
@@ -38,8 +43,7 @@ def _dataset_asset(kind: str, cfg_section, seed: int):
                       "rejection_reasons": count_table(stats.reasons), "tasks": count_table(stats.tasks, "task"),
                       "uri": dg.MetadataValue.path(store.partition_dir(f"{kind}_dataset"))},
             data_version=dg.DataVersion(manifest.data_version),
-            check_results=[dg.AssetCheckResult(check_name="both_splits_non_empty",
-                                               passed=stats.split["train"] > 0 and stats.split["val"] > 0)])
+            check_results=checks)
 
     dataset.__doc__ = {"sft": "Chat conversations (system/user/assistant/tool) from every configured SFT source.",
                        "dpo": "Preference pairs (prompt, chosen, rejected), invalid pairs rejected with a reason."}[kind]
@@ -113,21 +117,23 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
                 "extra": {"gradient_checkpointing": section.gradient_checkpointing}}
 
     @dg.asset(deps=["pretrained_checkpoint", sft_dataset, "eval_sets"], code_version=versions["sft"],
-              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="sft_checkpoint", blocking=True),
+              check_specs=[check_spec("val_loss_decreased", "sft_checkpoint"),
                            gate_spec("sft_checkpoint")], **gpu)
     def sft_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                        compute: ComputeResource) -> dg.MaterializeResult:
         """TRL SFTTrainer on sft_dataset: chat template, loss on assistant tokens only, padding-free packing."""
+        refuse_failed_inputs(store, "sft_checkpoint", [("sft_dataset", None)])
         data_dir, _ = store.local_dir("sft_dataset")
         return launch(context, store, compute, "sft_checkpoint", "sft", "pretrained_checkpoint", data_dir,
                       sft_settings(cfg.sft))
 
     @dg.asset(deps=[sft_checkpoint, dpo_dataset, "eval_sets"], code_version=versions["dpo"],
-              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="dpo_checkpoint", blocking=True),
+              check_specs=[check_spec("val_loss_decreased", "dpo_checkpoint"),
                            gate_spec("dpo_checkpoint")], **gpu)
     def dpo_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                        compute: ComputeResource) -> dg.MaterializeResult:
         """TRL DPOTrainer against an explicit frozen reference (the SFT checkpoint); β and loss type from config."""
+        refuse_failed_inputs(store, "dpo_checkpoint", [("dpo_dataset", None)])
         data_dir, _ = store.local_dir("dpo_dataset")
         d = cfg.dpo
         settings = {**sft_settings(d), "beta": d.beta, "loss_type": d.loss_type,
@@ -136,11 +142,12 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         return launch(context, store, compute, "dpo_checkpoint", "dpo", "sft_checkpoint", data_dir, settings)
 
     @dg.asset(deps=[dpo_checkpoint, sft_dataset, "eval_sets"], code_version=versions["lora"],
-              check_specs=[dg.AssetCheckSpec("val_loss_decreased", asset="lora_adapter", blocking=True),
+              check_specs=[check_spec("val_loss_decreased", "lora_adapter"),
                            gate_spec("lora_adapter")], **gpu)
     def lora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore,
                      compute: ComputeResource) -> dg.MaterializeResult:
         """PEFT LoRA on a task mix with real ratios (lora.mix); the adapter plus a merged model."""
+        refuse_failed_inputs(store, "lora_adapter", [("sft_dataset", None)])
         src, manifest = store.local_dir("sft_dataset")
         lo = cfg.lora
         mixed = store.work_dir("lora_adapter", run_key("mix", manifest.data_version, lo.mix, lo.examples,

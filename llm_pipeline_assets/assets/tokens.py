@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from llm_pipeline_assets.assets.checks import check_spec, recorded, refuse_failed_inputs
 from llm_pipeline_assets.assets.metadata import count_table
 from llm_pipeline_assets.assets.policies import code_version, derived_data_condition
 from llm_pipeline_assets.config import PipelineConfig
@@ -16,7 +17,8 @@ TOKENIZER_VERSION = "tokenizer-2"  # 2: a train_docs cap samples every source
 PACKED_VERSION = "packed-2"  # 2: corpus text encoded as plain text (quoted specials)
 
 
-def _deduped_files(cfg: PipelineConfig, store: ArtifactStore) -> list:
+def _deduped_files(cfg: PipelineConfig, store: ArtifactStore, consumer: str) -> list:
+    refuse_failed_inputs(store, consumer, [("deduped_shards", name) for name in cfg.source_names])
     files = []
     for name in cfg.source_names:  # config order: the token stream is deterministic
         directory, _ = store.local_dir("deduped_shards", name)
@@ -48,17 +50,28 @@ def build_token_assets(cfg: PipelineConfig) -> list:
     @dg.asset(deps=[deduped_all], group_name="tokens", kinds={"huggingface"},
               code_version=code_version(TOKENIZER_VERSION, **tokenizer_settings),
               automation_condition=derived_data_condition(),
-              check_specs=[dg.AssetCheckSpec("roundtrip_lossless", asset="tokenizer", blocking=True),
-                           dg.AssetCheckSpec("specials_single_id", asset="tokenizer", blocking=True)])
+              check_specs=[check_spec("roundtrip_lossless", "tokenizer"),
+                           check_spec("specials_single_id", "tokenizer")])
     def tokenizer(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Byte-level BPE trained on the deduplicated corpus (train split), with chat roles and tool markers."""
         from llm_pipeline_assets.tokens.build import build_tokenizer
 
-        files = _deduped_files(cfg, store)
-        with store.publish("tokenizer") as staging:
+        files = _deduped_files(cfg, store, "tokenizer")
+        extra: dict = {}
+        with store.publish("tokenizer", extra=extra) as staging:
             stats = build_tokenizer(files, staging, cfg.tokenizer, cfg.packing.val_fraction, cfg.seed,
                                     max(cfg.packing.seq_lens), log=context.log.info)
-        _, manifest = store.local_dir("tokenizer")
+            checks = [
+                dg.AssetCheckResult(check_name="roundtrip_lossless", passed=not stats.roundtrip_failures,
+                                    severity=dg.AssetCheckSeverity.ERROR,
+                                    metadata={"checked_docs": stats.roundtrip_checked,
+                                              "failures": dg.MetadataValue.json(stats.roundtrip_failures)}),
+                dg.AssetCheckResult(check_name="specials_single_id", passed=not stats.special_problems,
+                                    severity=dg.AssetCheckSeverity.ERROR,
+                                    metadata={"problems": dg.MetadataValue.json(stats.special_problems)}),
+            ]
+            extra.update(recorded(checks))
+        manifest = store.read_manifest("tokenizer")
         merges = "\n".join(f"{i + 1}. `{m}`" for i, m in enumerate(stats.top_merges))
         if stats.trained and stats.vocab_size < 0.9 * cfg.tokenizer.vocab_size:
             context.log.warning(f"tokenizer: {stats.vocab_size} tokens, not the {cfg.tokenizer.vocab_size} of "
@@ -75,21 +88,13 @@ def build_token_assets(cfg: PipelineConfig) -> list:
                       "seconds": round(stats.seconds, 2),
                       "uri": dg.MetadataValue.path(store.partition_dir("tokenizer"))},
             data_version=dg.DataVersion(manifest.data_version),
-            check_results=[
-                dg.AssetCheckResult(check_name="roundtrip_lossless", passed=not stats.roundtrip_failures,
-                                    severity=dg.AssetCheckSeverity.ERROR,
-                                    metadata={"checked_docs": stats.roundtrip_checked,
-                                              "failures": dg.MetadataValue.json(stats.roundtrip_failures)}),
-                dg.AssetCheckResult(check_name="specials_single_id", passed=not stats.special_problems,
-                                    severity=dg.AssetCheckSeverity.ERROR,
-                                    metadata={"problems": dg.MetadataValue.json(stats.special_problems)}),
-            ],
+            check_results=checks,
         )
 
     @dg.asset(deps=[deduped_all, tokenizer], group_name="tokens", kinds={"numpy"},
               code_version=code_version(PACKED_VERSION, **packing_settings),
               automation_condition=derived_data_condition(),
-              check_specs=[dg.AssetCheckSpec(n, asset="packed_tokens", blocking=True)
+              check_specs=[check_spec(n, "packed_tokens")
                            for n in ("no_tokens_dropped", "eos_between_documents", "splits_disjoint")])
     def packed_tokens(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
         """Token memmaps (EOS between documents) packed for every curriculum length; train/val split by document."""
@@ -98,14 +103,18 @@ def build_token_assets(cfg: PipelineConfig) -> list:
         from llm_pipeline_assets.tokens.pack_stage import build_packed_tokens
         from llm_pipeline_assets.tokens.verify import packed_problems
 
-        files = _deduped_files(cfg, store)
+        refuse_failed_inputs(store, "packed_tokens", [("tokenizer", None)])
+        files = _deduped_files(cfg, store, "packed_tokens")
         tok_dir, _ = store.local_dir("tokenizer")
         version = inputs_hash(cfg, store)
-        with store.publish("packed_tokens", extra={"inputs_hash": version}) as staging:
+        extra: dict = {"inputs_hash": version}
+        with store.publish("packed_tokens", extra=extra) as staging:
             stats = build_packed_tokens(files, tok_dir, staging, cfg.packing, cfg.seed, log=context.log.info)
-        out_dir, _ = store.local_dir("packed_tokens")
-        eos = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True).eos_token_id
-        problems = packed_problems(out_dir, eos)
+            eos = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True).eos_token_id
+            checks = [dg.AssetCheckResult(check_name=name, passed=not issues, severity=dg.AssetCheckSeverity.ERROR,
+                                          metadata={"problems": dg.MetadataValue.json(issues)})
+                      for name, issues in packed_problems(staging, eos).items()]
+            extra.update(recorded(checks))
         table = {k: f"{v['n_sequences']} seqs, padding {v['padding_fraction']:.4f}" for k, v in stats.packed.items()}
         return dg.MaterializeResult(
             metadata={"tokens": sum(stats.tokens.values()), "train_tokens": stats.tokens.get("train", 0),
@@ -121,10 +130,7 @@ def build_token_assets(cfg: PipelineConfig) -> list:
                       "curriculum_files": dg.MetadataValue.json(table),
                       "uri": dg.MetadataValue.path(store.partition_dir("packed_tokens"))},
             data_version=dg.DataVersion(version),
-            check_results=[dg.AssetCheckResult(check_name=name, passed=not issues,
-                                               severity=dg.AssetCheckSeverity.ERROR,
-                                               metadata={"problems": dg.MetadataValue.json(issues)})
-                           for name, issues in problems.items()],
+            check_results=checks,
         )
 
     return [tokenizer, packed_tokens]

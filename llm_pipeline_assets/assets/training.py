@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from llm_pipeline_assets.assets.checks import check_spec, refuse_failed_inputs
 from llm_pipeline_assets.assets.gating import gate_extras, gate_spec
 from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.config import PipelineConfig
@@ -103,6 +104,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
     def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    compute: ComputeResource) -> dg.MaterializeResult:
         """A Llama model initialised from the preset's shape; vocab from the tokenizer, padded to a multiple of 64."""
+        refuse_failed_inputs(store, "base_model", [("tokenizer", None)])
         tok_dir, tok_manifest = store.local_dir("tokenizer")
         extras = {"stage": "init", "shape": cfg.model.shape, "tokenizer_dir": str(tok_dir), "seed": cfg.seed,
                   "max_position_embeddings": cfg.model_context}
@@ -115,12 +117,13 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                                     compute=cfg.compute, seed=cfg.seed)
 
     @dg.asset(deps=[base_model, "packed_tokens", "eval_sets"], code_version=pretrain_version,
-              check_specs=[dg.AssetCheckSpec("loss_decreased", asset="pretrained_checkpoint", blocking=True),
+              check_specs=[check_spec("loss_decreased", "pretrained_checkpoint"),
                            gate_spec("pretrained_checkpoint")], **gpu)
     def pretrained_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                               compute: ComputeResource) -> dg.MaterializeResult:
         """Causal-LM pretraining over the packed curriculum (resumes from its latest checkpoint on retry)."""
         runtime = compute.runtime(cfg.compute)
+        refuse_failed_inputs(store, "pretrained_checkpoint", [("packed_tokens", None)])
         init_dir, init_m = store.local_dir("base_model")
         packed_dir, packed_m = store.local_dir("packed_tokens")
         p = cfg.pretrain

@@ -45,9 +45,12 @@ class LanguageFilter:
         self.min_score = min_score
 
     def check(self, texts: Sequence[str]) -> list[str | None]:
-        """None to keep, else a reason such as ``language_fr_0.98``."""
+        """None to keep, else a reason: ``language_fr_0.98`` (another language), ``language_en_unsure_0.29`` (a
+        configured language, below ``min_score``: counted apart, not as "rejected for being English")."""
         out: list[str | None] = []
         for lang, score in identify_languages(texts):
-            keep = lang in self.languages and score >= self.min_score
-            out.append(None if keep else f"language_{lang}_{score:.2f}")
+            if lang not in self.languages:
+                out.append(f"language_{lang}_{score:.2f}")
+            else:
+                out.append(None if score >= self.min_score else f"language_{lang}_unsure_{score:.2f}")
         return out

@@ -9,6 +9,7 @@ a list, all of which must hold).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -78,16 +79,25 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
         generations.append(text)
         return text
 
+    clock = {"t": time.perf_counter()}
+
+    def done(what: str) -> None:  # progress in the step's log: a gate evaluation takes minutes on a CPU
+        now = time.perf_counter()
+        log(f"eval: {what} ({now - clock['t']:.1f}s)")
+        clock["t"] = now
+
     out["perplexity"] = None
     if val_tokens is not None and len(val_tokens) >= 2:
         window = min(window, int(getattr(model.config, "max_position_embeddings", window) or window))
         out["perplexity"] = sliding_window_perplexity(model, val_tokens, window, min(stride, window), max_val_tokens)
         out["n_val_tokens"] = int(min(len(val_tokens), max_val_tokens or len(val_tokens)))
+        done(f"perplexity {out['perplexity']:.4g} on {out['n_val_tokens']} validation tokens")
 
     budget = math_budget(tok, items.get("math", []), max_new_tokens)
     answers = [(gen(math_turn(it), budget), it["answer"]) for it in items.get("math", [])]
     out["gsm8k_accuracy"] = _mean([math_correct(text, ref) for text, ref in answers])  # a stated answer only
     out["gsm8k_accuracy_flexible"] = _mean([math_correct(text, ref, flexible=True) for text, ref in answers])
+    done(f"math: {len(answers)} problems answered")
 
     mc_ok = []
     for it in items.get("choice", []):
@@ -95,6 +105,7 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
                                  [choice_reply(i) for i in range(len(it["choices"]))])
         mc_ok.append(int(np.argmax(scores)) == int(it["gold"]))
     out["mc_accuracy"] = _mean(mc_ok)
+    done(f"multiple choice: {len(mc_ok)} questions scored")
 
     budget = _budget(tok, max_new_tokens, [(it["messages"], _reference_call(it)) for it in items.get("tool", [])])
     calls = [function_call_scores(gen(it["messages"], budget), it["expected_name"], it["expected_arguments"])
@@ -103,6 +114,7 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
     out["function_call_name_accuracy"] = _mean([c["right_name"] for c in calls])
     out["function_call_arguments_accuracy"] = _mean([c["right_arguments"] for c in calls])
     out["function_call_success"] = _mean([c["right_name"] and c["right_arguments"] for c in calls])
+    done(f"tool calls: {len(calls)} generated")
 
     harmful, harmless = [], []
     for it in items.get("safety", []):
@@ -111,6 +123,7 @@ def evaluate_checkpoint(model_dir: str | Path, eval_items: dict[str, list[dict]]
     out["safety_refusal_rate"] = _mean(harmful)
     out["over_refusal_rate"] = _mean(harmless)
     out["n_safety_harmful"], out["n_safety_harmless"] = len(harmful), len(harmless)
+    done(f"safety: {len(harmful) + len(harmless)} prompts answered")
 
     if items.get("instruction"):
         followed = []

@@ -219,7 +219,8 @@ class ArtifactStore(dg.ConfigurableResource):
                 also_keep: str | None = None) -> Iterator[Path]:
         """Yield a local staging folder; on normal exit its files become the partition's new version.
         ``also_keep``: an older version that stays on disk beside it (a checkpoint that failed its gate must not
-        delete the last one that passed); the other old versions go as usual.
+        delete the last one that passed); the other old versions go as usual. ``extra`` goes into the manifest as it
+        is when the block ends (a step adds the outcome of checks run on the staged files).
 
         An ``OSError`` or S3 transport error on the way (the caller's writes, the upload, the commit) is re-raised as
         :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.

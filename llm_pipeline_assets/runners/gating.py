@@ -30,8 +30,8 @@ def evaluate_model(model_dir: str, ev: dict, log) -> dict:
 
 
 def metric_metadata(metrics: dict) -> dict:
-    """Finite numeric metrics as ``eval/<name>`` metadata (plotted over runs in the UI)."""
-    return {f"eval/{k}": float(v) for k, v in metrics.items()
+    """Finite numeric metrics as ``eval/<name>`` metadata (plotted over runs in the UI); counts stay integers."""
+    return {f"eval/{k}": v if isinstance(v, int) else float(v) for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
 
 

@@ -27,6 +27,7 @@ def test_every_checkpoint_reports_its_gate_with_measured_metrics(trained):
         assert "| metric | op | threshold | value | status |" in evaluation.metadata["thresholds"].value
     pre = asset_metadata(results, "pretrained_checkpoint")
     assert 1 < pre["eval/perplexity"] <= 1000  # the gate's own number, also on the checkpoint for the UI
+    assert isinstance(pre["eval/n_math"], int) and pre["eval/n_math"] > 0  # a count shows as a count, not 4.0
     assert asset_metadata(results, "dpo_checkpoint")["eval/reward_accuracy"] >= 0
     assert "eval/general_delta" in asset_metadata(results, "lora_adapter")  # LoRA merged vs its DPO base
 

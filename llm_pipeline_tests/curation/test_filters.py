@@ -49,6 +49,9 @@ def test_language_filter_keeps_configured_languages():
     reasons = LanguageFilter(["en"], 0.65).check(texts)
     assert reasons[0] is None and reasons[1].startswith("language_fr") and reasons[2].startswith("language_de")
     assert LanguageFilter(["en", "fr"], 0.5).check(texts)[1] is None
+    # English below min_score is not "rejected for being English": its reason says the identification was unsure
+    unsure = LanguageFilter(["en"], 1.01).check(texts)[0]
+    assert unsure.startswith("language_en_unsure_") and float(unsure.rsplit("_", 1)[1]) <= 1.0
 
 
 def test_quality_filters_keep_prose_reject_junk():

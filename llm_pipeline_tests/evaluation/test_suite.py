@@ -34,7 +34,12 @@ def test_evaluate_checkpoint_returns_every_metric(tiny_model):
     assert metrics["instruction_following"] == 1.0
     assert all(1 <= metrics[f"n_{t}"] <= 4 for t in TASKS)
     assert metrics["n_math"] == 4 and metrics["n_safety_harmful"] == 1 and metrics["n_safety_harmless"] == 1
-    assert lines and lines[0].startswith("eval ")
+    # progress while it runs (a gate evaluation takes minutes on a CPU), then the summary line
+    assert [line.split(" (")[0] for line in lines[:-1]] == [
+        f"eval: perplexity {metrics['perplexity']:.4g} on {metrics['n_val_tokens']} validation tokens",
+        "eval: math: 4 problems answered", f"eval: multiple choice: {metrics['n_choice']} questions scored",
+        f"eval: tool calls: {metrics['n_tool']} generated", "eval: safety: 2 prompts answered"]
+    assert lines[-1].startswith("eval ")
     json.dumps(metrics)
 
 

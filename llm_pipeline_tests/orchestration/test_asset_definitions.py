@@ -23,6 +23,8 @@ def default():
 @pytest.mark.parametrize("overrides, stale", [
     # an edited source re-ingests (a new num_docs, path, dataset or max_samples is new data)
     ({"sources": [{**SOURCES[0], "num_docs": 500}, SOURCES[1]]}, {"raw_corpus"}),
+    # a removed source: the other sources' deduped shards lose the verdicts against it (they showed fresh)
+    ({"sources": [SOURCES[1]]}, {"raw_corpus", "dedup_index", "deduped_shards", "tokenizer", "packed_tokens"}),
     # the held-out sets, and so every gate that reads them, follow the evaluation settings
     ({"eval": {"items_per_task": 12}}, {"eval_sets", "eval_report"}),
     ({"eval": {"seed": 8}}, {"eval_sets", "eval_report"}),
@@ -47,8 +49,12 @@ def test_an_edited_toxicity_wordlist_marks_cleaning_stale(default, tmp_path):
     assert {key for key in first if edited[key] != first[key]} == {"cleaned_shards"}
 
 
-@pytest.mark.parametrize("backend, pools", [("cpu", {"default"}), ("auto", {"gpu"}), ("gpu", {"gpu"})])
-def test_a_dedup_that_may_use_the_gpu_waits_in_the_gpu_pool(backend, pools):
+@pytest.mark.parametrize("backend, nvidia, pools", [("cpu", True, {"default"}), ("auto", True, {"gpu"}),
+                                                     ("auto", False, {"default"}), ("gpu", False, {"gpu"})])
+def test_a_dedup_that_may_use_the_gpu_waits_in_the_gpu_pool(backend, nvidia, pools, monkeypatch):
+    """auto takes the gpu pool only on a machine with an NVIDIA device: on a CPU-only host, a slot held by a dead
+    training run kept dedup_index queued and stopped the data refresh."""
+    monkeypatch.setattr("llm_pipeline_assets.assets.dedup.nvidia_device_present", lambda: nvidia)
     graph = build_definitions(small_config(dedup={"backend": backend}), root="/tmp/unused-root").resolve_asset_graph()
     assert (graph.get(dg.AssetKey("dedup_index")).pools or {"default"}) == pools
 
