@@ -142,6 +142,26 @@ class PipelineConfig(_Strict):
                              f"max_position_embeddings ({context}): lower it, or raise model.max_position_embeddings")
         return self
 
+    @model_validator(mode="after")
+    def _lora_mix_names_tasks_sft_dataset_has(self) -> "PipelineConfig":
+        # a misspelt task failed lora_adapter after pretraining, SFT and DPO; "messages" rows may name their own
+        import difflib
+
+        from llm_pipeline_assets.formatters.sft import SFT_TASKS
+        from llm_pipeline_assets.formatters.synthetic_sft import TASKS
+
+        if any(src.kind != "synthetic" and src.format == "messages" for src in self.sft.sources):
+            return self
+        tasks = set()
+        for src in self.sft.sources:
+            tasks |= set(TASKS) if src.kind == "synthetic" else {SFT_TASKS.get(src.format, src.format)}
+        for task, share in self.lora.mix.items():
+            if share > 0 and task not in tasks:
+                near = difflib.get_close_matches(task, sorted(tasks), n=1)
+                raise ValueError(f"lora.mix.{task}: no sft.sources give task {task!r}"
+                                 f"{f' (did you mean {near[0]!r}?)' if near else ''}; they give {sorted(tasks)}")
+        return self
+
     @property
     def model_context(self) -> int:
         """base_model's positions: model.max_position_embeddings, else the longest sequence any stage trains on."""
@@ -171,6 +191,13 @@ def _key_path(loc: tuple) -> str:
     return out or "<root>"
 
 
+def _kinds(err: dict) -> str:
+    """The kinds a discriminated section takes (sources: synthetic | local | huggingface | remote)."""
+    loc = [p for p in err["loc"] if isinstance(p, str)]
+    return {"sources": "synthetic, local, huggingface, remote", "executor": "local, slurm, ray"}.get(
+        loc[-1] if loc else "", "see docs/config_reference.md")
+
+
 def parse_config(data: object, origin: str = "<config>") -> PipelineConfig:
     """Validate a parsed YAML mapping; raise ConfigError naming `origin` and each bad key."""
     if not isinstance(data, dict):
@@ -184,6 +211,10 @@ def parse_config(data: object, origin: str = "<config>") -> PipelineConfig:
             if err["type"] == "too_short" and any(e["loc"][:len(err["loc"])] == err["loc"] and len(e["loc"]) >
                                                   len(err["loc"]) for e in errors):
                 continue  # "sources: at least 1 item": its items failed (reported), they were not missing
+            if err["type"] == "union_tag_not_found":  # pydantic: "Unable to extract tag using discriminator"
+                tag = err.get("ctx", {}).get("discriminator", "kind").strip("'")
+                lines.append(f"  {_key_path(err['loc'] + (tag,))}: Field required (one of {_kinds(err)})")
+                continue
             lines.append(f"  {_key_path(err['loc'])}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
 

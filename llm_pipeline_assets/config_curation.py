@@ -76,7 +76,7 @@ class QualityConfig(_Strict):
 
 class ToxicityConfig(_Strict):
     enabled: bool = True
-    # Share of a document's lines that contain a listed term; a document above it is rejected.
+    # Share of a document's sentences that contain a listed term; a document reaching it (with min_hits) is rejected.
     threshold: float = Field(default=0.05, gt=0.0, le=1.0)
     min_hits: int = Field(default=2, ge=1)  # and at least this many term occurrences (one quoted word is not toxic)
     wordlist: str | None = None  # None = the project's list (curation/data/toxic_words_en.txt)

@@ -136,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", default="*", help="asset selection syntax, e.g. 'dedup_index+' (default '*')")
     parser.add_argument("--partition", action="append", help="only these partitions of partitioned assets")
     args = parser.parse_args(argv)
-    from llm_pipeline_assets.definitions import defs
+    from llm_pipeline_assets.config import ConfigError
+
+    try:
+        from llm_pipeline_assets.definitions import defs
+    except ConfigError as exc:  # the file and the key, without a traceback through the import machinery
+        raise SystemExit(f"config error: {exc}") from None
 
     start = time.perf_counter()
     results = run(defs, args.select, args.partition)

@@ -86,6 +86,11 @@ def test_bad_config_fails_validation_naming_the_key(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "sources[0].path" in out and "dedup.threshold" in out
+    # the pipeline's own command says the same without a traceback through the import of the definitions
+    proc = subprocess.run([sys.executable, "-m", "llm_pipeline_assets.materialize"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"config error: {bad}: invalid pipeline config:") and "sources[0].path" in proc.stderr
 
 
 def test_materialize_refuses_a_selection_or_partition_that_matches_nothing(tmp_path):

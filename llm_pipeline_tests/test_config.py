@@ -96,6 +96,11 @@ def test_unknown_preset_and_bad_yaml(tmp_path):
     # fine-tuning past a declared context (the 124m preset did: 2048 on a 1024-position model)
     ({"model": {"max_position_embeddings": 300}, "sft": {"max_length": 512}, "dpo": {"max_length": 400}},
      r"sft.max_length \(512\), dpo.max_length \(400\) are longer than model.max_position_embeddings \(300\)"),
+    # a misspelt lora.mix task failed lora_adapter, after pretraining, SFT and DPO
+    ({"lora": {"mix": {"tool": 0.5, "mathh": 0.5}}},
+     r"lora.mix.mathh: no sft.sources give task 'mathh' \(did you mean 'math'\?\); they give \['choice', 'math'"),
+    ({"sft": {"sources": [{"name": "g", "kind": "local", "path": "/d", "format": "gsm8k"}]},
+      "lora": {"mix": {"math": 0.5, "tool": 0.5}}}, r"lora.mix.tool: no sft.sources give task 'tool'.* \['math'\]"),
 ])
 def test_settings_that_would_fail_a_later_asset_fail_when_the_config_loads(patch, message):
     with pytest.raises(ConfigError, match=message):
@@ -142,3 +147,17 @@ def test_a_section_naming_one_key_keeps_the_other_defaults():
     for section in ("sft", "dpo", "lora"):
         assert getattr(partial, section).max_steps == getattr(bare, section).max_steps, section
     assert bare.dpo.max_steps == 40 and partial.dpo.beta == 0.2
+
+
+def test_a_lora_mix_task_may_come_from_messages_rows():
+    """``messages`` rows may name their own task: the mix is not judged at load then."""
+    cfg = parse_config({**BASE, "sft": {"sources": [{"name": "m", "kind": "local", "path": "/d", "format": "messages"}]},
+                        "lora": {"mix": {"legal": 1.0}}})
+    assert cfg.lora.mix == {"legal": 1.0}
+
+
+def test_a_section_without_its_kind_says_kind_is_required():
+    """pydantic's "Unable to extract tag using discriminator 'kind'" did not say what to write."""
+    with pytest.raises(ConfigError, match=r"sources\[0\].kind: Field required \(one of synthetic, local, "
+                                          r"huggingface, remote\)"):
+        parse_config({"name": "x", "sources": [{"name": "w", "path": "/data"}]})

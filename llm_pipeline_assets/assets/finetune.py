@@ -50,16 +50,24 @@ def _dataset_asset(kind: str, cfg_section, seed: int):
     return dataset
 
 
-def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int) -> list[dict]:
+def mix_by_task(rows: list[dict], mix: dict[str, float], total: int, seed: int, split: str = "train",
+                log=None) -> list[dict]:
     """``total`` rows drawn so each task's share equals ``mix``: distinct rows while a task has enough; a short
-    task repeats all of its rows evenly (each row ``k`` or ``k + 1`` times)."""
+    task repeats all of its rows evenly (each row ``k`` or ``k + 1`` times).
+
+    A task the train split lacks is an error; the val split (a few percent of the rows, split by prompt hash) may
+    lack a small task: the others share its place, with a warning through ``log``."""
     rng = random.Random(f"lora-mix:{seed}")
     by_task: dict[str, list[dict]] = {}
     for r in rows:
         by_task.setdefault(r.get("task", ""), []).append(r)
     missing = [t for t, share in mix.items() if share > 0 and t not in by_task]
-    if missing:
-        raise ValueError(f"lora.mix names tasks {missing} that sft_dataset does not have ({sorted(by_task)})")
+    if missing and (split == "train" or len(missing) == sum(share > 0 for share in mix.values())):
+        raise ValueError(f"lora.mix names tasks {missing} that sft_dataset's {split} split does not have "
+                         f"(it has {sorted(by_task)})")
+    if missing and log is not None:
+        log(f"lora_adapter: sft_dataset's {split} split has no rows of lora.mix tasks {missing}; the other tasks "
+            "share their place (raise sft.val_fraction or the sources' sizes to validate on them)")
     out = []
     counts = apportion({t: share for t, share in mix.items() if t in by_task}, total)
     for task, count in sorted(counts.items()):
@@ -104,7 +112,8 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         model_dir, model_m = store.local_dir(model_asset)
         refuse_a_failed_upstream(cfg, asset, model_asset, model_dir)
         out = store.work_dir(asset, run_key(settings, model_m.data_version, str(data_dir)))
-        shutil.rmtree(out / "final", ignore_errors=True)
+        if not (out / "final" / "train_metrics.json").exists():  # a finished training (same key) is only evaluated
+            shutil.rmtree(out / "final", ignore_errors=True)
         result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),
                                                          "model_dir": str(model_dir), "out_dir": str(out),
                                                          **gate_extras(cfg, store, asset)}, runtime)
@@ -160,7 +169,8 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
                 context.log.warning(f"lora_adapter: lora.mix {lo.mix} draws none of sft_dataset's {dict(left_out)} "
                                     f"(task: {split} rows); give those tasks a share in lora.mix to train on them")
             with open(mixed / f"{split}.jsonl", "w", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(r) + "\n" for r in mix_by_task(rows, lo.mix, total, cfg.seed))
+                fh.writelines(json.dumps(r) + "\n"
+                              for r in mix_by_task(rows, lo.mix, total, cfg.seed, split, context.log.warning))
         settings = {"r": lo.r, "alpha": lo.alpha, "dropout": lo.dropout, "target_modules": list(lo.target_modules),
                     "sft": sft_settings(lo)}
         return launch(context, store, compute, "lora_adapter", "lora", "dpo_checkpoint", mixed, settings,

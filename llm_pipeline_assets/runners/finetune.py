@@ -11,6 +11,8 @@ from llm_pipeline_assets.runners.gating import (evaluate_model, general_delta, m
 from llm_pipeline_assets.runners.report import loss_curve_markdown
 from llm_pipeline_assets.runners.session import global_rank, pipes_session
 
+FINISHED = "train_metrics.json"  # written into final/ when training ends: its presence means "trained"
+
 
 def read_jsonl(path: Path) -> list:
     with open(path, encoding="utf-8") as fh:
@@ -40,36 +42,49 @@ def _derived(stage: str, summary: dict, base_dir: Path, gate: dict, log):
     return derive
 
 
+def _train(pipes, x: dict, stage: str, data: Path, out: Path) -> tuple[dict, str, str]:
+    """(summary, uri, asset key) of the stage's training; a training this work folder already finished (same
+    inputs and settings: the folder is keyed by them, ``train_metrics.json`` is written when it ends) is not run
+    again: after a failed gate's threshold is loosened, materializing the checkpoint again only evaluates."""
+    asset = {"sft": "sft_checkpoint", "dpo": "dpo_checkpoint", "lora": "lora_adapter"}[stage]
+    done = out / "final" / FINISHED
+    if done.exists():
+        summary = json.loads(done.read_text())
+        pipes.log.info(f"{stage}: training finished earlier in {out} (same inputs and settings, step "
+                       f"{summary.get('steps')}): evaluating it, not training again")
+        return summary, summary["adapter_dir" if stage == "lora" else "final_dir"], asset
+    train, val = read_jsonl(data / "train.jsonl"), read_jsonl(data / "val.jsonl")
+    if stage == "sft":
+        from llm_pipeline_assets.finetune.sft import SftSettings, run_sft
+
+        summary = run_sft(SftSettings(**x["settings"]), Path(x["model_dir"]), [r["messages"] for r in train],
+                          [r["messages"] for r in val], out, log=pipes.log.info)
+        return summary, summary["final_dir"], asset
+    if stage == "dpo":
+        from llm_pipeline_assets.finetune.preference import DpoSettings, run_dpo
+
+        summary = run_dpo(DpoSettings(**x["settings"]), Path(x["model_dir"]), train, val, out, log=pipes.log.info)
+        return summary, summary["final_dir"], asset
+    from llm_pipeline_assets.finetune.preference import LoraSettings, run_lora
+    from llm_pipeline_assets.finetune.sft import SftSettings
+
+    s = dict(x["settings"])
+    s["sft"] = SftSettings(**s["sft"])
+    summary = run_lora(LoraSettings(**s), Path(x["model_dir"]), [r["messages"] for r in train],
+                       [r["messages"] for r in val], out, log=pipes.log.info)
+    return summary, summary["adapter_dir"], asset
+
+
 def main() -> None:
     with pipes_session() as pipes:
         x = pipes.extras
         stage, data, out = x["stage"], Path(x["data_dir"]), Path(x["out_dir"])
-        train, val = read_jsonl(data / "train.jsonl"), read_jsonl(data / "val.jsonl")
-        if stage == "sft":
-            from llm_pipeline_assets.finetune.sft import SftSettings, run_sft
-
-            summary = run_sft(SftSettings(**x["settings"]), Path(x["model_dir"]), [r["messages"] for r in train],
-                              [r["messages"] for r in val], out, log=pipes.log.info)
-            uri, asset = summary["final_dir"], "sft_checkpoint"
-        elif stage == "dpo":
-            from llm_pipeline_assets.finetune.preference import DpoSettings, run_dpo
-
-            summary = run_dpo(DpoSettings(**x["settings"]), Path(x["model_dir"]), train, val, out, log=pipes.log.info)
-            uri, asset = summary["final_dir"], "dpo_checkpoint"
-        else:
-            from llm_pipeline_assets.finetune.preference import LoraSettings, run_lora
-            from llm_pipeline_assets.finetune.sft import SftSettings
-
-            s = dict(x["settings"])
-            s["sft"] = SftSettings(**s["sft"])
-            summary = run_lora(LoraSettings(**s), Path(x["model_dir"]), [r["messages"] for r in train],
-                               [r["messages"] for r in val], out, log=pipes.log.info)
-            uri, asset = summary["adapter_dir"], "lora_adapter"
+        summary, uri, asset = _train(pipes, x, stage, data, out)
         if global_rank() != 0:  # rank 0 writes the metrics, evaluates and reports; the others only trained
             return
         history = [{"step": s, "loss": loss} for s, loss in summary.get("loss_history", [])]
         final = Path(summary["merged_dir"]).parent if stage == "lora" else Path(summary["final_dir"])
-        (final / "train_metrics.json").write_text(json.dumps(summary, indent=1, default=str))
+        (final / FINISHED).write_text(json.dumps(summary, indent=1, default=str))
         evaluated = Path(summary["merged_dir"]) if stage == "lora" else final
         derive = _derived(stage, summary, Path(x["model_dir"]), x["gate"], pipes.log.info)
         metrics = run_gate(pipes, x["gate"], evaluated, derive)

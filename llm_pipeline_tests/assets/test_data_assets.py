@@ -89,11 +89,13 @@ def test_dedup_is_global_and_deterministic(synthetic_run):
     import pyarrow.parquet as pq
 
     index = pq.read_table(index_dir / "index.parquet").to_pylist()
-    for row in index:  # the survivor of every cluster is its first occurrence in config order
-        if not row["keep"]:
-            order = cfg.source_names
-            survivor = (order.index(row["survivor_source"]), row["survivor_id"])
-            assert survivor < (order.index(row["source"]), row["id"]) or row["survivor_source"] != row["source"]
+    # the survivor of every cluster is its first occurrence: sources in config order, documents in shard order
+    position = {(source, r["id"]): (i, n) for i, source in enumerate(cfg.source_names)
+                for n, r in enumerate(_docs(store, "cleaned_shards", source))}
+    removed = [row for row in index if not row["keep"]]
+    assert removed and any(row["survivor_source"] != row["source"] for row in removed)
+    for row in removed:
+        assert position[(row["survivor_source"], row["survivor_id"])] < position[(row["source"], row["id"])], row
 
 
 def test_dedup_workers_rebuild_the_same_index(synthetic_run):

@@ -78,3 +78,33 @@ def test_gate_thresholds_come_from_the_preset_and_overrides():
     sft = {t["metric"]: t for t in gate_thresholds(cfg)["sft_to_dpo"]}
     assert sft["repetition_rate"]["value"] == 0.1 and sft["function_call_valid_json"]["op"] == ">="
     assert set(gate_thresholds(cfg)) == set(GATES.values())
+
+
+def test_a_fine_tuning_stage_run_again_after_loosening_its_gate_only_evaluates(trained, tmp_path):
+    """After a failed gate, materializing the checkpoint again with a loosened threshold re-evaluates the training
+    its work folder finished (same inputs and settings) instead of training again (DPO and LoRA, shorter than
+    save_every, trained again from step 0)."""
+    import shutil
+
+    store, _, _, _ = trained
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    impossible = {"dpo_to_production": {"reward_accuracy": {"op": ">=", "value": 1.5}}}
+    instance = dg.DagsterInstance.ephemeral()
+
+    def dpo(gate_overrides):
+        cfg = tiny_training_config(eval={**tiny_training_config().eval.model_dump(),
+                                         "gate_overrides": {**SHORT_RUN_GATES["gate_overrides"], **gate_overrides}})
+        job = build_definitions(cfg, root=str(root)).resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        asset_selection=[dg.AssetKey("dpo_checkpoint")])
+        return result, asset_metadata(result, "dpo_checkpoint"), _checks([result])[("dpo_checkpoint", GATES["dpo_checkpoint"])]
+
+    failed, first, gate = dpo(impossible)
+    assert not failed.success and not gate.passed
+    passed, again, gate = dpo({})
+    assert passed.success and gate.passed
+    # the same training, read back: not a second one (which would take its own time)
+    assert again["seconds"] == first["seconds"] and again["steps"] == first["steps"] == 12
+    logs = [e.message for e in instance.all_logs(passed.run_id) if e.message]
+    assert any("training finished earlier" in m and "not training again" in m for m in logs), logs[-20:]

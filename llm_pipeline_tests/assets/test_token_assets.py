@@ -12,7 +12,7 @@ from llm_pipeline_assets.definitions import build_definitions
 from llm_pipeline_assets.materialize import run
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import iter_batches, shard_files
-from llm_pipeline_assets.tokens.dataset import PackedSequences
+from llm_pipeline_assets.tokens.dataset import PackedSequences, split_of
 from llm_pipeline_tests.conftest import small_config
 
 
@@ -69,6 +69,8 @@ def test_every_deduped_document_is_in_exactly_one_split_with_eos(token_run):
         for i, doc in enumerate(docs):
             key = (doc["source"], doc["id"])
             assert key not in seen
+            # by the document's id (stable when a text is corrected), the rule the tokenizer's held-out set uses
+            assert split_of(doc["id"], cfg.packing.val_fraction, cfg.seed) == split
             seen[key] = split
             ids = tokens[offsets[i]:offsets[i + 1]]
             assert ids[-1] == tok.eos_token_id and doc["tokens"] == len(ids)

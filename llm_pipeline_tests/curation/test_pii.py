@@ -165,6 +165,12 @@ def test_phone_trailing_number_is_kept():
     assert scrub_pii("+44 20 7946 0958 2024") == "[PHONE] 2024"
 
 
+def test_a_short_plus_number_is_not_a_phone():
+    """International numbers have at least 8 digits: "+1 55 1234" (a score, a version, a range) stays."""
+    assert scrub_pii("the score went +1 55 1234 overnight") == "the score went +1 55 1234 overnight"
+    assert scrub_pii("Room +1 555 1234 x") == "Room [PHONE] x"  # 8 digits: a phone
+
+
 def test_bare_ten_digits_need_phone_context():
     assert scrub_pii("call me at 5551234567") == "call me at [PHONE]"
     assert scrub_pii("number 5551234567") == "number 5551234567"

@@ -168,3 +168,22 @@ def test_messages_rows_with_openai_style_string_arguments_are_kept_as_objects(tm
     args = sorted(json.dumps(r["messages"][1]["tool_calls"][0]["function"]["arguments"]) for r in kept)
     assert args == ['{"city": "Paris", "unit": "C"}', '{"city": "Paris"}']  # objects, as from a dict
     assert all("get_weather" in r["reason"] for r in rejected)
+
+
+def test_a_val_split_without_a_small_task_draws_the_other_tasks_and_says_so():
+    """The val split (a few percent, split by prompt hash) of a small SFT source held no math or safety rows, and
+    lora_adapter failed after pretraining, SFT and DPO with "sft_dataset does not have ['math', 'safety']"."""
+    from llm_pipeline_assets.assets.finetune import mix_by_task
+
+    val = [{"task": "tool", "i": i} for i in range(3)] + [{"task": "choice", "i": i} for i in range(2)]
+    mix = {"tool": 0.6, "math": 0.2, "choice": 0.1, "safety": 0.1}
+    said = []
+    mixed = mix_by_task(val, mix, 10, seed=0, split="val", log=said.append)
+    assert len(mixed) == 10 and {r["task"] for r in mixed} == {"tool", "choice"}
+    assert sum(r["task"] == "tool" for r in mixed) == 9  # 0.6 : 0.1 of the 10 places the present tasks share
+    assert len(said) == 1 and "val split has no rows of lora.mix tasks ['math', 'safety']" in said[0]
+    with pytest.raises(ValueError, match=r"sft_dataset's train split does not have \(it has \['choice', 'tool'\]\)"
+                       r"|tasks \['math', 'safety'\] that sft_dataset's train split"):
+        mix_by_task(val, mix, 10, seed=0)  # the train split must hold every task of the mix
+    with pytest.raises(ValueError, match="val split does not have"):
+        mix_by_task([{"task": "chat"}], mix, 10, seed=0, split="val")  # none of the mix's tasks at all

@@ -119,6 +119,16 @@ def test_failed_blocking_check_holds_back_the_global_dedup(instance):
     assert ticks.requested(MONDAY.replace(hour=5, minute=2)) == {"dedup_index": True}
 
 
+def test_failed_index_check_holds_back_the_deduplicated_shards(instance):
+    ticks = Ticks(build_definitions(data_config(), root="unused"), instance)
+    ticks.everything()
+    ticks.requested(MONDAY.replace(hour=5))
+    ticks.materialize("dedup_index", checks_pass=False)  # an exact duplicate kept: the index is wrong
+    assert ticks.requested(MONDAY.replace(hour=5, minute=1)) == {}
+    ticks.materialize("dedup_index", checks_pass=True)
+    assert ticks.requested(MONDAY.replace(hour=5, minute=2)) == {"deduped_shards": ["news", "web"]}
+
+
 def test_sensor_covers_every_automated_asset_and_runs_by_default():
     defs = build_definitions(data_config(), root="unused")
     sensor = defs.resolve_sensor_def("data_automation")

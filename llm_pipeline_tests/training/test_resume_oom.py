@@ -57,24 +57,26 @@ def _assert_same_run(a: dict, b: dict, out_a, out_b, atol: float = 1e-6) -> None
 
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(packed_corpus, tmp_path):
-    settings = small()
+    # the checkpoint is mid-phase (step 4 of the 64-token phase that ends at 6): resuming must restore the data
+    # position too (a checkpoint at a phase boundary restarts every position at 0 and would pass without it)
+    settings = small(save_every=4)
     straight = pretrain(settings, packed_corpus.packed_dir, packed_corpus.init_dir, tmp_path / "a", log=quiet)
     with pytest.raises(Crash):
         pretrain(settings, packed_corpus.packed_dir, packed_corpus.init_dir, tmp_path / "b", log=quiet,
-                 on_metrics=_crash_after(8))
+                 on_metrics=_crash_after(5))
     root = tmp_path / "b" / "checkpoints"
-    assert [s for s, _ in complete_checkpoints(root)] == [6]
+    assert [s for s, _ in complete_checkpoints(root)] == [4]
     # debris a crash mid-save could leave: a temp folder and a step folder without the COMPLETE marker
-    shutil.copytree(root / "step-6", root / ".tmp-step-7-999")
-    shutil.copytree(root / "step-6", root / "step-7")
-    (root / "step-7" / checkpoint.MARKER).unlink()
-    assert latest_checkpoint(root) == root / "step-6"
+    shutil.copytree(root / "step-4", root / ".tmp-step-5-999")
+    shutil.copytree(root / "step-4", root / "step-5")
+    (root / "step-5" / checkpoint.MARKER).unlink()
+    assert latest_checkpoint(root) == root / "step-4"
 
     logs = []
     resumed = pretrain(settings, packed_corpus.packed_dir, packed_corpus.init_dir, tmp_path / "b", log=logs.append)
-    assert resumed["resumed_from"] == str(root / "step-6")
-    assert any("resumed from" in m and "at step 6" in m for m in logs)
-    assert not (root / ".tmp-step-7-999").exists()  # stale temp folders are cleared
+    assert resumed["resumed_from"] == str(root / "step-4")
+    assert any("resumed from" in m and "at step 4" in m for m in logs)
+    assert not (root / ".tmp-step-5-999").exists()  # stale temp folders are cleared
     _assert_same_run(straight, resumed, tmp_path / "a", tmp_path / "b")
     assert resumed["val_loss"] == pytest.approx(straight["val_loss"], abs=1e-6)
     assert resumed["first_train_loss"] == straight["first_train_loss"]  # the loss curve is continuous
