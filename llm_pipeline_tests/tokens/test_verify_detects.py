@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -90,13 +91,9 @@ def test_a_document_in_both_splits_is_reported(packed, tmp_path):
     train = pq.read_table(out / "train-documents.parquet")
     val = pq.read_table(out / "val-documents.parquet")
     assert train.num_rows and val.num_rows
-    leaked = pa_concat(val, train.slice(0, 1))
+    leaked = pa.concat_tables([val, train.slice(0, 1).cast(val.schema)])  # a train document also in val
     pq.write_table(leaked, out / "val-documents.parquet")
     problems = packed_problems(out, eos)
     _only(problems, "splits_disjoint")
     assert "1 documents in both splits" in problems["splits_disjoint"][0]
 
-
-def pa_concat(a, b):
-    import pyarrow as pa
-    return pa.concat_tables([a, b.cast(a.schema)])

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from llm_pipeline_assets.training.pretrain import PretrainSettings, pretrain
