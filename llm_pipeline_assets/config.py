@@ -159,7 +159,8 @@ class PipelineConfig(_Strict):
             if share > 0 and task not in tasks:
                 near = difflib.get_close_matches(task, sorted(tasks), n=1)
                 raise ValueError(f"lora.mix.{task}: no sft.sources give task {task!r}"
-                                 f"{f' (did you mean {near[0]!r}?)' if near else ''}; they give {sorted(tasks)}")
+                                 f"{f' (did you mean {near[0]!r}?)' if near else ''}; they give {sorted(tasks)}: "
+                                 "set lora.mix to shares of those")
         return self
 
     @property

@@ -217,10 +217,9 @@ class ArtifactStore(dg.ConfigurableResource):
     @contextlib.contextmanager
     def publish(self, asset: str, partition: str | None = None, extra: dict | None = None,
                 also_keep: str | None = None) -> Iterator[Path]:
-        """Yield a local staging folder; on normal exit its files become the partition's new version.
-        ``also_keep``: an older version that stays on disk beside it (a checkpoint that failed its gate must not
-        delete the last one that passed); the other old versions go as usual. ``extra`` goes into the manifest as it
-        is when the block ends (a step adds the outcome of checks run on the staged files).
+        """Yield a local staging folder; on normal exit its files become the partition's new version, with ``extra``
+        in its manifest as it is then (checks run on the staged files add their outcome). ``also_keep``: an older
+        version kept beside it (a checkpoint that failed its gate keeps the last that passed); others go as usual.
 
         An ``OSError`` or S3 transport error on the way (the caller's writes, the upload, the commit) is re-raised as
         :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.

@@ -51,11 +51,12 @@ def test_gpu_pool_admits_one_step_at_a_time(instance):
     assert storage.claim_concurrency_slot("gpu", "run-b", "eval_report").slot_status.value == "CLAIMED"
 
 
-def test_gpu_is_the_only_pool_so_the_default_limit_is_the_gpu_limit():
+def test_gpu_is_the_only_pool_so_the_default_limit_is_the_gpu_limit(monkeypatch):
+    monkeypatch.setattr("llm_pipeline_assets.assets.dedup.nvidia_device_present", lambda: True)  # a GPU machine
     graph = build_definitions(data_config(), root="unused").resolve_asset_graph()
     pools = {k.to_user_string(): graph.get(k).pools for k in graph.get_all_asset_keys() if graph.get(k).pools}
     assert set(pools) == {"base_model", "pretrained_checkpoint", "sft_checkpoint", "dpo_checkpoint",
-                          "lora_adapter", "eval_report", "dedup_index"}  # dedup: backend auto
+                          "lora_adapter", "eval_report", "dedup_index"}  # dedup: backend auto, NVIDIA device
     assert all(p == {"gpu"} for p in pools.values())
 
 

@@ -78,7 +78,8 @@ def test_the_same_keys_with_good_values_load(tmp_path):
                     "pretrain: {max_steps: 10, warmup_steps: 2, lr: 0.001}\npacking: {seq_lens: [64, 128]}\n"
                     "cleaning: {language: {languages: [en, fr]}}\neval: {window: 64, stride: 32}\n"
                     "sft: {sources: [{name: a, kind: local, path: x.jsonl, format: gsm8k}]}\n"
-                    "dpo: {sources: [{name: a, kind: local, path: x.jsonl, format: pairs}]}\n")
+                    "dpo: {sources: [{name: a, kind: local, path: x.jsonl, format: pairs}]}\n"
+                    "lora: {mix: {math: 1.0}}\n")  # gsm8k rows teach math: the LoRA mix draws from that task
     cfg = load()
     assert cfg.dedup.threshold == 0.7 and cfg.pretrain.warmup_steps == 2 and cfg.eval.stride == 32
     assert cfg.sft.sources[0].format == "gsm8k" and cfg.dpo.sources[0].format == "pairs"
