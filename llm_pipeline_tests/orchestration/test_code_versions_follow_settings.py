@@ -3,18 +3,8 @@ asset changed (Dagster then flags its downstream assets as stale through lineage
 
 import pytest
 
-from llm_pipeline_assets.definitions import build_definitions
 from llm_pipeline_tests.conftest import small_config
-
-
-def versions(**overrides) -> dict[str, str]:
-    graph = build_definitions(small_config(**overrides), root="/tmp/unused-root").resolve_asset_graph()
-    return {key.to_user_string(): graph.get(key).code_version for key in graph.materializable_asset_keys}
-
-
-@pytest.fixture(scope="module")
-def default():
-    return versions()
+from llm_pipeline_tests.orchestration.test_asset_definitions import default, versions  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("overrides, stale", [
