@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -39,7 +39,7 @@ from llm_pipeline_assets.config_curation import (  # noqa: F401  (re-exported)
     ToxicityConfig,
 )
 from llm_pipeline_assets.config_orchestration import OrchestrationConfig
-from llm_pipeline_assets.config_scaleout import TrainingLauncherConfig
+from llm_pipeline_assets.config_scaleout import ExecutorConfig, TrainingLauncherConfig
 from llm_pipeline_assets.config_sources import (  # noqa: F401  (re-exported)
     SAFE_NAME, HuggingFaceSource, LocalSource, RemoteSource, SourceSpec, SyntheticSource)
 
@@ -192,11 +192,17 @@ def _key_path(loc: tuple) -> str:
     return out or "<root>"
 
 
+def _tags(union) -> str:
+    """The ``kind`` values of an ``Annotated[Union[...], Field(discriminator="kind")]``, in declaration order."""
+    return ", ".join(tag for member in get_args(get_args(union)[0])
+                     for tag in get_args(member.model_fields["kind"].annotation))
+
+
 def _kinds(err: dict) -> str:
-    """The kinds a discriminated section takes (sources: synthetic | local | huggingface | remote)."""
+    """The kinds a discriminated section takes (sources: synthetic, local, huggingface, remote)."""
     loc = [p for p in err["loc"] if isinstance(p, str)]
-    return {"sources": "synthetic, local, huggingface, remote", "executor": "local, slurm, ray"}.get(
-        loc[-1] if loc else "", "see docs/config_reference.md")
+    union = {"sources": SourceSpec, "executor": ExecutorConfig}.get(loc[-1] if loc else "")
+    return _tags(union) if union is not None else "see docs/config_reference.md"
 
 
 def parse_config(data: object, origin: str = "<config>") -> PipelineConfig:

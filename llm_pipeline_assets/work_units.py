@@ -18,6 +18,7 @@ is written, so a test can SIGKILL a run between two units however fast the machi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import re
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 MARKER_SUFFIX = ".done.json"
@@ -59,6 +61,30 @@ def owner_alive(name: str, path, max_age_s: float = 86400.0) -> bool:
     except PermissionError:  # alive, another user's
         return True
     return True
+
+
+def owned_dir(parent, prefix: str) -> Path:
+    """A new private folder ``<parent>/<prefix>-<random>@<host>@<pid>``. Folders of the same prefix whose process is
+    gone (kill -9, the OOM killer: no ``finally`` ran) are removed first, so a killed run's scratch (every MinHash
+    signature, a whole checkpoint on its way to S3) does not pile up with each retry."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob(f"{prefix}-*@*"):
+        if old.is_dir() and not owner_alive(old.name, old):
+            shutil.rmtree(old, ignore_errors=True)
+    path = parent / f"{prefix}-{os.urandom(4).hex()}{owner_suffix()}"
+    path.mkdir()
+    return path
+
+
+@contextlib.contextmanager
+def owned_scratch(parent, prefix: str) -> Iterator[Path]:
+    """:func:`owned_dir`, removed on exit."""
+    path = owned_dir(parent, prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def work_key(label: str, *parts) -> str:

@@ -161,3 +161,5 @@ def test_a_section_without_its_kind_says_kind_is_required():
     with pytest.raises(ConfigError, match=r"sources\[0\].kind: Field required \(one of synthetic, local, "
                                           r"huggingface, remote\)"):
         parse_config({"name": "x", "sources": [{"name": "w", "path": "/data"}]})
+    with pytest.raises(ConfigError, match=r"cleaning.executor.kind: Field required \(one of local, slurm, ray\)"):
+        parse_config({"name": "x", "cleaning": {"executor": {"partition": "cpu"}}})

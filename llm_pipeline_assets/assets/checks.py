@@ -4,7 +4,7 @@ Dagster keeps one status per check, not one per partition, and ``all_deps_blocki
 that reads every partition (dedup_index over cleaned_shards) looks at that one status: cleaned_shards[web] failing
 ``no_pii_in_sample`` and cleaned_shards[news] passing after it read as passed, and web's PII reached the
 deduplicated corpus. So each version also records its own outcome in its manifest (``recorded``, written with the
-version), and every consumer refuses an input version whose blocking checks failed (``refuse_failed_inputs``),
+version), and every consumer refuses an input version whose blocking checks failed (``checked_inputs``),
 however it was started: automation, a job, or ``--select`` of the consumer alone.
 """
 
@@ -84,12 +84,13 @@ def recorded(results: list[dg.AssetCheckResult]) -> dict:
     return {"checks_passed": not failed, "failed_checks": failed}
 
 
-def refuse_failed_inputs(store: ArtifactStore, consumer: str, inputs: list[tuple[str, str | None]]) -> None:
-    """``dg.Failure`` (no retry) naming every ``(asset, partition)`` input whose current version failed a blocking
-    check; versions published before checks were recorded count as passed."""
-    bad = []
-    for asset, partition in inputs:
-        manifest = store.read_manifest(asset, partition)
+def checked_inputs(store: ArtifactStore, consumer: str, inputs: list[tuple[str, str | None]]) -> list:
+    """``(local dir, manifest)`` of each ``(asset, partition)`` input, in order; a ``dg.Failure`` (no retry) naming
+    every input whose current version failed a blocking check instead. Each manifest is read once: the files are
+    those of the version checked, even if another run publishes a new one meanwhile. Versions published before
+    checks were recorded count as passed."""
+    manifests, bad = [store.read_manifest(asset, partition) for asset, partition in inputs], []
+    for (asset, partition), manifest in zip(inputs, manifests):
         if manifest.extra.get("checks_passed", True) is False:
             label = asset if partition is None else f"{asset}[{partition}]"
             bad.append((label, ", ".join(manifest.extra.get("failed_checks") or ["?"]), manifest.version))
@@ -99,3 +100,4 @@ def refuse_failed_inputs(store: ArtifactStore, consumer: str, inputs: list[tuple
             description=f"{consumer} does not read data whose blocking checks failed: {listed}. Fix the cause (the "
                         "check's result lists examples) and materialize "
                         f"{', '.join(label for label, _, _ in bad)} again", allow_retries=False)
+    return [store.local_dir(asset, partition, manifest) for (asset, partition), manifest in zip(inputs, manifests)]

@@ -4,12 +4,12 @@ import json
 
 import dagster as dg
 
-from llm_pipeline_assets.assets.checks import check_spec, exact_dup_check, recorded, refuse_failed_inputs, schema_check
+from llm_pipeline_assets.assets.checks import check_spec, exact_dup_check, recorded, checked_inputs, schema_check
 from llm_pipeline_assets.assets.metadata import count_table, histogram_markdown
 from llm_pipeline_assets.assets.policies import (after_index_condition, code_version, derived_data_condition,
                                                   shard_layout)
 from llm_pipeline_assets.config import PipelineConfig
-from llm_pipeline_assets.gpu.dedup_backend import nvidia_device_present
+from llm_pipeline_assets.gpu.kernels import nvidia_device_present
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
 from llm_pipeline_assets.shards import shard_files
@@ -48,10 +48,9 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
         backend = backend_from_config(cfg.dedup, lambda: probe_device(compute.python).cuda)
         context.log.info(f"dedup backend: {backend.describe()}")
 
-        refuse_failed_inputs(store, "dedup_index", [("cleaned_shards", name) for name in cfg.source_names])
         inputs, versions = [], []
-        for name in cfg.source_names:
-            directory, in_manifest = store.local_dir("cleaned_shards", name)
+        cleaned = checked_inputs(store, "dedup_index", [("cleaned_shards", name) for name in cfg.source_names])
+        for name, (directory, in_manifest) in zip(cfg.source_names, cleaned):
             inputs.append((name, shard_files(directory)))
             versions.append((name, in_manifest.content_version("part-")))
         # Shards hashed by an interrupted run of the same inputs and hashing parameters are reused from here.
@@ -104,9 +103,8 @@ def build_dedup_assets(cfg: PipelineConfig, partitions: dg.PartitionsDefinition)
         from llm_pipeline_assets.dedup.filtering import count_exact_duplicates, filter_source
 
         name = context.partition_key
-        refuse_failed_inputs(store, f"deduped_shards[{name}]", [("cleaned_shards", name), ("dedup_index", None)])
-        in_dir, _ = store.local_dir("cleaned_shards", name)
-        index_dir, index = store.local_dir("dedup_index")
+        (in_dir, _), (index_dir, index) = checked_inputs(store, f"deduped_shards[{name}]",
+                                                         [("cleaned_shards", name), ("dedup_index", None)])
         built_from = index.extra.get("sources")
         if built_from is not None and built_from != cfg.source_names:
             raise dg.Failure(description=f"deduped_shards[{name}]: dedup_index version {index.version} was built from "

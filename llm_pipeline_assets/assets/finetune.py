@@ -7,7 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
-from llm_pipeline_assets.assets.checks import check_spec, recorded, refuse_failed_inputs
+from llm_pipeline_assets.assets.checks import check_spec, recorded, checked_inputs
 from llm_pipeline_assets.assets.gating import gate_extras, gate_spec, refuse_a_failed_upstream
 from llm_pipeline_assets.assets.metadata import count_table
 from llm_pipeline_assets.assets.policies import code_version
@@ -112,7 +112,9 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         model_dir, model_m = store.local_dir(model_asset)
         refuse_a_failed_upstream(cfg, asset, model_asset, model_dir)
         out = store.work_dir(asset, run_key(settings, model_m.data_version, str(data_dir)))
-        if not (out / "final" / "train_metrics.json").exists():  # a finished training (same key) is only evaluated
+        from llm_pipeline_assets.runners.finetune import FINISHED  # (light imports; kept out of the code location's)
+
+        if not (out / "final" / FINISHED).exists():  # a finished training (same key) is only evaluated
             shutil.rmtree(out / "final", ignore_errors=True)
         result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),
                                                          "model_dir": str(model_dir), "out_dir": str(out),
@@ -131,8 +133,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
     def sft_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                        compute: ComputeResource) -> dg.MaterializeResult:
         """TRL SFTTrainer on sft_dataset: chat template, loss on assistant tokens only, padding-free packing."""
-        refuse_failed_inputs(store, "sft_checkpoint", [("sft_dataset", None)])
-        data_dir, _ = store.local_dir("sft_dataset")
+        [(data_dir, _)] = checked_inputs(store, "sft_checkpoint", [("sft_dataset", None)])
         return launch(context, store, compute, "sft_checkpoint", "sft", "pretrained_checkpoint", data_dir,
                       sft_settings(cfg.sft))
 
@@ -142,8 +143,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
     def dpo_checkpoint(context: dg.AssetExecutionContext, store: ArtifactStore,
                        compute: ComputeResource) -> dg.MaterializeResult:
         """TRL DPOTrainer against an explicit frozen reference (the SFT checkpoint); β and loss type from config."""
-        refuse_failed_inputs(store, "dpo_checkpoint", [("dpo_dataset", None)])
-        data_dir, _ = store.local_dir("dpo_dataset")
+        [(data_dir, _)] = checked_inputs(store, "dpo_checkpoint", [("dpo_dataset", None)])
         d = cfg.dpo
         settings = {**sft_settings(d), "beta": d.beta, "loss_type": d.loss_type,
                     "precompute_ref_log_probs": d.precompute_ref_log_probs, "label_smoothing": d.label_smoothing,
@@ -156,8 +156,7 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
     def lora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore,
                      compute: ComputeResource) -> dg.MaterializeResult:
         """PEFT LoRA on a task mix with real ratios (lora.mix); the adapter plus a merged model."""
-        refuse_failed_inputs(store, "lora_adapter", [("sft_dataset", None)])
-        src, manifest = store.local_dir("sft_dataset")
+        [(src, manifest)] = checked_inputs(store, "lora_adapter", [("sft_dataset", None)])
         lo = cfg.lora
         mixed = store.work_dir("lora_adapter", run_key("mix", manifest.data_version, lo.mix, lo.examples,
                                                        lo.val_examples)) / "data"

@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from llm_pipeline_assets.assets.checks import check_spec, recorded, refuse_failed_inputs
+from llm_pipeline_assets.assets.checks import check_spec, recorded, checked_inputs
 from llm_pipeline_assets.assets.metadata import count_table
 from llm_pipeline_assets.assets.policies import code_version, derived_data_condition
 from llm_pipeline_assets.config import PipelineConfig
@@ -18,10 +18,8 @@ PACKED_VERSION = "packed-2"  # 2: corpus text encoded as plain text (quoted spec
 
 
 def _deduped_files(cfg: PipelineConfig, store: ArtifactStore, consumer: str) -> list:
-    refuse_failed_inputs(store, consumer, [("deduped_shards", name) for name in cfg.source_names])
-    files = []
-    for name in cfg.source_names:  # config order: the token stream is deterministic
-        directory, _ = store.local_dir("deduped_shards", name)
+    files = []  # config order: the token stream is deterministic
+    for directory, _ in checked_inputs(store, consumer, [("deduped_shards", name) for name in cfg.source_names]):
         files += shard_files(directory)
     return files
 
@@ -103,9 +101,8 @@ def build_token_assets(cfg: PipelineConfig) -> list:
         from llm_pipeline_assets.tokens.pack_stage import build_packed_tokens
         from llm_pipeline_assets.tokens.verify import packed_problems
 
-        refuse_failed_inputs(store, "packed_tokens", [("tokenizer", None)])
+        [(tok_dir, _)] = checked_inputs(store, "packed_tokens", [("tokenizer", None)])
         files = _deduped_files(cfg, store, "packed_tokens")
-        tok_dir, _ = store.local_dir("tokenizer")
         version = inputs_hash(cfg, store)
         extra: dict = {"inputs_hash": version}
         with store.publish("packed_tokens", extra=extra) as staging:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from llm_pipeline_assets.assets.checks import check_spec, refuse_failed_inputs
+from llm_pipeline_assets.assets.checks import check_spec, checked_inputs
 from llm_pipeline_assets.assets.gating import gate_extras, gate_spec
 from llm_pipeline_assets.assets.policies import code_version
 from llm_pipeline_assets.config import PipelineConfig
@@ -104,8 +104,7 @@ def build_training_assets(cfg: PipelineConfig) -> list:
     def base_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    compute: ComputeResource) -> dg.MaterializeResult:
         """A Llama model initialised from the preset's shape; vocab from the tokenizer, padded to a multiple of 64."""
-        refuse_failed_inputs(store, "base_model", [("tokenizer", None)])
-        tok_dir, tok_manifest = store.local_dir("tokenizer")
+        [(tok_dir, tok_manifest)] = checked_inputs(store, "base_model", [("tokenizer", None)])
         extras = {"stage": "init", "shape": cfg.model.shape, "tokenizer_dir": str(tok_dir), "seed": cfg.seed,
                   "max_position_embeddings": cfg.model_context}
         work = store.work_dir("base_model", run_key(extras, tok_manifest.data_version)) / "model"
@@ -123,9 +122,8 @@ def build_training_assets(cfg: PipelineConfig) -> list:
                               compute: ComputeResource) -> dg.MaterializeResult:
         """Causal-LM pretraining over the packed curriculum (resumes from its latest checkpoint on retry)."""
         runtime = compute.runtime(cfg.compute)
-        refuse_failed_inputs(store, "pretrained_checkpoint", [("packed_tokens", None)])
         init_dir, init_m = store.local_dir("base_model")
-        packed_dir, packed_m = store.local_dir("packed_tokens")
+        [(packed_dir, packed_m)] = checked_inputs(store, "pretrained_checkpoint", [("packed_tokens", None)])
         p = cfg.pretrain
         settings = {"max_steps": p.max_steps, "lr": p.lr, "min_lr": p.min_lr, "warmup_steps": p.warmup_steps,
                     "weight_decay": p.weight_decay, "grad_clip": p.grad_clip, "micro_batch": p.micro_batch,

@@ -30,7 +30,7 @@ from llm_pipeline_assets.dedup.lsh import s_curve
 from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_keys
 from llm_pipeline_assets.dedup.params import DedupParams
 from llm_pipeline_assets.shards import iter_batches, prefetch
-from llm_pipeline_assets.work_units import WorkUnits
+from llm_pipeline_assets.work_units import WorkUnits, owned_scratch
 
 INDEX_FILE = "index.parquet"
 Logger = Callable[[str], None]
@@ -188,8 +188,11 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
     """
     start = time.perf_counter()
     params = params_from_config(cfg)
-    with tempfile.TemporaryDirectory(prefix="dedup-") as work:
-        units = WorkUnits(Path(work) / "units" if work_dir is None else work_dir)
+    # the builder's scratch (every signature) lives in the work folder when there is one: a killed run's is then
+    # discarded with that folder; without one, a later build sweeps it from the temp folder (owned_scratch)
+    with owned_scratch(work_dir if work_dir is not None else tempfile.gettempdir(),
+                       ".builder" if work_dir is not None else "llm-dedup") as work:
+        units = WorkUnits(work / "units" if work_dir is None else work_dir)
         units.remove_temps()
         builder = DedupIndexBuilder(work, params, backend=backend)
         todo = [(unit_tag(name, j), path) for name, files in inputs for j, path in enumerate(files)

@@ -26,13 +26,13 @@ default CPU path pays nothing.
 from __future__ import annotations
 
 import importlib.util
-import os
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
 from llm_pipeline_assets.dedup.components import connected_components
 from llm_pipeline_assets.dedup.minhash import MinHasher, minhash_signatures
+from llm_pipeline_assets.gpu.kernels import nvidia_device_present
 
 __all__ = ["BACKEND_CHOICES", "SIGNATURE_ENGINES", "CpuDedupBackend", "TorchDedupBackend", "select_dedup_backend",
            "backend_from_config", "detect_cuda", "nvidia_device_present"]
@@ -191,13 +191,6 @@ def _in_passes(step, data, lengths):
 
     parts = [step(d, n) for d, n in split_bytes(data, lengths)]
     return parts[0] if len(parts) == 1 else tuple(np.concatenate([p[k] for p in parts]) for k in range(len(parts[0])))
-
-
-def nvidia_device_present() -> bool:
-    """False when this process certainly cannot see an NVIDIA GPU (no driver nodes, or hidden by env)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
 
 
 def detect_cuda(cuda_available: CudaAnswer = None) -> bool:

@@ -4,6 +4,8 @@
 device probe; this module supplies the pieces it and the training child need that must *run* to be
 known:
 
+* ``nvidia_device_present()``: whether this process may see an NVIDIA GPU, from the driver's device nodes (no
+  torch import: the code location asks it at load);
 * ``optional_packages()``: import guards (``find_spec``, nothing imported) for Transformer Engine,
   torchao, flash-attn, Liger, cuDF, cuGraph;
 * ``sdpa_backends(device)``: which ``scaled_dot_product_attention`` kernels (flash, memory-efficient,
@@ -23,14 +25,22 @@ known:
 from __future__ import annotations
 
 import importlib.util
+import os
 import warnings
 from typing import Dict, List
 
-__all__ = ["OPTIONAL_PACKAGES", "optional_packages", "sdpa_backends", "fused_adamw_runs", "apply_liger_kernels",
+__all__ = ["OPTIONAL_PACKAGES", "nvidia_device_present", "optional_packages", "sdpa_backends", "fused_adamw_runs", "apply_liger_kernels",
            "kernel_report", "compile_model", "compile_loss"]
 
 OPTIONAL_PACKAGES = ("transformer_engine", "torchao", "flash_attn", "liger_kernel", "cudf", "cugraph")
 LIGER_PATCHES = ("rope", "rms_norm", "swiglu")
+
+
+def nvidia_device_present() -> bool:
+    """False when this process certainly cannot see an NVIDIA GPU (no driver nodes, or hidden by env)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
 
 
 def optional_packages() -> Dict[str, bool]:

@@ -32,7 +32,7 @@ from dagster_aws.s3 import S3Resource
 
 from llm_pipeline_assets.resources.s3_objects import (S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error,
                                                       download, s3_resource)
-from llm_pipeline_assets.work_units import atomic_write_text, owner_alive, owner_suffix
+from llm_pipeline_assets.work_units import atomic_write_text, owned_dir, owner_alive, owner_suffix
 
 MANIFEST = "_MANIFEST.json"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -105,12 +105,11 @@ def content_hash(files: dict) -> str:
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """Local directory or ``s3://bucket/prefix`` (bytes through fsspec/s3fs, manifests and listings through
-    dagster-aws's ``S3Resource``; credentials from the environment)."""
+    """Local directory or ``s3://bucket/prefix`` (bytes: fsspec/s3fs; manifests, listings: ``S3Resource``)."""
 
     root: str
     s3_endpoint_url: str | None = None  # for S3-compatible servers; None = AWS
-    cache_dir: str | None = None  # where S3 artifacts are downloaded for reading; default: a temp dir
+    cache_dir: str | None = None  # S3 roots: downloads for reading, staging, work folders; default: a temp dir
     # Manifests, listings and deletes on S3 go through this boto3 client (definitions.py passes the code
     # location's "s3" resource); None = an S3Resource for s3_endpoint_url with credentials from the environment.
     s3: S3Resource | None = None
@@ -139,6 +138,9 @@ class ArtifactStore(dg.ConfigurableResource):
     def _base(self) -> str:
         return self.root[len("file://"):] if self.root.startswith("file://") else self.root.rstrip("/")
 
+    def _cache(self) -> Path:
+        return Path(self.cache_dir or Path(tempfile.gettempdir()) / "llm_pipeline_cache")
+
     def partition_dir(self, asset: str, partition: str | None = None) -> str:
         part = safe_segment(UNPARTITIONED if partition is None else partition, "partition key")
         return f"{self._base()}/{safe_segment(asset, 'asset name')}/{part}"
@@ -146,8 +148,7 @@ class ArtifactStore(dg.ConfigurableResource):
     def work_dir(self, asset: str, key: str) -> Path:
         """A persistent LOCAL scratch folder for ``asset`` and run identity ``key`` (training checkpoints that a
         retry resumes from). Local roots keep it under ``<root>/_work``; S3 roots under ``cache_dir``."""
-        base = Path(self._base()) if not self.is_remote else Path(
-            self.cache_dir or Path(tempfile.gettempdir()) / "llm_pipeline_cache")
+        base = Path(self._base()) if not self.is_remote else self._cache()
         path = base / "_work" / safe_segment(asset, "asset name") / safe_segment(key, "work key")
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -184,14 +185,13 @@ class ArtifactStore(dg.ConfigurableResource):
         except ArtifactMissing:
             return False
 
-    def local_dir(self, asset: str, partition: str | None = None) -> tuple[Path, Manifest]:
-        """A local directory holding the published files (downloaded once per version for S3)."""
-        manifest = self.read_manifest(asset, partition)
+    def local_dir(self, asset: str, partition: str | None = None, manifest: Manifest | None = None):
+        """``(local folder of manifest's version's files, manifest)``; default: the current version (S3: cached)."""
+        manifest = manifest or self.read_manifest(asset, partition)
         remote = f"{self.partition_dir(asset, partition)}/{manifest.version}"
         if not self.is_remote:
             return Path(remote), manifest
-        cache = Path(self.cache_dir or Path(tempfile.gettempdir()) / "llm_pipeline_cache")
-        target = cache / asset / (partition or UNPARTITIONED) / manifest.version
+        target = self._cache() / asset / (partition or UNPARTITIONED) / manifest.version
         if not (target / ".complete").exists():
             names = sorted(manifest.files)
             tmp = target.with_name(target.name + f".dl-{uuid.uuid4().hex[:8]}")
@@ -231,7 +231,7 @@ class ArtifactStore(dg.ConfigurableResource):
         staging = None
         try:
             if self.is_remote:
-                staging = Path(tempfile.mkdtemp(prefix="llm-stage-"))
+                staging = owned_dir(self._cache() / "_staging", "llm-stage")  # a killed run's: swept next time
             else:
                 Path(dest).mkdir(parents=True, exist_ok=True)
                 staging = Path(dest) / f".staging-{version}{owner_suffix()}"  # another run's cleanup spares it

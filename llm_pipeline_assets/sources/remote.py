@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 from llm_pipeline_assets.shards import Quarantine
 from llm_pipeline_assets.sources.compressed import SUPPORTED_SUFFIXES, file_kind
 from llm_pipeline_assets.sources.local_files import SourceError, iter_file_records
+from llm_pipeline_assets.work_units import owned_scratch
 
 Logger = Callable[[str], None]
 ENDPOINT_ENV = "LLM_PIPELINE_S3_ENDPOINT"
@@ -121,7 +122,7 @@ def iter_remote_records(spec, q: Quarantine, key: str, log: Logger = print) -> I
     for url in urls:
         if url not in readable:
             q.add(f"unsupported_file: not one of {', '.join(SUPPORTED_SUFFIXES)}", url[len(base):])
-    with tempfile.TemporaryDirectory(prefix="llm-remote-") as tmp:
+    with owned_scratch(tempfile.gettempdir(), "llm-remote") as tmp:  # a killed run's download: swept next time
         for i, url in enumerate(readable):
             plain = _without_query(url)
             rel = plain[len(base):] if plain.startswith(base) else plain.rsplit("/", 1)[-1]

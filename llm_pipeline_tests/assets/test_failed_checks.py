@@ -59,16 +59,17 @@ def test_a_failed_tokenizer_check_stops_packing_and_training(tmp_path):
     store = ArtifactStore(root=str(tmp_path))
     with store.publish("tokenizer", extra={"checks_passed": False, "failed_checks": ["roundtrip_lossless"]}) as d:
         (d / "tokenizer.json").write_text("{}")
-    from llm_pipeline_assets.assets.checks import refuse_failed_inputs
+    from llm_pipeline_assets.assets.checks import checked_inputs
 
     for consumer in ("packed_tokens", "base_model"):
         with pytest.raises(dg.Failure, match=f"{consumer} does not read .* tokenizer version v-.* failed "
                                              "roundtrip_lossless") as failure:
-            refuse_failed_inputs(store, consumer, [("tokenizer", None)])
+            checked_inputs(store, consumer, [("tokenizer", None)])
         assert failure.value.allow_retries is False
     with store.publish("tokenizer", extra={"checks_passed": True, "failed_checks": []}) as d:
         (d / "tokenizer.json").write_text("{}")
-    refuse_failed_inputs(store, "packed_tokens", [("tokenizer", None)])
+    [(directory, manifest)] = checked_inputs(store, "packed_tokens", [("tokenizer", None)])
+    assert manifest.extra["checks_passed"] and (directory / "tokenizer.json").read_text() == "{}"
 
 
 def test_deduped_shards_refuse_an_index_built_from_another_source_list(tmp_path):

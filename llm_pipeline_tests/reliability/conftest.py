@@ -75,12 +75,18 @@ def copy_assets(src_root: Path, dst_root: Path, assets) -> None:
         shutil.copytree(Path(src_root) / asset, Path(dst_root) / asset)
 
 
+def scratch_tmp(root: Path) -> Path:
+    """The temp folder (TMPDIR) of the materialize processes writing ``root``: a killed run's leftovers show there."""
+    return Path(root).parent / "tmp"
+
+
 def pipeline_env(config_file: Path, root: Path, home: Path, slow_units_s: float | None = None, **extra: str) -> dict:
     """Environment of a materialize process: config, artifact root, a SQLite DAGSTER_HOME, offline (+ ``extra``)."""
     Path(home).mkdir(parents=True, exist_ok=True)
+    scratch_tmp(root).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LLM_PIPELINE_CONFIG": str(config_file), "LLM_PIPELINE_ROOT": str(root),
            "DAGSTER_HOME": str(home), "HF_HUB_OFFLINE": "1", "DAGSTER_DISABLE_TELEMETRY": "1",
-           "PYTHONPATH": str(REPO), **extra}
+           "PYTHONPATH": str(REPO), "TMPDIR": str(scratch_tmp(root)), **extra}
     env.pop(SLOW_UNITS_ENV, None)
     if slow_units_s:
         env[SLOW_UNITS_ENV] = str(slow_units_s)

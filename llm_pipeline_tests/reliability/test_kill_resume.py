@@ -20,7 +20,7 @@ import pytest
 from llm_pipeline_assets.resources.store import MANIFEST, ArtifactMissing, ArtifactStore
 from llm_pipeline_tests.reliability.conftest import (DATA_ASSETS, PRETRAIN_STEPS, copy_assets, done_units,
                                                      kill_group, latest_metadata, materialize_in_process,
-                                                     materialize_to_end, pipeline_env, published_bytes,
+                                                     materialize_to_end, pipeline_env, published_bytes, scratch_tmp,
                                                      start_materialize, wait_until, work_folders, write_config)
 
 pytestmark = pytest.mark.slow
@@ -42,6 +42,7 @@ def _assert_no_leftovers(root: Path, asset: str, partition: str | None = None) -
     manifest = json.loads((part_dir / MANIFEST).read_text())
     assert sorted(p.name for p in part_dir.iterdir()) == sorted([MANIFEST, manifest["version"]])  # no staging
     assert work_folders(root, asset) == []  # units are discarded once published
+    assert sorted(p.name for p in scratch_tmp(root).iterdir()) == []  # nothing of the killed run in TMPDIR
 
 
 def _assert_same_bytes(root: Path, reference: Path, asset: str, partition: str | None = None) -> int:
@@ -94,6 +95,10 @@ def test_kill_during_dedup_index_resumes_from_the_hashed_shards(data_reference, 
     done = _kill_after_units(pipeline_env(resume_config, root, home, SLOW_UNITS_S), "key:dedup_index",
                              root, "dedup_index", log)
     assert 3 <= len(done) < units_total
+    # The killed run's scratch (the signatures of every document hashed so far) is in its work folder, which the
+    # finished run discards; it was in /tmp for good.
+    assert [p.name.split("@")[0][:9] for folder in work_folders(root, "dedup_index")
+            for p in folder.glob(".builder-*@*")] == [".builder-"]
     # Readers still see the previous version, complete: the same manifest and the same bytes.
     assert store.read_manifest("dedup_index") == old
     _assert_same_bytes(root, data_reference, "dedup_index")

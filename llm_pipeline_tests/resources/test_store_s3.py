@@ -2,6 +2,8 @@
 S3-compatible server on loopback."""
 
 import json
+import socket
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -120,3 +122,40 @@ def test_a_short_upload_is_never_committed(s3, monkeypatch, tmp_path):
     # ... and the rejected version's objects were deleted right away (the endpoint was reachable)
     assert sorted(bucket_objects(client)) == ["p/tokenizer/all/_MANIFEST.json",
                                               f"p/tokenizer/all/{first.version}/tokenizer.json"]
+
+
+def test_a_killed_publish_leaves_no_staging_behind_once_the_next_runs(s3, tmp_path):
+    """kill -9 (or the OOM killer) mid-publish runs no ``finally``: its staging copy (a whole checkpoint for a
+    training stage) stayed in /tmp for good, one more per retry. Staging now lies under the store's cache_dir,
+    marked with its process, and the next publish removes those whose process is gone (never a live one's)."""
+    import subprocess
+    import sys
+
+    endpoint, _ = s3
+    cache = tmp_path / "cache"
+    killed = subprocess.run([sys.executable, "-c", f"""
+import os, signal
+from llm_pipeline_assets.resources.store import ArtifactStore
+store = ArtifactStore(root="s3://llm/runs/k", s3_endpoint_url={endpoint!r}, cache_dir={str(cache)!r})
+with store.publish("pretrained_checkpoint") as staging:
+    (staging / "model.safetensors").write_bytes(b"w" * 4096)
+    print(staging, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    left = Path(killed.stdout.strip())
+    assert left.parent == cache / "_staging" and (left / "model.safetensors").stat().st_size == 4096
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a staging folder of a process still running (another run of the same asset) is left alone
+        other = cache / "_staging" / f"llm-stage-0a1b2c3d@{socket.gethostname()}@{live.pid}"
+        other.mkdir()
+        store = ArtifactStore(root="s3://llm/runs/k", s3_endpoint_url=endpoint, cache_dir=str(cache))
+        with store.publish("pretrained_checkpoint") as staging:
+            (staging / "model.safetensors").write_bytes(b"v")
+        assert not left.exists() and other.is_dir()
+        assert sorted(p.name for p in (cache / "_staging").iterdir()) == [other.name]
+        path, _ = store.local_dir("pretrained_checkpoint")
+        assert (path / "model.safetensors").read_bytes() == b"v"
+    finally:
+        live.kill()
+        live.wait()
