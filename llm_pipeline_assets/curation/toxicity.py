@@ -20,8 +20,12 @@ def load_terms(path: str | Path | None = None) -> tuple[str, ...]:
     p = Path(path) if path else DEFAULT_WORDLIST
     if not p.exists():
         raise FileNotFoundError(f"cleaning.toxicity.wordlist: {str(p)!r} does not exist")
+    try:
+        text = p.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) would glue itself to the first term
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cleaning.toxicity.wordlist: {str(p)!r} is not UTF-8 text ({exc})") from None
     terms = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         term = line.split("#", 1)[0].strip().lower()
         if term:
             terms.append(term)

@@ -47,14 +47,14 @@ def iter_file_rows(path: str, rejects: list, source: str) -> Iterator[dict]:
     unsupported: list = []
     files = resolve_files(path, f"{source}.path", unsupported)
     for f in unsupported:
-        reject("unsupported_file: not JSON lines, JSON or Parquet", f.name)
-    for f in files:
+        reject("unsupported_file: not JSON lines, JSON or Parquet", str(f))
+    for f in files:  # origins name the whole path: a/x.jsonl and b/x.jsonl stay apart in rejected.jsonl
         if file_kind(f.name) == ("parquet", ""):
-            pf = open_parquet(f, f.name, reject)
+            pf = open_parquet(f, str(f), reject)
             if pf is not None:
-                yield from (row for _, row in iter_parquet_rows(pf, f.name, reject))
+                yield from (row for _, row in iter_parquet_rows(pf, str(f), reject))
             continue
-        yield from (row for _, row, _ in iter_json_lines(f, f.name, reject))
+        yield from (row for _, row, _ in iter_json_lines(f, str(f), reject))
 
 
 def iter_source_rows(src, rejects: list) -> Iterator[dict]:
@@ -69,10 +69,19 @@ def iter_source_rows(src, rejects: list) -> Iterator[dict]:
             raise RuntimeError(f"data source {src.name!r}: cannot load {src.dataset!r}: {exc}") from exc
     else:
         raise ValueError(f"data source {src.name!r}: kind {src.kind!r} has no row reader")
-    for i, row in enumerate(rows):
-        if src.max_samples is not None and i >= src.max_samples:
-            return
-        yield row
+    i = 0
+    try:
+        for i, row in enumerate(rows):
+            if src.max_samples is not None and i >= src.max_samples:
+                return
+            yield row
+    except Exception as exc:
+        if src.kind != "huggingface":
+            raise
+        # datasets stops at the first bad line of a JSON/CSV file; kind: local quarantines it and reads on
+        raise RuntimeError(f"data source {src.name!r}: reading {src.dataset!r} failed after {i} rows: "
+                           f"{type(exc).__name__}: {exc} (local JSON lines or Parquet files: kind: local sets a "
+                           "malformed line aside and keeps the rest)") from exc
 
 
 def _formatted(kind: str, src, rejects: list) -> Iterator[dict]:
@@ -139,6 +148,17 @@ def _parsed_arguments(messages):
     return out
 
 
+def _json_line(example: dict) -> tuple[str, str | None]:
+    """``(JSON line, None)``, or ``("", reason)`` for an example that JSON or UTF-8 cannot hold (a timestamp in a
+    message's extra key, a lone surrogate from a ``\\ud800`` escape: the tokenizer could not read it either)."""
+    try:
+        line = json.dumps(example, ensure_ascii=False)
+        line.encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        return "", f"unserializable: {type(exc).__name__}: {str(exc)[:200]}"
+    return line + "\n", None
+
+
 def prompt_key(example: dict) -> str:
     """What decides an example's split: its prompt (SFT: the messages before the final assistant reply)."""
     if "prompt" in example:
@@ -163,13 +183,18 @@ def build_chat_dataset(kind: str, sources, out_dir: Path, val_fraction: float, s
         for src in sources:
             rejects: list = []
             n = 0
-            for n, example in enumerate(_formatted(kind, src, rejects), 1):
+            for example in _formatted(kind, src, rejects):
+                line, problem = _json_line({**example, "source": src.name})
+                if problem is not None:
+                    rejects.append({"source": src.name, "reason": problem, "row": example})
+                    continue
                 split = split_of(prompt_key(example), val_fraction, seed)
-                files[split].write(json.dumps({**example, "source": src.name}, ensure_ascii=False) + "\n")
+                files[split].write(line)
                 stats.split[split] += 1
                 stats.tasks[example["task"]] += 1
-            for r in rejects:
-                files["rejected"].write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+                n += 1
+            for r in rejects:  # ASCII: a lone surrogate or any other oddity of the rejected row is kept, escaped
+                files["rejected"].write(json.dumps(r, ensure_ascii=True, default=str) + "\n")
                 stats.reasons[str(r["reason"]).split(":")[0]] += 1
             stats.kept[src.name], stats.rejected[src.name] = n, len(rejects)
             stats.rows_in[src.name] = n + len(rejects)

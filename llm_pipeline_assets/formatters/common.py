@@ -83,6 +83,10 @@ def tool_call(name: Any, arguments: Any) -> dict:
         raise FormatError(f"tool call has no function name ({name!r})")
     if not isinstance(arguments, Mapping):
         raise FormatError(f"tool call {name!r} arguments are {type(arguments).__name__}, not an object")
+    try:  # a Python literal may hold what JSON cannot (a set, bytes); the chat template renders arguments as JSON
+        json.dumps(arguments)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise FormatError(f"tool call {name!r} arguments are not JSON: {exc}") from None
     return {"type": "function", "function": {"name": name.strip(), "arguments": dict(arguments)}}
 
 
@@ -156,7 +160,9 @@ def validate_messages(messages: Any) -> list[dict]:
 
 
 def partition(rows: Iterable[Any], convert: Callable[[Any], Any]) -> tuple[list, list[dict]]:
-    """Apply ``convert`` to every row: (results, rejects as ``{"reason", "row"}``); no row is lost."""
+    """Apply ``convert`` to every row: (results, rejects as ``{"reason", "row"}``); no row is lost. A row that makes
+    a formatter raise something else (a shape no check foresaw) is rejected too, as ``formatter_error: <type>: ...``,
+    instead of failing the dataset with an error that names no source or row."""
     done: list = []
     rejected: list[dict] = []
     for row in rows:
@@ -164,4 +170,6 @@ def partition(rows: Iterable[Any], convert: Callable[[Any], Any]) -> tuple[list,
             done.append(convert(row))
         except FormatError as err:
             rejected.append({"reason": str(err), "row": row})
+        except Exception as exc:  # noqa: BLE001 - recorded with the row, counted under its own reason
+            rejected.append({"reason": f"formatter_error: {type(exc).__name__}: {str(exc)[:200]}", "row": row})
     return done, rejected

@@ -64,8 +64,10 @@ def _node_problem(row: Any, seen: Mapping) -> str | None:
         return "missing field 'message_id'"
     if message_id in seen:
         return f"duplicate message_id {message_id!r}"
-    if row.get("role") not in _ROLES:
+    if not isinstance(row.get("role"), str) or row["role"] not in _ROLES:
         return f"role {row.get('role')!r} is neither 'prompter' nor 'assistant'"
+    if row.get("parent_id") is not None and not isinstance(row["parent_id"], str):
+        return f"parent_id is {type(row['parent_id']).__name__}, not a string"
     if not isinstance(row.get("text"), str) or not row["text"].strip():
         return "field 'text' is missing or empty"
     if row.get("deleted"):

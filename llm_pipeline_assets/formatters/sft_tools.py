@@ -66,7 +66,7 @@ def _turns(row: Any) -> Iterator[tuple[str, str]]:
             raise FormatError(f"conversations[{i}] is a {type(turn).__name__}, not a mapping")
         speaker = turn.get("from", turn.get("role"))
         value = turn.get("value", turn.get("content"))
-        if speaker not in _SPEAKERS:
+        if not isinstance(speaker, str) or speaker not in _SPEAKERS:
             raise FormatError(f"conversations[{i}] has unknown speaker {speaker!r}")
         if not isinstance(value, str):
             raise FormatError(f"conversations[{i}] value is {type(value).__name__}, not a string")

@@ -34,13 +34,13 @@ def parse_object(text: str, what: str = "tool call") -> Any:
     text = text.strip()
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's limit
         pass
     fixed = _unquote_glaive_arguments(text)
     if fixed is not None:
         try:
             return json.loads(fixed)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     try:
         return ast.literal_eval(text)
@@ -99,7 +99,7 @@ def _python_call(node: ast.AST) -> dict:
             raise FormatError(f"call to {name!r} uses kwargs (**)")
         try:
             arguments[keyword.arg] = ast.literal_eval(keyword.value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {[1]: 2}
             raise FormatError(f"argument {keyword.arg!r} of {name!r} is not a literal") from None
     return tool_call(name, arguments)
 
@@ -108,7 +108,7 @@ def calls_from_python(text: str) -> list[dict]:
     """``f(a=1)``, ``m.f(a="x")`` or ``[f(a=1), g(b=2)]`` -> tool calls (keyword arguments only)."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise FormatError(f"unparsable function call: {text.strip()[:80]!r}") from None
     body = tree.body
     nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
@@ -142,7 +142,7 @@ def calls_from_answer(answer: Any) -> list[dict]:
         if stripped[0] in "{[":
             try:
                 return _calls_from_structured(json.loads(stripped))
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass  # "[f(a=1)]" is a Python list of calls, not JSON
         return calls_from_python(stripped)
     return _calls_from_structured(answer)

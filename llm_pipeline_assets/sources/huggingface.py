@@ -30,12 +30,20 @@ class _NoTextColumn(Exception):
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 
 
+def _file_builder(path: Path) -> str | None:
+    """The ``datasets`` builder that reads the local file ``path`` (``x.jsonl``, ``x.csv.gz``), or None."""
+    name = path.name.lower()
+    for compression in (".gz", ".zst", ".bz2", ".xz"):  # datasets decompresses these by their suffix
+        name = name[:-len(compression)] if name.endswith(compression) else name
+    return _FILE_BUILDERS.get(Path(name).suffix) if path.is_file() else None
+
+
 def _open(spec) -> Iterator[dict]:
     import datasets
 
     path = Path(spec.dataset).expanduser()
-    if path.is_file() and path.suffix.lower() in _FILE_BUILDERS:  # load_dataset("x.jsonl") finds no data files
-        ds = datasets.load_dataset(_FILE_BUILDERS[path.suffix.lower()], data_files={spec.split: str(path)},
+    if _file_builder(path):  # load_dataset("x.jsonl") finds no data files
+        ds = datasets.load_dataset(_file_builder(path), data_files={spec.split: str(path)},
                                    split=spec.split, streaming=spec.streaming)
     else:
         where = str(path) if path.is_dir() else spec.dataset  # a local folder ("~" expanded) or a Hub id
@@ -46,7 +54,10 @@ def _open(spec) -> Iterator[dict]:
     return iter(ds)
 
 
-def _offline_hint() -> str:
+def _offline_hint(spec) -> str:
+    if Path(spec.dataset).expanduser().exists():  # a local file or folder: the network has nothing to do with it
+        return (" datasets stops at a malformed line or row: a local JSON lines / JSON / Parquet source with "
+                "kind: local sets it aside (quarantine) and reads on.")
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return " HF_HUB_OFFLINE=1 is set, so only cached datasets or local paths can be loaded."
     return " Check the dataset id, your network, or use a local path / {kind: local} source."
@@ -89,16 +100,17 @@ def iter_hf_records(spec, q: Quarantine, key: str, log: Logger = print,
         except Exception as exc:
             if not _retryable(exc):
                 cause = f" (caused by {type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+                what = f"reading {spec.dataset!r} failed after {taken} rows" if taken else \
+                    f"cannot load Hugging Face dataset {spec.dataset!r}"
                 raise SourceError(
-                    f"{key}: cannot load Hugging Face dataset {spec.dataset!r} (subset={spec.subset!r}, "
-                    f"split={spec.split!r}): {type(exc).__name__}: {exc}{cause}.{_offline_hint()}"
-                ) from exc
+                    f"{key}: {what} (subset={spec.subset!r}, split={spec.split!r}): {type(exc).__name__}: "
+                    f"{exc}{cause}.{_offline_hint(spec)}") from exc
             if taken > taken_at_failure:  # it read on since the last failure: a new failure, a new budget
                 attempt, taken_at_failure = 0, taken
             if attempt >= spec.retries:
                 raise SourceError(
                     f"{key}: Hugging Face dataset {spec.dataset!r} failed {attempt + 1} times in a row "
-                    f"({taken} rows read): {type(exc).__name__}: {exc}.{_offline_hint()}"
+                    f"({taken} rows read): {type(exc).__name__}: {exc}.{_offline_hint(spec)}"
                 ) from exc
             delay = spec.backoff_seconds * (2 ** attempt)
             attempt += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import tempfile
 import time
 import urllib.error
@@ -32,6 +33,7 @@ from llm_pipeline_assets.work_units import owned_scratch
 Logger = Callable[[str], None]
 ENDPOINT_ENV = "LLM_PIPELINE_S3_ENDPOINT"
 _GLOB = set("*?[")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _s3fs(spec):
@@ -81,8 +83,15 @@ def list_files(spec, key: str) -> tuple[list[str], str, bool]:
 
 
 def _without_query(url: str) -> str:
-    """The URL without ``?query`` / ``#fragment``: a presigned URL's credentials stay out of ids and file names."""
-    return url.split("#", 1)[0].split("?", 1)[0]
+    """An http(s) URL without ``?query`` / ``#fragment``: a presigned URL's credentials stay out of ids and file
+    names. An S3 URL as it is: ``?`` and ``#`` are ordinary characters of an object key."""
+    return url if url.startswith("s3://") else url.split("#", 1)[0].split("?", 1)[0]
+
+
+def _shown(url: str) -> str:
+    """``url`` as logs and errors show it: an http(s) query (a presigned URL's signature) is left out."""
+    plain = _without_query(url)
+    return plain if plain == url else f"{plain}?<query hidden>"
 
 
 def _fetch(spec, url: str, target: Path) -> None:
@@ -97,7 +106,7 @@ def _fetch(spec, url: str, target: Path) -> None:
             out.write(chunk)
             written += len(chunk)
     if expected is not None and written != int(expected):  # a body cut short: transient, try again
-        raise ConnectionError(f"{url}: received {written} of {expected} bytes")
+        raise ConnectionError(f"{_shown(url)}: received {written} of {expected} bytes")
 
 
 def fetch_with_retries(spec, url: str, target: Path, key: str, log: Logger,
@@ -109,9 +118,10 @@ def fetch_with_retries(spec, url: str, target: Path, key: str, log: Logger,
         except Exception as exc:  # noqa: BLE001 - classified below
             if not _transient(exc) or attempt == spec.retries:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
-                raise SourceError(f"{key}.url: cannot fetch {url!r}{tries}: {type(exc).__name__}: {exc}") from exc
+                raise SourceError(f"{key}.url: cannot fetch {_shown(url)!r}{tries}: {type(exc).__name__}: {exc}"
+                                  ) from exc
             delay = spec.backoff_seconds * (2 ** attempt)
-            log(f"{key}: {type(exc).__name__} fetching {url}; retry {attempt + 1}/{spec.retries} in {delay:.1f}s")
+            log(f"{key}: {type(exc).__name__} fetching {_shown(url)}; retry {attempt + 1}/{spec.retries} in {delay:.1f}s")
             sleep(delay)
 
 
@@ -126,7 +136,7 @@ def iter_remote_records(spec, q: Quarantine, key: str, log: Logger = print) -> I
         for i, url in enumerate(readable):
             plain = _without_query(url)
             rel = plain[len(base):] if plain.startswith(base) else plain.rsplit("/", 1)[-1]
-            name = urllib.parse.unquote(plain.rsplit("/", 1)[-1]) or "download"
+            name = _UNSAFE.sub("_", plain.rsplit("/", 1)[-1]) or "download"  # one plain file name, suffix kept
             target = Path(tmp) / f"{i:06d}-{name}"  # the suffix tells the readers the file's kind
             fetch_with_retries(spec, url, target, key, log)
             try:

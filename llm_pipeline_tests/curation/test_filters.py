@@ -96,6 +96,13 @@ def test_toxicity_wordlist_and_threshold(tmp_path):
     assert ToxicityScorer().check(quoted + " Critics called it damn good crap.") is not None
     with pytest.raises(FileNotFoundError, match="cleaning.toxicity.wordlist"):
         ToxicityScorer(tmp_path / "missing.txt")
+    windows = tmp_path / "windows.txt"  # saved by a Windows editor: BOM and CRLF; the BOM hid the first term
+    windows.write_bytes("banana\r\nkiwi\r\n".encode("utf-8-sig"))
+    assert load_terms(windows) == ("banana", "kiwi")
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("d\xe9bile\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="cleaning.toxicity.wordlist: .*latin1.txt.* is not UTF-8"):
+        load_terms(latin)
 
 
 def test_cleaning_config_defaults_are_sane():

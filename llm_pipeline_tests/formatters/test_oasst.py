@@ -35,6 +35,8 @@ MALFORMED = [
     node("m2", "r1", "assistant", "   "),
     {"parent_id": "r1", "role": "assistant", "text": "no id"},
     node("a2", "r1", "assistant", "A duplicate id."),
+    node("x1", ["r1"], "assistant", "A list as parent."),  # failed the dataset: TypeError (unhashable)
+    node("x2", "r1", ["assistant"], "A list as role."),
 ]
 
 
@@ -80,7 +82,8 @@ def test_malformed_messages_are_skipped_and_reported():
     reasons = [r["reason"] for r in rejected]
     assert reasons == ["message was deleted", "role 'moderator' is neither 'prompter' nor 'assistant'",
                        "field 'text' is missing or empty", "missing field 'message_id'",
-                       "duplicate message_id 'a2'", "row is a str, not a mapping"]
+                       "duplicate message_id 'a2'", "parent_id is list, not a string",
+                       "role ['assistant'] is neither 'prompter' nor 'assistant'", "row is a str, not a mapping"]
     assert rejected[0]["row"]["message_id"] == "a5"
 
 

@@ -117,6 +117,16 @@ MALFORMED = [
     ("gorilla", {**SAMPLES["gorilla"], "answer": "calculate_triangle_area(base=10"}, "unparsable function call"),
     ("gorilla", {**SAMPLES["gorilla"], "answer": "get_weather(city='Oslo')"}, "not one of the listed functions"),
     ("gorilla", {**SAMPLES["gorilla"], "function": "not json"}, "'function' is not valid JSON"),
+    # hostile shapes that used to fail the whole dataset (TypeError, RecursionError) instead of one row
+    ("hermes", {"conversations": [{"from": ["human"], "value": "Hi"}, {"from": "gpt", "value": "Hello"}]},
+     "unknown speaker ['human']"),
+    ("hermes", {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value":
+                "<tool_call>\n{'name': 'price', 'arguments': {'s': {1, 2}}}\n</tool_call>"}]},
+     "arguments are not JSON: Object of type set"),
+    ("gorilla", {**SAMPLES["gorilla"], "answer": "calculate_triangle_area(base={[1]: 2})"}, "is not a literal"),
+    ("gorilla", {**SAMPLES["gorilla"], "answer": "[" * 100000}, "unparsable function call"),
+    ("gorilla", {**SAMPLES["gorilla"], "answer": "calculate_triangle_area(base={1, 2})"}, "arguments are not JSON"),
+    ("gorilla", {**SAMPLES["gorilla"], "answer": "calculate_triangle_area(base=b'x')"}, "type bytes"),
     ("toolbench", {"conversations": [{"from": "user", "value": "hi"}, {"from": "assistant",
                    "value": "Action: Finish\nAction Input: {\"return_type\": \"give_up_and_restart\"}"}]}, "gave up"),
     ("toolbench", {"query": "hi"}, "missing field 'response'"),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from llm_pipeline_assets.config import ChatDataSource, parse_config
@@ -15,6 +17,10 @@ from llm_pipeline_tests.reliability.helpers import asset_metadata, gz, jsonl, ma
 def _conv(i: int) -> dict:
     return {"messages": [{"role": "user", "content": f"What is {i} + {i}?"},
                          {"role": "assistant", "content": f"{i} + {i} = {2 * i}."}]}
+
+
+def _hh(i: int) -> dict:
+    return {"chosen": f"\n\nHuman: Count to {i}.\n\nAssistant: {i}.", "rejected": f"\n\nHuman: Count to {i}.\n\nAssistant: No."}
 
 
 def _pair(i: int) -> dict:
@@ -90,8 +96,48 @@ def test_gzipped_and_truncated_chat_files(tmp_path):
     stats = build_chat_dataset("sft", [src], tmp_path / "out", 0.25, seed=0, log=lambda m: None)
     rejected = read_jsonl(tmp_path / "out" / "rejected.jsonl")
     assert [r["reason"].split(":")[0] for r in rejected] == ["truncated_or_corrupt_file"]
-    assert rejected[0]["row"] == "b.jsonl.gz"
+    assert rejected[0]["row"] == str(tmp_path / "in" / "b.jsonl.gz")  # the whole path: two x.jsonl stay apart
     assert 20 < stats.kept["gsm"] < 60 and stats.rows_in["gsm"] == stats.kept["gsm"] + 1
+
+
+def test_rows_json_or_utf8_cannot_hold_are_rejected_not_fatal(tmp_path):
+    """A lone surrogate (a ``\\ud800`` escape in the source JSON) or a timestamp beside a message's content failed
+    the whole dataset when its line was written (UnicodeEncodeError / TypeError), naming no source or row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datetime import datetime
+
+    gsm = [{"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"} for i in range(12)]
+    (tmp_path / "gsm.jsonl").write_bytes(jsonl(*gsm[:6]) + b'{"question": "What is \\ud800 + 1?", "answer": "#### 1"}\n'
+                                         + jsonl(*gsm[6:]))
+    stamped = [[{"role": "user", "content": f"Hi {i}", "ts": datetime(2026, 1, 1)},
+                {"role": "assistant", "content": "Hello", "ts": datetime(2026, 1, 2)}] for i in range(2)]
+    pq.write_table(pa.table({"messages": [c["messages"] for c in (_conv(i) for i in range(12))]}),
+                   tmp_path / "chat.parquet")
+    pq.write_table(pa.table({"messages": stamped}), tmp_path / "stamped.parquet")
+    hh = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello \ud800", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away"}
+    (tmp_path / "hh.jsonl").write_bytes(jsonl(*[_hh(i) for i in range(12)]) + (json.dumps(hh) + "\n").encode())
+    sources = {"sft": [ChatDataSource(name="gsm", kind="local", format="gsm8k", path=str(tmp_path / "gsm.jsonl")),
+                       ChatDataSource(name="chat", kind="local", format="messages", path=str(tmp_path / "*.parquet"))],
+               "dpo": [ChatDataSource(name="hh", kind="local", format="hh-rlhf", path=str(tmp_path / "hh.jsonl"))]}
+    for kind, srcs in sources.items():
+        out = tmp_path / kind
+        stats = build_chat_dataset(kind, srcs, out, 0.25, seed=0, log=lambda m: None)
+        rejected = read_jsonl(out / "rejected.jsonl")  # readable, the odd characters escaped
+        kept = read_jsonl(out / "train.jsonl") + read_jsonl(out / "val.jsonl")
+        assert len(kept) == 24 if kind == "sft" else len(kept) == 12
+        assert dict(stats.rejected) == ({"gsm": 1, "chat": 2} if kind == "sft" else {"hh": 1})
+        assert all(r["reason"].startswith("unserializable: ") for r in rejected)
+        reasons = " ".join(r["reason"] for r in rejected)
+        assert "surrogates not allowed" in reasons and (kind == "dpo" or "datetime is not JSON" in reasons)
+
+
+def test_a_formatter_error_nobody_foresaw_rejects_the_row():
+    from llm_pipeline_assets.formatters.common import partition
+
+    done, rejected = partition([1, 0, 2], lambda x: 10 // x)
+    assert done == [10, 5] and rejected == [{"reason": "formatter_error: ZeroDivisionError: integer division or "
+                                                       "modulo by zero", "row": 0}]
 
 
 @pytest.mark.parametrize("kind, fmt, good, bad", [

@@ -1,3 +1,4 @@
+import gzip
 import json
 
 import pytest
@@ -108,10 +109,15 @@ def test_a_single_local_file_and_bad_data_name_the_source(tmp_path):
     (bad / "b.jsonl").write_text('{"id": "x", "text": "fine"}\n{"id": "y", "text": \n')
     slept = []
     spec = _hf_spec(bad, streaming=False, retries=3)
-    with pytest.raises(SourceError, match=r"sources\[4\]: cannot load Hugging Face dataset .*bad"):
+    with pytest.raises(SourceError, match=r"sources\[4\]: cannot load Hugging Face dataset .*bad") as failure:
         list(iter_hf_records(spec, Quarantine(tmp_path / "q.jsonl"), "sources[4]", log=lambda m: None,
                              sleep=slept.append))
     assert slept == []  # the data is wrong: no retry
+    # a local path: the hint is kind: local (which quarantines the line), not the offline mode
+    assert "kind: local" in str(failure.value) and "HF_HUB_OFFLINE" not in str(failure.value)
+    packed = tmp_path / "x.jsonl.gz"  # "Couldn't find any data file" although it exists: the suffix is .gz
+    packed.write_bytes(gzip.compress(good.read_bytes()))
+    assert ingest_source(_hf_spec(packed, streaming=True), tmp_path / "o2", 100, 1 << 20).docs == 7
 
 
 def test_offline_mode_is_not_retried(tmp_path):

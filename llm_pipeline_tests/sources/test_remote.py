@@ -151,6 +151,26 @@ def test_a_cut_transfer_is_fetched_again_and_ids_leave_the_query_out(http_folder
     (folder / "data.jsonl").write_text("\n".join(json.dumps({"text": f"line {i} of a served file"}) for i in range(4)))
     handler.flaky = "cut"
     url = f"{base}/data.jsonl?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeef"
-    stats = ingest_source(_remote_spec(url, id_field=None, retries=1), tmp_path / "out", 100, 1 << 20)
+    logs = []
+    stats = ingest_source(_remote_spec(url, id_field=None, retries=1), tmp_path / "out", 100, 1 << 20,
+                          log=logs.append)
     ids = sorted(_docs(tmp_path / "out"))
     assert stats.docs == 4 and all(i.startswith("data.jsonl:") and "Amz" not in i for i in ids), ids
+    # ... nor in the retry's log line or a failure's message (both reach the Dagster event log)
+    assert any("retry 1/1" in m for m in logs) and not any("deadbeef" in m or "AKIA" in m for m in logs), logs
+    handler.flaky = ""
+    with pytest.raises(SourceError, match=r"cannot fetch '.*/gone.jsonl\?<query hidden>': HTTPError") as failure:
+        ingest_source(_remote_spec(f"{base}/gone.jsonl?X-Amz-Signature=deadbeef"), tmp_path / "o", 100, 1 << 20)
+    assert "deadbeef" not in str(failure.value)
+
+
+def test_s3_keys_are_literal_names(s3, tmp_path):
+    """An S3 key may hold '?', '#' and '%': they were read as a URL's query / fragment / escapes, so 'part#1.jsonl'
+    was set aside as an unsupported file and 'a%2F..%2Fb.jsonl' failed the source (unquoted into a path)."""
+    _, client = s3
+    keys = ["odd/plain.jsonl", "odd/part#1.jsonl", "odd/what?.jsonl", "odd/a%2F..%2Fb.jsonl"]
+    for i, key in enumerate(keys):
+        client.put_object(Bucket="llm", Key=key, Body=json.dumps({"id": f"k{i}", "text": f"document in {key}"}))
+    stats = ingest_source(_remote_spec("s3://llm/odd/"), tmp_path / "out", 100, 1 << 20, key="sources[0]")
+    assert _docs(tmp_path / "out") == {f"k{i}": f"document in {key}" for i, key in enumerate(keys)}
+    assert stats.quarantined == {}
