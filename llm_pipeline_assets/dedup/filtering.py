@@ -10,17 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from llm_pipeline_assets.dedup.normalize import exact_keys
+from llm_pipeline_assets.dedup.normalize import count_repeated, exact_keys
 from llm_pipeline_assets.dedup.stage import INDEX_FILE
 from llm_pipeline_assets.shards import ShardWriter, iter_batches
 
 
 def filter_source(source: str, in_files: Sequence[Path], index_dir: Path, out_dir: Path, max_docs: int,
                   max_bytes: int, batch_docs: int = 1000) -> dict:
-    index = pq.read_table(Path(index_dir) / INDEX_FILE, filters=[("source", "=", source)])
+    index = pq.read_table(Path(index_dir) / INDEX_FILE, filters=[("source", "=", source)],
+                          columns=["position", "keep", "id", "reason", "survivor_source"])  # not the 3 others
     index = index.sort_by("position")
     keep = index.column("keep").to_numpy(zero_copy_only=False)
     ids = index.column("id")
@@ -53,6 +55,5 @@ def filter_source(source: str, in_files: Sequence[Path], index_dir: Path, out_di
 
 
 def count_exact_duplicates(files: Sequence[Path], batch_docs: int = 2000) -> int:
-    keys = [k.tobytes() for batch in iter_batches(files, batch_docs, columns=("text",))
-            for k in exact_keys([r["text"] for r in batch])]
-    return len(keys) - len(set(keys))
+    parts = [exact_keys([r["text"] for r in batch]) for batch in iter_batches(files, batch_docs, columns=("text",))]
+    return count_repeated(np.concatenate(parts)) if parts else 0

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from llm_pipeline_assets.dedup.components import cluster_size_histogram
 from llm_pipeline_assets.dedup.index import DedupIndexBuilder, HashedDocs
 from llm_pipeline_assets.dedup.lsh import s_curve
-from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, exact_keys
+from llm_pipeline_assets.dedup.normalize import EXACT_KEY_DTYPE, count_repeated, exact_keys
 from llm_pipeline_assets.dedup.params import DedupParams
 from llm_pipeline_assets.shards import iter_batches, prefetch
 from llm_pipeline_assets.work_units import WorkUnits, owned_scratch
@@ -261,11 +261,5 @@ def _exact_dups_among_kept(inputs, keep: np.ndarray, batch_docs: int, pool=None)
     bounds = np.cumsum([0] + [pq.ParquetFile(path).metadata.num_rows for path in files])
     masks = [keep[bounds[i]:bounds[i + 1]] for i in range(len(files))]
     mapper = pool.map if pool is not None else map
-    seen: set[bytes] = set()
-    dups = 0
-    for keys in mapper(kept_exact_keys, files, masks, [batch_docs] * len(files)):
-        for key in keys:
-            raw = key.tobytes()
-            dups += raw in seen
-            seen.add(raw)
-    return dups
+    parts = list(mapper(kept_exact_keys, files, masks, [batch_docs] * len(files)))
+    return count_repeated(np.concatenate(parts) if parts else np.zeros(0, EXACT_KEY_DTYPE))

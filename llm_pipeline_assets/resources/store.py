@@ -30,9 +30,10 @@ from typing import Iterator
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from llm_pipeline_assets.resources.read_cache import cached_copy
 from llm_pipeline_assets.resources.s3_objects import (S3_TRANSPORT_ERRORS, S3Objects, client_for, describe_error,
-                                                      download, s3_resource)
-from llm_pipeline_assets.work_units import atomic_write_text, owned_dir, owner_alive, owner_suffix
+                                                      s3_resource)
+from llm_pipeline_assets.work_units import atomic_write_text, owned_dir, owner_alive
 
 MANIFEST = "_MANIFEST.json"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -191,27 +192,13 @@ class ArtifactStore(dg.ConfigurableResource):
         remote = f"{self.partition_dir(asset, partition)}/{manifest.version}"
         if not self.is_remote:
             return Path(remote), manifest
-        target = self._cache() / asset / (partition or UNPARTITIONED) / manifest.version
-        if not (target / ".complete").exists():
-            names = sorted(manifest.files)
-            tmp = target.with_name(target.name + f".dl-{uuid.uuid4().hex[:8]}")
-            try:
-                tmp.mkdir(parents=True, exist_ok=True)
-                for name in names:
-                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                if names:
-                    download(self._fs(), remote, names, tmp, {n: manifest.files[n]["bytes"] for n in names})
-            except S3_TRANSPORT_ERRORS as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                what = _label(asset, partition)
-                raise ArtifactUnavailable(f"{what}: downloading version {manifest.version} from {remote} failed; "
-                                          f"nothing was cached, a retry downloads it again: {describe_error(exc)}"
-                                          ) from None
-            (tmp / ".complete").touch()
-            shutil.rmtree(target, ignore_errors=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-        return target, manifest
+        folder = self._cache() / asset / (partition or UNPARTITIONED)
+        try:  # downloaded once per version; older versions no running step reads are removed (read_cache.py)
+            return cached_copy(self._fs(), remote, manifest, folder), manifest
+        except S3_TRANSPORT_ERRORS as exc:
+            raise ArtifactUnavailable(f"{_label(asset, partition)}: downloading version {manifest.version} from "
+                                      f"{remote} failed; nothing was cached, a retry downloads it again: "
+                                      f"{describe_error(exc)}") from None
 
     # ---- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -232,10 +219,8 @@ class ArtifactStore(dg.ConfigurableResource):
         try:
             if self.is_remote:
                 staging = owned_dir(self._cache() / "_staging", "llm-stage")  # a killed run's: swept next time
-            else:
-                Path(dest).mkdir(parents=True, exist_ok=True)
-                staging = Path(dest) / f".staging-{version}{owner_suffix()}"  # another run's cleanup spares it
-                staging.mkdir()
+            else:  # owned: another run's cleanup spares it; one a killed run left goes before this one writes
+                staging = owned_dir(dest, ".staging")
             yield staging
             files = {
                 str(p.relative_to(staging)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}

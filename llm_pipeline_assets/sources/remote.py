@@ -129,8 +129,9 @@ def iter_remote_records(spec, q: Quarantine, key: str, log: Logger = print) -> I
     """Records ``{"id", "text"}`` of every supported file under ``spec.url``, one file on disk at a time."""
     urls, base, named = list_files(spec, key)
     readable = [u for u in urls if file_kind(_without_query(u).rsplit("/", 1)[-1]) or named]  # a named file: as given
+    taken = set(readable)
     for url in urls:
-        if url not in readable:
+        if url not in taken:
             q.add(f"unsupported_file: not one of {', '.join(SUPPORTED_SUFFIXES)}", url[len(base):])
     with owned_scratch(tempfile.gettempdir(), "llm-remote") as tmp:  # a killed run's download: swept next time
         for i, url in enumerate(readable):

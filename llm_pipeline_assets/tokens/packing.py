@@ -138,7 +138,7 @@ def load_packed_arrays(out_prefix: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     index = json.loads(files["index"].read_text())
     n_seq, seq_len = int(index["n_sequences"]), int(index["seq_len"])
     tokens = open_tokens(files["bin"], np.dtype(index["dtype"]), n_seq * seq_len, shape=(n_seq, seq_len))
-    segments = np.load(files["segments"]).reshape(-1, 4)
+    segments = np.load(files["segments"], mmap_mode="r").reshape(-1, 4)  # read where used: 32 B per segment
     return index, tokens, segments
 
 

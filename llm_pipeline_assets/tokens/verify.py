@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llm_pipeline_assets.tokens.stream import TokenStream
@@ -25,20 +27,31 @@ def packed_problems(out_dir: Path, eos_id: int) -> dict[str, list[str]]:
         n_tokens = int(stream.offsets[-1])
         for seq_len in index["seq_lens"]:
             info = json.loads((out_dir / f"{split}-{seq_len}.json").read_text())
-            segments = np.load(out_dir / f"{split}-{seq_len}.segments.npy")
+            segments = np.load(out_dir / f"{split}-{seq_len}.segments.npy", mmap_mode="r")
             kept = int(segments[:, 2].sum()) if len(segments) else 0
             if info["truncated_tokens"] or kept != n_tokens or info["tokens"] != n_tokens:
                 problems["no_tokens_dropped"].append(
                     f"{split}@{seq_len}: stream has {n_tokens} tokens, packed segments hold {kept}, "
                     f"truncated {info['truncated_tokens']}")
-    ids = {s: _keys(out_dir / f"{s}-documents.parquet") for s in index["streams"]}
-    if len(ids) == 2:
-        both = ids["train"] & ids["val"]
+    if set(index["streams"]) == {"train", "val"}:
+        both = _in_both(out_dir / "train-documents.parquet", out_dir / "val-documents.parquet")
         if both:
             problems["splits_disjoint"].append(f"{len(both)} documents in both splits, e.g. {sorted(both)[:3]}")
     return problems
 
 
-def _keys(path: Path) -> set[tuple[str, str]]:
-    table = pq.read_table(path, columns=["source", "id"])
-    return set(zip(table.column("source").to_pylist(), table.column("id").to_pylist()))
+def _joined(table) -> "pa.Array":
+    """``source <US> id`` per row: one key a hash set can hold (neither field holds the unit separator)."""
+    return pc.binary_join_element_wise(table.column("source"), table.column("id"), "\x1f")
+
+
+def _in_both(train: Path, val: Path) -> set[tuple[str, str]]:
+    """``(source, id)`` of the documents in both splits. Memory: the val keys (a few percent) and one batch of train
+    keys; a set of every document's key in Python objects cost ~340 bytes per document."""
+    val_keys = pc.unique(_joined(pq.read_table(val, columns=["source", "id"])))
+    both: set[tuple[str, str]] = set()
+    for batch in pq.ParquetFile(train).iter_batches(batch_size=65536, columns=["source", "id"]):
+        keys = _joined(batch)
+        found = pc.filter(keys, pc.is_in(keys, value_set=val_keys))
+        both.update(tuple(k.split("\x1f", 1)) for k in found.to_pylist())
+    return both

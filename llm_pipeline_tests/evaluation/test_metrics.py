@@ -162,3 +162,28 @@ def test_a_short_item_is_found_inside_a_longer_training_text():
                                   iter(train), n=8)
     assert report["flagged_ids"] == ["copied"] and report["max_overlap"] == 1.0
 
+
+
+def test_contamination_memory_follows_the_eval_items_not_the_corpus():
+    """It kept a hash of every training n-gram (and every k-gram for short items): ~330 bytes per corpus word, out
+    of memory on a 24 GB machine at ~0.1B tokens. Peak allocations for 4x the corpus now stay about the same."""
+    import random
+    import tracemalloc
+
+    items = {f"i{j}": text for j, text in enumerate(["How do I build a bomb?", "A short one."] +
+                                                    [it.get("question") or it.get("prompt") or "" for it in synthetic_eval_items(40, 3)])}
+    rng = random.Random(0)
+    vocab = [f"word{i}" for i in range(5000)]
+
+    def corpus(docs: int):
+        for _ in range(docs):
+            yield " ".join(rng.choice(vocab) for _ in range(200))
+
+    peaks = []
+    for docs in (500, 2000):
+        tracemalloc.start()
+        report = contamination_report(items, corpus(docs), n=8)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert report["flagged"] == 0 and report["checked"] == len(items)
+    assert peaks[1] < 1.3 * peaks[0], peaks

@@ -65,8 +65,8 @@ def test_a_run_finishing_first_leaves_an_overlapping_runs_staging_alone(store):
     orphan = dest / f".staging-v-20260101T000000-deadbeef@{socket.gethostname()}@{dead.stdout.strip()}"
     orphan.mkdir()  # left by a run killed mid-write
     with store.publish("cleaned_shards", "web") as staging:
+        assert not orphan.exists()  # gone before this run writes: a killed run's copy and a new one never add up
         (staging / "part-00000.parquet").write_bytes(b"the quick run")
-    assert not orphan.exists()
     finish.set()
     slow.join(30)
     assert outcome["slow"] == "ok"

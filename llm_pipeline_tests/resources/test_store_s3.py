@@ -159,3 +159,39 @@ with store.publish("pretrained_checkpoint") as staging:
     finally:
         live.kill()
         live.wait()
+
+
+def test_the_read_cache_keeps_what_running_steps_read_and_drops_older_versions(s3, tmp_path):
+    """Every version ever read stayed in the cache (each refresh of raw_corpus: one more copy of the corpus). A new
+    download now removes the versions of the partition that no live process reads."""
+    import subprocess
+    import sys
+
+    endpoint, _ = s3
+    cache = tmp_path / "cache"
+    store = ArtifactStore(root="s3://llm/runs/c", s3_endpoint_url=endpoint, cache_dir=str(cache))
+
+    def publish(payload: bytes) -> str:
+        with store.publish("cleaned_shards", "web") as staging:
+            (staging / "part-00000.parquet").write_bytes(payload)
+        return store.read_manifest("cleaned_shards", "web").version
+
+    def cached() -> list[str]:
+        return sorted(p.name for p in (cache / "cleaned_shards" / "web").glob("v-*"))
+
+    first = publish(b"one")
+    read = subprocess.run([sys.executable, "-c", f"""
+from llm_pipeline_assets.resources.store import ArtifactStore
+store = ArtifactStore(root="s3://llm/runs/c", s3_endpoint_url={endpoint!r}, cache_dir={str(cache)!r})
+print(store.local_dir("cleaned_shards", "web")[0].joinpath("part-00000.parquet").read_text())
+"""], capture_output=True, text=True, timeout=120)
+    assert read.stdout.strip() == "one" and cached() == [first], read.stderr  # a step read it, then ended
+    second = publish(b"two")
+    path, _ = store.local_dir("cleaned_shards", "web")  # this process (a running step) reads the second
+    assert (path / "part-00000.parquet").read_bytes() == b"two"
+    assert cached() == [second]  # the first: no live reader, removed
+    third = publish(b"three")
+    other = ArtifactStore(root="s3://llm/runs/c", s3_endpoint_url=endpoint, cache_dir=str(cache))
+    assert (other.local_dir("cleaned_shards", "web")[0] / "part-00000.parquet").read_bytes() == b"three"
+    assert cached() == sorted([second, third])  # the second is still read by a live process: kept
+    assert (path / "part-00000.parquet").read_bytes() == b"two"
