@@ -11,7 +11,7 @@ from llm_pipeline_assets.assets.checks import check_spec, recorded, checked_inpu
 from llm_pipeline_assets.assets.gating import gate_extras, gate_spec, refuse_a_failed_upstream
 from llm_pipeline_assets.assets.metadata import count_table
 from llm_pipeline_assets.assets.policies import code_version
-from llm_pipeline_assets.assets.training import FINETUNE_MODULE, RETRY, publish_dir, run_key
+from llm_pipeline_assets.assets.training import FINETUNE_MODULE, RETRY, point_adapter_at, publish_dir, run_key
 from llm_pipeline_assets.config import PipelineConfig
 from llm_pipeline_assets.resources.compute import ComputeResource
 from llm_pipeline_assets.resources.store import ArtifactStore
@@ -119,7 +119,11 @@ def build_finetune_assets(cfg: PipelineConfig) -> list:
         result = compute.run(context, FINETUNE_MODULE, {"stage": stage, "settings": settings, "data_dir": str(data_dir),
                                                          "model_dir": str(model_dir), "out_dir": str(out),
                                                          **gate_extras(cfg, store, asset)}, runtime)
-        return publish_dir(store, asset, out / "final", result, work=[out, *scratch])
+        base = None
+        if stage == "lora":  # the adapter names its base by its published version, which the base's asset keeps
+            base = {"base_asset": model_asset, "base_version": model_m.version}
+            point_adapter_at(out / "final" / "adapter", f"{store.partition_dir(model_asset)}/{model_m.version}")
+        return publish_dir(store, asset, out / "final", result, work=[out, *scratch], extra=base)
 
     def sft_settings(section) -> dict:
         return {"max_steps": section.max_steps, "lr": section.lr, "micro_batch": section.micro_batch,

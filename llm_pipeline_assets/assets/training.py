@@ -6,6 +6,7 @@ the child's work folder is keyed by a hash of the step's inputs and settings, so
 re-run picks up its checkpoints.
 """
 
+import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -47,7 +48,30 @@ def _last_passed(store: ArtifactStore, asset: str) -> str | None:
     return current.version if current.extra.get("checks_passed", True) else current.extra.get("last_passed")
 
 
-def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeResult, work=()) -> dg.MaterializeResult:
+def point_adapter_at(adapter: Path, base_uri: str) -> None:
+    """Set a PEFT adapter's ``base_model_name_or_path`` to ``base_uri`` (the base's published version: the child
+    wrote the local folder it read, an S3 root's cache path on the training machine)."""
+    config = Path(adapter) / "adapter_config.json"
+    if config.exists():
+        data = json.loads(config.read_text())
+        data["base_model_name_or_path"] = base_uri
+        config.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _bases_in_use(store: ArtifactStore, asset: str) -> tuple:
+    """The versions of ``asset`` that the current version of an adapter names as its base (lora_adapter's
+    ``base_version``): republishing the base must not delete the weights the published adapter applies to."""
+    keep = []
+    for dependent in ("lora_adapter",):
+        if store.has(dependent):
+            extra = store.read_manifest(dependent).extra
+            if extra.get("base_asset") == asset and extra.get("base_version"):
+                keep.append(extra["base_version"])
+    return tuple(keep)
+
+
+def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeResult, work=(),
+                extra: dict | None = None) -> dg.MaterializeResult:
     """Copy the child's output folder into the store; return its metadata with the published URI.
 
     Metadata paths into ``src`` (the child's ``final_dir``, ``adapter_dir``, ...) are rewritten to the published
@@ -57,8 +81,9 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     passed = all(check.passed for check in result.check_results or [])
     previous = _last_passed(store, asset) if not passed else None
     # checks failed: the last version that passed them stays on disk (after two failures in a row too)
-    extra = {"checks_passed": passed, "last_passed": previous}
-    with store.publish(asset, extra=extra, also_keep=previous) as staging:
+    extra = {"checks_passed": passed, "last_passed": previous, **(extra or {})}
+    keep = tuple(v for v in (previous, *_bases_in_use(store, asset)) if v)
+    with store.publish(asset, extra=extra, also_keep=keep) as staging:
         shutil.copytree(src, staging, dirs_exist_ok=True)
     _, manifest = store.local_dir(asset)
     published = f"{store.partition_dir(asset)}/{manifest.version}"  # this version's files
@@ -68,6 +93,9 @@ def publish_dir(store: ArtifactStore, asset: str, src, result: dg.MaterializeRes
     metadata["checkpoint_uri"] = dg.MetadataValue.path(store.partition_dir(asset))  # its manifest names the version
     if previous:  # the checks failed: the last version that passed them stays beside this one
         metadata["last_passed_version"] = dg.MetadataValue.path(f"{store.partition_dir(asset)}/{previous}")
+    if extra.get("base_version"):  # an adapter: the base it applies to
+        metadata["base_version"] = dg.MetadataValue.path(
+            f"{store.partition_dir(extra['base_asset'])}/{extra['base_version']}")
     if passed:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)

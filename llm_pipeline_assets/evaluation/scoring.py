@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tokens.specials import ASSISTANT, END_OF_TURN, FUNCTION_RESPONSE, SYSTEM, TOOL_RESPONSE, USER
+from ..tokens.specials import ASSISTANT, END_OF_TURN, FUNCTION_RESPONSE, SYSTEM, TOOL_RESPONSE, USER, end_of_turn
 
 
 def load_for_eval(model_dir: str | Path, device: str | None = None):
@@ -30,7 +30,7 @@ def _stop_ids(tok) -> list[int]:
     ends there: what follows is not the assistant's answer)."""
     ids = [tok.eos_token_id] if tok.eos_token_id is not None else []
     vocab = tok.get_vocab()
-    for marker in (END_OF_TURN, USER, SYSTEM, ASSISTANT, TOOL_RESPONSE, FUNCTION_RESPONSE):
+    for marker in (end_of_turn(tok), END_OF_TURN, USER, SYSTEM, ASSISTANT, TOOL_RESPONSE, FUNCTION_RESPONSE):
         if marker in vocab and vocab[marker] not in ids:
             ids.append(vocab[marker])
     return ids
@@ -62,7 +62,7 @@ def generate(model, tok, messages: list[dict], max_new_tokens: int = 48) -> str:
             new = new[:i]
             break
     text = tok.decode(new, skip_special_tokens=False)
-    for marker in (END_OF_TURN, tok.eos_token or ""):
+    for marker in (end_of_turn(tok) or "", END_OF_TURN, tok.eos_token or ""):
         if marker:
             text = text.split(marker, 1)[0]
     return text

@@ -160,6 +160,7 @@ def save_lora(trainer, tok, final: Path) -> tuple[Path, Path]:
     trainer.model.save_pretrained(str(adapter))
     tok.save_pretrained(str(adapter))
     merged_model = trainer.model.merge_and_unload()
+    merged_model.config.use_cache = True  # Trainer turned it off for training; the merged model is for generation
     merged_model.save_pretrained(str(merged), safe_serialization=True)
     tok.save_pretrained(str(merged))
     if getattr(merged_model, "generation_config", None) is not None:

@@ -137,6 +137,7 @@ def train_and_measure(build, settings: SftSettings, stage: str, log: Logger) -> 
 def save_checkpoint(trainer, tok, final: Path) -> None:
     """An HF directory (safetensors, config, generation config, tokenizer with chat template). Every rank calls
     it (a sharded model is gathered for the save); only the main process writes."""
+    trainer.model.config.use_cache = True  # Trainer turned it off for training; the saved model is for generation
     trainer.save_model(str(final))
     if not trainer.args.should_save:  # another torchrun rank: its unlink could race the main process's write
         return

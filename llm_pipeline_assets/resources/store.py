@@ -203,10 +203,10 @@ class ArtifactStore(dg.ConfigurableResource):
     # ---- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def publish(self, asset: str, partition: str | None = None, extra: dict | None = None,
-                also_keep: str | None = None) -> Iterator[Path]:
+                also_keep: str | tuple = ()) -> Iterator[Path]:
         """Yield a local staging folder; on normal exit its files become the partition's new version, with ``extra``
-        in its manifest as it is then (checks run on the staged files add their outcome). ``also_keep``: an older
-        version kept beside it (a checkpoint that failed its gate keeps the last that passed); others go as usual.
+        in its manifest as it is then (checks run on the staged files add their outcome). ``also_keep``: older
+        versions kept beside it (the last that passed a gate, the base a published adapter names); others go.
 
         An ``OSError`` or S3 transport error on the way (the caller's writes, the upload, the commit) is re-raised as
         :class:`ArtifactPublishError` naming the asset and folder; the previous version stays current.
@@ -214,7 +214,7 @@ class ArtifactStore(dg.ConfigurableResource):
         dest = self.partition_dir(asset, partition)
         what = _label(asset, partition)
         version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        keep = (version, also_keep) if also_keep else (version,)
+        keep = (version, *([also_keep] if isinstance(also_keep, str) else (also_keep or ())))
         staging = None
         try:
             if self.is_remote:

@@ -56,3 +56,22 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '" + ASSISTANT + "\\n' -}}{%- endif -%}"
 )
+
+
+def end_of_turn(tok) -> str | None:
+    """The special token that closes an assistant turn in ``tok``'s chat template (``<|end|>`` in ours; an adopted
+    tokenizer's own template may use another, e.g. ChatML's ``<|im_end|>``), or None when there is none: what the
+    saved generation config and the evaluation stop at, so a model stops where its training data ended turns."""
+    marker = "\x00reply\x00"
+    try:
+        text = tok.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": marker}],
+                                       tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that cannot render this: no end-of-turn token known
+        return None
+    after = text.split(marker, 1)[1] if marker in text else ""
+    special = set(tok.all_special_tokens) | {t.content for t in getattr(tok, "added_tokens_decoder", {}).values()
+                                             if getattr(t, "special", False)}
+    for token in tok.tokenize(after):
+        if token in special:
+            return token
+    return None

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 VOCAB_MULTIPLE = 64
-END_OF_TURN = "<|end|>"
 
 # hidden, layers, heads, kv heads, FFN, context, tied input/output embeddings. "tiny" is untied: at
 # hidden 64 a tied embedding makes the direct embed->unembed path symmetric and the model sits on the
@@ -84,16 +83,23 @@ def count_parameters(model_or_config) -> int:
     return c.num_hidden_layers * per_layer + d + embed + head
 
 
-def generation_config_for(tokenizer):
-    """GenerationConfig stopping at EOS and at ``<|end|>`` (chat turn end) when the vocabulary has it."""
+def generation_config_for(tokenizer, vocab_size: int | None = None):
+    """GenerationConfig stopping at EOS and at the token that ends an assistant turn in the chat template (``<|end|>``
+    in ours, an adopted template's own otherwise). Ids of a vocabulary padded past the tokenizer (``vocab_size``)
+    are suppressed: they decode to nothing, and an untrained or lightly trained model can sample them."""
     from transformers import GenerationConfig
 
+    from llm_pipeline_assets.tokens.specials import end_of_turn
+
     eos = [tokenizer.eos_token_id]
-    end = tokenizer.convert_tokens_to_ids(END_OF_TURN) if END_OF_TURN in tokenizer.get_vocab() else None
+    marker = end_of_turn(tokenizer)
+    end = tokenizer.convert_tokens_to_ids(marker) if marker is not None else None
     if end is not None and end not in eos:
         eos.append(end)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return GenerationConfig(eos_token_id=eos, pad_token_id=pad, bos_token_id=tokenizer.bos_token_id)
+    padded = list(range(len(tokenizer), vocab_size)) if vocab_size and vocab_size > len(tokenizer) else None
+    return GenerationConfig(eos_token_id=eos, pad_token_id=pad, bos_token_id=tokenizer.bos_token_id,
+                            suppress_tokens=padded)
 
 
 def init_base_model(shape: str, tokenizer_dir: Path, out_dir: Path, seed: int,
@@ -111,8 +117,8 @@ def init_base_model(shape: str, tokenizer_dir: Path, out_dir: Path, seed: int,
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"tokenizer at {tokenizer_dir} has no eos token")
-    gen = generation_config_for(tokenizer)
     vocab = len(tokenizer)
+    gen = generation_config_for(tokenizer, padded_vocab_size(vocab))
     config = llama_config(shape, vocab, max_position_embeddings, bos_token_id=tokenizer.bos_token_id,
                           eos_token_id=gen.eos_token_id, pad_token_id=gen.pad_token_id)
     torch.manual_seed(seed)

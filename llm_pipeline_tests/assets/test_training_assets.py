@@ -36,8 +36,15 @@ def test_checkpoints_are_standard_hugging_face_directories(trained):
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
         tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         assert tok.chat_template and model.config.vocab_size >= len(tok)
-    lora, _ = store.local_dir("lora_adapter")
-    base = AutoModelForCausalLM.from_pretrained(str(store.local_dir("dpo_checkpoint")[0]))
+    for asset in TRAINING[2:4]:  # Trainer turned the KV cache off for training: the saved models have it on
+        assert json.loads((store.local_dir(asset)[0] / "config.json").read_text())["use_cache"] is True, asset
+    lora, manifest = store.local_dir("lora_adapter")
+    assert json.loads((lora / "merged" / "config.json").read_text())["use_cache"] is True
+    # the adapter names its base by the published version (which dpo_checkpoint keeps while the adapter is current)
+    named = json.loads((lora / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+    dpo_dir, dpo = store.local_dir("dpo_checkpoint")
+    assert named == str(dpo_dir) and manifest.extra["base_version"] == dpo.version
+    base = AutoModelForCausalLM.from_pretrained(named)
     adapted = PeftModel.from_pretrained(base, str(lora / "adapter"))
     merged = AutoModelForCausalLM.from_pretrained(str(lora / "merged"))
     x = torch.tensor([[3, 10, 11, 12, 13]])

@@ -100,6 +100,30 @@ def test_init_pads_an_odd_vocabulary(packed_corpus, tmp_path):
     tok.save_pretrained(str(tmp_path / "tok"))
     info = init_base_model("tiny", tmp_path / "tok", tmp_path / "model", seed=0, max_position_embeddings=256)
     assert (info["vocab_size"], info["padded_vocab_size"], info["max_position_embeddings"]) == (517, 576, 256)
+    # the 59 padded ids decode to nothing: generation never picks them (an untrained base sampled some)
+    config = json.loads((tmp_path / "model" / "generation_config.json").read_text())
+    assert config["suppress_tokens"] == list(range(517, 576))
+
+
+def test_an_adopted_chat_template_sets_where_generation_and_evaluation_stop(packed_corpus, tmp_path):
+    """A tokenizer adopted with its own template (ChatML's <|im_end|> ends a turn) kept the project's <|end|> as the
+    stop token: a model fine-tuned on that template ran past its turns in serving and in the evaluation."""
+    from transformers import AutoTokenizer
+
+    from llm_pipeline_assets.evaluation.scoring import _stop_ids
+
+    tok = AutoTokenizer.from_pretrained(str(packed_corpus.tokenizer_dir), local_files_only=True)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'assistant' %}{{ '<|im_start|>assistant\n' }}"
+                         "{% generation %}{{ m['content'] }}{{ '<|im_end|>\n' }}{% endgeneration %}{% else %}"
+                         "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endif %}"
+                         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+    tok.save_pretrained(str(tmp_path / "tok"))
+    init_base_model("tiny", tmp_path / "tok", tmp_path / "model", seed=0)
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    config = json.loads((tmp_path / "model" / "generation_config.json").read_text())
+    assert config["eos_token_id"] == [0, im_end]
+    assert im_end in _stop_ids(AutoTokenizer.from_pretrained(str(tmp_path / "model"), local_files_only=True))
 
 
 def test_flops_per_token_on_a_known_config():
