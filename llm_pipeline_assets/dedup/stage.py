@@ -179,6 +179,18 @@ def _add_shards(inputs, units: WorkUnits, builder: DedupIndexBuilder, cfg, log: 
             np.concatenate(positions) if positions else np.zeros(0, np.int64), resumed)
 
 
+_TAKE_ROWS = 1 << 20
+
+
+def _take(values, indices: np.ndarray) -> pa.ChunkedArray:
+    """``values[indices]`` as a string column, 1M rows per chunk: one Arrow string array holds at most 2 GiB, which
+    a whole corpus's ids (or n copies of a source name) pass; ``take`` on a chunked array would concatenate them."""
+    wide = values.cast(pa.large_string())  # 64-bit offsets: one array can hold every id
+    wide = wide.combine_chunks() if isinstance(wide, pa.ChunkedArray) else wide
+    return pa.chunked_array([wide.take(pa.array(indices[i:i + _TAKE_ROWS])).cast(pa.string())
+                             for i in range(0, len(indices), _TAKE_ROWS)], pa.string())
+
+
 def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Path, cfg,
                       log: Logger = print, work_dir: Path | None = None, backend=None) -> DedupIndexStats:
     """Hash every shard (one resumable work unit each, kept in ``work_dir`` when given), then dedup them all.
@@ -219,11 +231,11 @@ def build_dedup_index(inputs: Sequence[tuple[str, Sequence[Path]]], out_dir: Pat
     reason = np.where(result.keep, 0, np.where(result.exact_dup_of >= 0, 1, 2)).astype(np.int8)  # "", exact, fuzzy
     names = pa.array([name for name, _ in inputs], pa.string())
     table = pa.table({
-        "source": names.take(pa.array(codes)), "id": ids,
+        "source": _take(names, codes), "id": ids,
         "position": pa.array(positions, pa.int64()), "keep": pa.array(result.keep, pa.bool_()),
-        "reason": pa.array(["", "exact", "fuzzy"], pa.string()).take(pa.array(reason)),
+        "reason": _take(pa.array(["", "exact", "fuzzy"], pa.string()), reason),
         "cluster": pa.array(result.cluster, pa.int64()),
-        "survivor_source": names.take(pa.array(codes[survivor])), "survivor_id": ids.take(pa.array(survivor)),
+        "survivor_source": _take(names, codes[survivor]), "survivor_id": _take(ids, survivor),
     })
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     pq.write_table(table, Path(out_dir) / INDEX_FILE, compression="zstd")

@@ -69,17 +69,18 @@ def iter_source_rows(src, rejects: list) -> Iterator[dict]:
             raise RuntimeError(f"data source {src.name!r}: cannot load {src.dataset!r}: {exc}") from exc
     else:
         raise ValueError(f"data source {src.name!r}: kind {src.kind!r} has no row reader")
-    i = 0
+    read = 0
     try:
-        for i, row in enumerate(rows):
-            if src.max_samples is not None and i >= src.max_samples:
+        for row in rows:
+            if src.max_samples is not None and read >= src.max_samples:
                 return
+            read += 1
             yield row
     except Exception as exc:
         if src.kind != "huggingface":
             raise
         # datasets stops at the first bad line of a JSON/CSV file; kind: local quarantines it and reads on
-        raise RuntimeError(f"data source {src.name!r}: reading {src.dataset!r} failed after {i} rows: "
+        raise RuntimeError(f"data source {src.name!r}: reading {src.dataset!r} failed after {read} rows: "
                            f"{type(exc).__name__}: {exc} (local JSON lines or Parquet files: kind: local sets a "
                            "malformed line aside and keeps the rest)") from exc
 
@@ -199,6 +200,11 @@ def build_chat_dataset(kind: str, sources, out_dir: Path, val_fraction: float, s
             stats.kept[src.name], stats.rejected[src.name] = n, len(rejects)
             stats.rows_in[src.name] = n + len(rejects)
             log(f"{kind}_dataset: {src.name}: {n} examples, {len(rejects)} rejected")
+            crashed = sum(str(r["reason"]).startswith("formatter_error") for r in rejects)
+            if crashed:  # rejected rather than fatal, but a formatter bug would look the same: say so
+                log(f"WARNING {kind}_dataset: {src.name}: {crashed} rows made the {src.format} formatter raise an "
+                    "unexpected error (reason formatter_error in rejected.jsonl): a row shape it does not know, or a "
+                    "formatter bug if that is most rows")
     finally:
         for fh in files.values():
             fh.close()

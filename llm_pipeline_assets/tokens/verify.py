@@ -48,10 +48,10 @@ def _joined(table) -> "pa.Array":
 def _in_both(train: Path, val: Path) -> set[tuple[str, str]]:
     """``(source, id)`` of the documents in both splits. Memory: the val keys (a few percent) and one batch of train
     keys; a set of every document's key in Python objects cost ~340 bytes per document."""
-    val_keys = pc.unique(_joined(pq.read_table(val, columns=["source", "id"])))
+    val_keys = pc.drop_null(pc.unique(_joined(pq.read_table(val, columns=["source", "id"]))))
     both: set[tuple[str, str]] = set()
     for batch in pq.ParquetFile(train).iter_batches(batch_size=65536, columns=["source", "id"]):
         keys = _joined(batch)
-        found = pc.filter(keys, pc.is_in(keys, value_set=val_keys))
+        found = pc.filter(keys, pc.is_in(keys, value_set=val_keys, skip_nulls=True))
         both.update(tuple(k.split("\x1f", 1)) for k in found.to_pylist())
     return both

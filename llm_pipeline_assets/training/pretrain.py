@@ -47,7 +47,7 @@ def write_final(model, init_dir: Path, final_dir: Path, state_dict: dict | None 
     if (Path(init_dir) / "generation_config.json").exists():
         gen = GenerationConfig.from_pretrained(str(init_dir), local_files_only=True)
     else:
-        gen = generation_config_for(tokenizer)
+        gen = generation_config_for(tokenizer, model.config.vocab_size)
     use_cache = model.config.use_cache
     model.config.use_cache = True  # the final model is for generation
     model.generation_config = gen
